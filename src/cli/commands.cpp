@@ -1,0 +1,221 @@
+#include "cli/commands.hpp"
+
+#include <functional>
+#include <map>
+
+#include "base/hex.hpp"
+
+namespace cli {
+
+namespace {
+
+using json = nlohmann::json;
+using Handler = std::function<void(Runtime&, const Command&, CommandDone)>;
+
+int64_t ms_since(base::TimePoint t, base::TimePoint now) { return base::to_ms_int(now - t); }
+
+json node_json(const dht::NodeInfo& n) { return {{"id", n.id.hex()}, {"endpoint", n.endpoint.to_string()}}; }
+
+void cmd_id(Runtime& rt, const Command&, CommandDone done) {
+    auto& node = rt.node();
+    json listen = json::array();
+    for (auto& ep : rt.host().local_endpoints()) listen.push_back(ep.to_string());
+    json observed = json::array();
+    for (auto& [ep, n] : node.observed()) observed.push_back({{"endpoint", ep.to_string()}, {"reports", n}});
+    json r = {{"id", node.id().hex()},
+              {"public_key", base::to_hex(std::span<const uint8_t>{rt.host().identity().public_key})},
+              {"listen", listen},
+              {"shareable", rt.shareable_addresses()},
+              {"observed", observed},
+              {"state", dht::join_state_name(node.join_state())},
+              {"contacts", node.table().size()},
+              {"data_dir", rt.options().data_dir},
+              {"uptime_s", base::to_ms_int(base::steady_now() - rt.started_at()) / 1000}};
+    done({true, r, {}});
+}
+
+void cmd_table(Runtime& rt, const Command&, CommandDone done) {
+    auto now = base::steady_now();
+    auto& table = rt.node().table();
+    json buckets = json::array();
+    for (size_t i = 0; i < table.buckets().size(); ++i) {
+        auto& b = table.buckets()[i];
+        json contacts = json::array();
+        for (auto& c : b.live)
+            contacts.push_back({{"id", c.id.hex()},
+                                {"endpoint", c.endpoint.to_string()},
+                                {"last_seen_ms", ms_since(c.last_seen, now)},
+                                {"rtt_ms", base::to_ms(c.rtt)},
+                                {"failures", c.failures}});
+        buckets.push_back({{"index", i}, {"contacts", contacts}, {"replacements", b.replacements.size()}});
+    }
+    done({true, {{"id", rt.node().id().hex()}, {"k", rt.node().config().k}, {"size", table.size()}, {"buckets", buckets}}, {}});
+}
+
+json lookup_json(const dht::LookupResult& r) {
+    json closest = json::array(), trace = json::array();
+    for (auto& n : r.closest) closest.push_back(node_json(n));
+    for (auto& t : r.trace)
+        trace.push_back({{"hop", t.hop},
+                         {"id", t.node.id.hex()},
+                         {"endpoint", t.node.endpoint.to_string()},
+                         {"sent_at_ms", base::to_ms(t.sent_at)},
+                         {"rtt_ms", base::to_ms(t.rtt)},
+                         {"outcome", dht::outcome_name(t.outcome)},
+                         {"returned", t.returned},
+                         {"closer", t.closer},
+                         {"values", t.values}});
+    return {{"target", r.target.hex()},
+            {"found", r.found},
+            {"hops", r.hops},
+            {"messages", r.messages},
+            {"duration_ms", base::to_ms(r.duration)},
+            {"closest", closest},
+            {"trace", trace}};
+}
+
+void cmd_lookup(Runtime& rt, const Command& c, CommandDone done) {
+    auto id = dht::NodeId::from_hex(c.args.at("<id>"));
+    if (!id) return done({false, {}, "lookup ID: " + id.status().detail()});
+    rt.node().find_node(*id, [done](const dht::LookupResult& r) { done({true, lookup_json(r), {}}); },
+                        base::steady_now());
+    rt.host().rearm();
+}
+
+json key_json(const KeyArg& k, const std::string& text) {
+    return {{"key", k.key.hex()}, {"key_source", k.hashed ? "blake2b-256 of the string" : "hex"},
+            {"key_text", text}};
+}
+
+void cmd_put(Runtime& rt, const Command& c, CommandDone done) {
+    std::string text = c.args.at("<key>");
+    KeyArg k = parse_key(text);
+    const std::string& value = c.args.at("<value>");
+    char* end = nullptr;
+    std::string ttl_text = c.args.count("--ttl") ? c.args.at("--ttl") : "3600";
+    long ttl = std::strtol(ttl_text.c_str(), &end, 10);
+    if (*end || ttl <= 0 || ttl > 86400) return done({false, {}, "--ttl: expected 1 to 86400 seconds"});
+    if (value.size() > rt.node().config().max_value_size)
+        return done({false, {}, "value is " + std::to_string(value.size()) + " bytes; the limit is " +
+                                    std::to_string(rt.node().config().max_value_size)});
+    rt.node().put(k.key, value, std::chrono::seconds(ttl), [done, k, text, ttl](const dht::PutResult& r) {
+        json out = key_json(k, text);
+        out["stored"] = r.stored;
+        out["attempted"] = r.attempted;
+        out["stored_here"] = r.stored_here;
+        out["errors"] = r.errors;
+        out["ttl_s"] = ttl;
+        out["lookup"] = {{"hops", r.lookup.hops}, {"messages", r.lookup.messages},
+                         {"duration_ms", base::to_ms(r.lookup.duration)}};
+        if (r.stored == 0) {
+            std::string why = r.errors.empty() ? "no node accepted it" : r.errors.front();
+            return done({false, out, "stored on no node: " + why});
+        }
+        done({true, out, {}});
+    }, base::steady_now());
+    rt.host().rearm();
+}
+
+void cmd_get(Runtime& rt, const Command& c, CommandDone done) {
+    std::string text = c.args.at("<key>");
+    KeyArg k = parse_key(text);
+    rt.node().get(k.key, [done, k, text](const dht::LookupResult& r) {
+        json out = key_json(k, text);
+        json values = json::array();
+        for (auto& v : r.values) values.push_back({{"value", v.data}, {"publisher", v.publisher.hex()}, {"ttl_s", v.ttl_s}});
+        out["found"] = r.found;
+        out["values"] = values;
+        out["hops"] = r.hops;
+        out["messages"] = r.messages;
+        out["duration_ms"] = base::to_ms(r.duration);
+        done({true, out, {}});
+    }, base::steady_now());
+    rt.host().rearm();
+}
+
+void cmd_storage(Runtime& rt, const Command&, CommandDone done) {
+    auto now = base::steady_now();
+    json vals = json::array();
+    for (auto& [key, v] : rt.node().storage().all())
+        vals.push_back({{"key", key.hex()},
+                        {"publisher", v.publisher.hex()},
+                        {"value", v.data},
+                        {"bytes", v.data.size()},
+                        {"expires_in_s", base::to_ms_int(v.expires_at - now) / 1000}});
+    done({true, {{"count", vals.size()}, {"published_by_me", rt.node().published_count()}, {"values", vals}}, {}});
+}
+
+void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
+    auto& s = rt.node().stats();
+    json methods = json::object();
+    for (size_t i = 0; i < dht::kMethodCount; ++i) {
+        auto& m = s.by_method[i];
+        auto c = [](const dht::Counter& x) { return json{{"packets", x.packets}, {"bytes", x.bytes}}; };
+        methods[dht::method_name(static_cast<dht::Method>(i))] = {
+            {"query_in", c(m.query_in)},   {"query_out", c(m.query_out)}, {"reply_in", c(m.reply_in)},
+            {"reply_out", c(m.reply_out)}, {"error_in", c(m.error_in)},   {"error_out", c(m.error_out)},
+            {"timeouts", m.timeouts}};
+    }
+    json dropped = json::object();
+    for (size_t i = 0; i < dht::kDropReasonCount; ++i)
+        dropped[dht::drop_reason_name(static_cast<dht::DropReason>(i))] = s.dropped[i];
+    done({true,
+          {{"uptime_s", base::to_ms_int(base::steady_now() - rt.started_at()) / 1000},
+           {"in", {{"packets", s.in.packets}, {"bytes", s.in.bytes}}},
+           {"out", {{"packets", s.out.packets}, {"bytes", s.out.bytes}}},
+           {"by_method", methods},
+           {"dropped", dropped},
+           {"dropped_total", s.dropped_total()},
+           {"lookups", {{"started", s.lookups_started}, {"found", s.lookups_found}, {"not_found", s.lookups_failed},
+                        {"active", rt.node().active_lookups()}}},
+           {"short_timeouts", s.short_timeouts},
+           {"values", {{"stored", s.values_stored}, {"refused", s.values_refused}}},
+           {"bootstrap_attempts", s.bootstrap_attempts},
+           {"send_errors", rt.host().send_errors()},
+           {"contacts", rt.node().table().size()}},
+          {}});
+}
+
+void cmd_stop(Runtime& rt, const Command&, CommandDone done) {
+    done({true, {{"stopping", true}}, {}});
+    rt.request_stop();
+}
+
+void cmd_help(Runtime&, const Command&, CommandDone done) {
+    done({true, json{{"usage", std::string(kCommandUsage)}}, {}});
+}
+
+const std::map<std::string, Handler>& table() {
+    static const std::map<std::string, Handler> kTable = {
+        {"id", cmd_id},           {"dht table", cmd_table},     {"dht lookup", cmd_lookup},
+        {"dht put", cmd_put},     {"dht get", cmd_get},         {"dht storage", cmd_storage},
+        {"dht stats", cmd_stats}, {"stop", cmd_stop},           {"help", cmd_help},
+    };
+    return kTable;
+}
+
+}  // namespace
+
+KeyArg parse_key(const std::string& text) {
+    if (auto id = dht::NodeId::from_hex(text)) return {*id, false};
+    return {dht::NodeId::hash_of(text), true};
+}
+
+void run_command(Runtime& rt, const Command& cmd, CommandDone done) {
+    auto it = table().find(cmd.path);
+    if (it == table().end()) return done({false, {}, "unknown command '" + cmd.path + "'"});
+    it->second(rt, cmd, std::move(done));
+}
+
+void Runtime::execute(const std::vector<std::string>& words, CommandDone done) {
+    auto cmd = parse_command(words);
+    if (!cmd) {
+        std::string w;
+        for (auto& x : words) w += (w.empty() ? "" : " ") + x;
+        return done({false, {}, "bad command '" + w + "'; try help"});
+    }
+    if (!host_ || !host_->started()) return done({false, {}, "node is shutting down"});
+    run_command(*this, *cmd, std::move(done));
+}
+
+}  // namespace cli

@@ -1,0 +1,191 @@
+#include "cli/options.hpp"
+
+#include <docopt/docopt.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+namespace cli {
+
+const char kVersion[] = "kadchat 0.1.0";
+
+const char kUsage[] =
+    R"(kadchat: serverless, end-to-end encrypted chat over a Kademlia DHT.
+
+Usage:
+  kadchat [--data-dir=DIR] [options] [--listen=HOST:PORT]... [--bootstrap=HOST:PORT]...
+  kadchat daemon [--data-dir=DIR] [options] [--listen=HOST:PORT]... [--bootstrap=HOST:PORT]...
+  kadchat ctl [--data-dir=DIR] [--json] id
+  kadchat ctl [--data-dir=DIR] [--json] dht table
+  kadchat ctl [--data-dir=DIR] [--json] dht lookup <id> [--trace]
+  kadchat ctl [--data-dir=DIR] [--json] dht put <key> <value> [--ttl=SECONDS]
+  kadchat ctl [--data-dir=DIR] [--json] dht get <key>
+  kadchat ctl [--data-dir=DIR] [--json] dht storage
+  kadchat ctl [--data-dir=DIR] [--json] dht stats
+  kadchat ctl [--data-dir=DIR] [--json] stop
+  kadchat (-h | --help)
+  kadchat --version
+
+Options:
+  --data-dir=DIR          Where the key, saved contacts and control socket live
+                          (default: $XDG_DATA_HOME/kadchat or ~/.local/share/kadchat).
+  --listen=HOST:PORT      UDP address to listen on, repeatable; port 0 picks a free one
+                          (default: 0.0.0.0:44544, or a free port if that one is taken).
+  --bootstrap=HOST:PORT   A running node to join through, repeatable; host names are resolved.
+  --bootstrap-file=FILE   Bootstrap nodes, one HOST:PORT per line, '#' starts a comment.
+  --log-level=LEVEL       trace, debug, info, warn, error or off [default: info].
+  --k=N                   Bucket size and lookup width [default: 20].
+  --alpha=N               Parallel requests per lookup [default: 3].
+  --json                  Print one JSON document (ctl).
+  --trace                 Show every hop of the lookup.
+  --ttl=SECONDS           Lifetime of a stored value [default: 3600].
+  -h --help               Show this text.
+  --version               Show the version.
+)";
+
+// The same commands without the `kadchat ctl` prefix, for the control socket and the prompt.
+const char kCommandUsage[] =
+    R"(Usage:
+  cmd id
+  cmd dht table
+  cmd dht lookup <id> [--trace]
+  cmd dht put <key> <value> [--ttl=SECONDS]
+  cmd dht get <key>
+  cmd dht storage
+  cmd dht stats
+  cmd stop
+  cmd help
+
+Options:
+  --trace
+  --ttl=SECONDS  [default: 3600]
+)";
+
+std::string default_data_dir() {
+    if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/kadchat";
+    if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/kadchat";
+    return ".kadchat";
+}
+
+namespace {
+
+std::string str(const std::map<std::string, docopt::value>& a, const char* k) {
+    auto it = a.find(k);
+    if (it == a.end() || !it->second || !it->second.isString()) return {};
+    return it->second.asString();
+}
+std::vector<std::string> list(const std::map<std::string, docopt::value>& a, const char* k) {
+    auto it = a.find(k);
+    if (it == a.end() || !it->second || !it->second.isStringList()) return {};
+    return it->second.asStringList();
+}
+bool flag(const std::map<std::string, docopt::value>& a, const char* k) {
+    auto it = a.find(k);
+    return it != a.end() && it->second && it->second.isBool() && it->second.asBool();
+}
+
+bool parse_size(const std::string& s, size_t& out) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(s.c_str(), &end, 10);
+    if (s.empty() || *end || v == 0 || v > 1000) return false;
+    out = v;
+    return true;
+}
+
+}  // namespace
+
+Parsed parse_args(int argc, char** argv) {
+    Parsed p;
+    std::map<std::string, docopt::value> a;
+    try {
+        a = docopt::docopt_parse(kUsage, {argv + 1, argv + argc}, true, false);
+    } catch (const docopt::DocoptExitHelp&) {
+        std::cout << kUsage;
+        p.mode = Parsed::Mode::exit;
+        return p;
+    } catch (const docopt::DocoptExitVersion&) {
+        std::cout << kVersion << "\n";
+        p.mode = Parsed::Mode::exit;
+        return p;
+    } catch (const docopt::DocoptLanguageError& e) {
+        std::cerr << "bug in usage text: " << e.what() << "\n";
+        p.mode = Parsed::Mode::exit;
+        p.exit_code = 2;
+        return p;
+    } catch (const docopt::DocoptArgumentError& e) {
+        std::cerr << e.what() << "\n\n" << kUsage;
+        p.mode = Parsed::Mode::exit;
+        p.exit_code = 2;
+        return p;
+    }
+    if (flag(a, "--version")) {
+        std::cout << kVersion << "\n";
+        p.mode = Parsed::Mode::exit;
+        return p;
+    }
+    std::string dir = str(a, "--data-dir");
+    if (dir.empty()) dir = default_data_dir();
+    if (flag(a, "ctl")) {
+        p.mode = Parsed::Mode::ctl;
+        p.ctl.data_dir = dir;
+        p.ctl.json = flag(a, "--json");
+        // Rebuild the command words in canonical order for the node.
+        int i = 1;
+        while (i < argc && std::string(argv[i]) != "ctl") ++i;
+        for (++i; i < argc; ++i) {
+            std::string w = argv[i];
+            if (w == "--json") continue;
+            if (w == "--data-dir") {
+                ++i;
+                continue;
+            }
+            if (w.rfind("--data-dir=", 0) == 0) continue;
+            p.ctl.argv.push_back(w);
+        }
+        return p;
+    }
+    p.mode = Parsed::Mode::node;
+    NodeOptions& n = p.node;
+    n.daemon = flag(a, "daemon");
+    n.data_dir = dir;
+    n.listen = list(a, "--listen");
+    n.listen_given = !n.listen.empty();
+    n.bootstrap = list(a, "--bootstrap");
+    n.bootstrap_file = str(a, "--bootstrap-file");
+    auto usage_error = [&](const std::string& msg) {
+        std::cerr << msg << "\n\n" << kUsage;
+        p.mode = Parsed::Mode::exit;
+        p.exit_code = 2;
+        return p;
+    };
+    if (!base::parse_level(str(a, "--log-level"), n.log_level))
+        return usage_error("--log-level: expected trace, debug, info, warn, error or off");
+    if (!parse_size(str(a, "--k"), n.k)) return usage_error("--k: expected a number from 1 to 1000");
+    if (!parse_size(str(a, "--alpha"), n.alpha))
+        return usage_error("--alpha: expected a number from 1 to 1000");
+    return p;
+}
+
+base::Result<Command> parse_command(const std::vector<std::string>& words) {
+    std::map<std::string, docopt::value> a;
+    std::vector<std::string> argv = words;
+    try {
+        a = docopt::docopt_parse(kCommandUsage, argv, false, false);
+    } catch (const docopt::DocoptArgumentError& e) {
+        return base::invalid_argument(std::string(e.what()));
+    } catch (const std::exception& e) {
+        return base::invalid_argument(std::string(e.what()));
+    }
+    Command c;
+    for (const char* w : {"id", "dht", "table", "lookup", "put", "get", "storage", "stats", "stop", "help"})
+        if (flag(a, w)) c.path += (c.path.empty() ? "" : " ") + std::string(w);
+    for (const char* k : {"<id>", "<key>", "<value>", "--ttl"}) {
+        std::string v = str(a, k);
+        if (!v.empty()) c.args[k] = v;
+    }
+    c.flags["--trace"] = flag(a, "--trace");
+    return c;
+}
+
+}  // namespace cli

@@ -1,0 +1,312 @@
+#include "cli/runtime.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.hpp"
+#include "crypto/key_file.hpp"
+#include "net/sockaddr.hpp"
+
+namespace cli {
+
+namespace {
+constexpr uint16_t kDefaultPort = 44544;
+
+std::string key_path(const std::string& dir) { return dir + "/identity.key"; }
+std::string contacts_path(const std::string& dir) { return dir + "/contacts.json"; }
+std::string socket_path(const std::string& dir) { return dir + "/control.sock"; }
+
+base::Status mkdir_p(const std::string& dir) {
+    std::string cur;
+    std::stringstream ss(dir);
+    std::string part;
+    if (!dir.empty() && dir[0] == '/') cur = "/";
+    while (std::getline(ss, part, '/')) {
+        if (part.empty()) continue;
+        cur += part + "/";
+        if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
+            return base::io_error("cannot create " + cur + ": " + std::strerror(errno));
+    }
+    return {};
+}
+
+// True if a node answers on the control socket at `path`.
+bool socket_alive(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    ::close(fd);
+    return ok;
+}
+}  // namespace
+
+Runtime::Runtime(net::Loop& loop, const NodeOptions& opts, base::Rng& rng, base::Logger& log)
+    : loop_{loop}, opts_{opts}, rng_{rng}, log_{log}, recv_buf_{70000}, decoder_{65000} {
+    cfg_.k = opts.k;
+    cfg_.alpha = opts.alpha;
+}
+
+Runtime::~Runtime() {
+    shutdown();
+    stop_timer_.reset();
+}
+
+base::Status Runtime::prepare_data_dir() {
+    if (auto st = mkdir_p(opts_.data_dir); !st.ok()) return st;
+    if (socket_path(opts_.data_dir).size() >= sizeof(sockaddr_un{}.sun_path))
+        return base::invalid_argument("data directory path too long for a control socket: " + opts_.data_dir);
+    return {};
+}
+
+base::Status Runtime::bind_sockets() {
+    std::vector<std::string> listen = opts_.listen;
+    if (listen.empty()) listen.push_back("0.0.0.0:" + std::to_string(kDefaultPort));
+    for (auto& text : listen) {
+        auto eps = net::resolve(text);
+        if (!eps) return base::invalid_argument("--listen " + text + ": " + eps.status().detail());
+        auto st = host_->bind(eps->front());
+        if (!st.ok() && !opts_.listen_given && st.code() == base::Errc::exists) {
+            base::Endpoint any = eps->front();
+            any.port = 0;
+            KC_LOG(log_, warn, "net", "port %u is in use (another node?); using a free port", kDefaultPort);
+            st = host_->bind(any);
+        }
+        if (!st.ok()) return st;
+    }
+    return {};
+}
+
+std::vector<base::Endpoint> Runtime::resolve_bootstrap() {
+    std::vector<std::string> names = opts_.bootstrap;
+    if (!opts_.bootstrap_file.empty()) {
+        std::ifstream f(opts_.bootstrap_file);
+        if (!f) {
+            KC_LOG(log_, error, "dht", "cannot read bootstrap file %s: %s", opts_.bootstrap_file.c_str(),
+                   std::strerror(errno));
+        }
+        std::string line;
+        int lineno = 0;
+        while (std::getline(f, line)) {
+            ++lineno;
+            if (auto h = line.find('#'); h != std::string::npos) line.erase(h);
+            auto b = line.find_first_not_of(" \t\r");
+            auto e = line.find_last_not_of(" \t\r");
+            if (b == std::string::npos) continue;
+            names.push_back(line.substr(b, e - b + 1));
+        }
+    }
+    std::vector<base::Endpoint> out;
+    for (auto& n : names) {
+        auto eps = net::resolve(n);
+        if (!eps) {
+            KC_LOG(log_, warn, "dht", "bootstrap %s: %s", n.c_str(), eps.status().detail().c_str());
+            continue;
+        }
+        for (auto& ep : *eps) {
+            bool have_family = false;
+            for (auto& l : host_->local_endpoints()) have_family |= l.is_v6() == ep.is_v6();
+            if (have_family) out.push_back(ep);
+        }
+    }
+    return out;
+}
+
+void Runtime::load_saved_contacts() {
+    std::ifstream f(contacts_path(opts_.data_dir));
+    if (!f) return;
+    std::vector<dht::NodeInfo> contacts;
+    try {
+        auto j = nlohmann::json::parse(f);
+        for (auto& c : j.at("contacts")) {
+            auto id = dht::NodeId::from_hex(c.at("id").get<std::string>());
+            auto ep = base::Endpoint::parse(c.at("endpoint").get<std::string>());
+            if (id && ep) contacts.push_back({*id, *ep});
+        }
+    } catch (const std::exception& e) {
+        // The file is only a hint for a faster join; a corrupt one is ignored and rewritten on exit.
+        KC_LOG(log_, warn, "dht", "ignoring unreadable %s: %s", contacts_path(opts_.data_dir).c_str(), e.what());
+        return;
+    }
+    node().add_saved_contacts(contacts);
+    KC_LOG(log_, info, "dht", "loaded %zu saved contacts", contacts.size());
+}
+
+void Runtime::save_contacts() {
+    if (!host_ || !host_->started()) return;
+    nlohmann::json arr = nlohmann::json::array();
+    for (auto& b : node().table().buckets())
+        for (auto& c : b.live) arr.push_back({{"id", c.id.hex()}, {"endpoint", c.endpoint.to_string()}});
+    if (arr.empty()) return;  // keep the previous list: it is still the best hint we have
+    std::string tmp = contacts_path(opts_.data_dir) + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::trunc);
+        f << nlohmann::json{{"version", 1}, {"contacts", arr}}.dump(1) << "\n";
+        if (!f) return;
+    }
+    std::rename(tmp.c_str(), contacts_path(opts_.data_dir).c_str());
+}
+
+base::Status Runtime::start() {
+    started_at_ = base::steady_now();
+    if (auto st = prepare_data_dir(); !st.ok()) return st;
+    if (socket_alive(socket_path(opts_.data_dir)))
+        return {base::Errc::exists, "another node is already running with data directory " + opts_.data_dir +
+                                        " (use --data-dir to run a second one)"};
+    ::unlink(socket_path(opts_.data_dir).c_str());
+
+    bool created = false;
+    auto id = crypto::load_or_create_identity(key_path(opts_.data_dir), created);
+    if (!id) return id.status();
+    log_.set_tag(dht::NodeId{id->public_key}.short_hex());
+    KC_LOG(log_, info, "node", "%s identity %s", created ? "created new" : "loaded",
+           dht::NodeId{id->public_key}.hex().c_str());
+
+    host_ = std::make_unique<NodeHost>(loop_, recv_buf_, decoder_, rng_, log_, cfg_, std::move(*id));
+    if (auto st = bind_sockets(); !st.ok()) return st;
+    if (auto st = host_->start(); !st.ok()) return st;
+
+    auto ctl = net::ControlServer::listen(loop_, socket_path(opts_.data_dir),
+                                          [this](const std::string& line, net::ControlServer::Reply reply) {
+        std::vector<std::string> words;
+        try {
+            auto j = nlohmann::json::parse(line);
+            words = j.at("argv").get<std::vector<std::string>>();
+        } catch (const std::exception&) {
+            reply("{\"ok\":false,\"error\":\"request is not {\\\"argv\\\": [...]}\"}\n");
+            return;
+        }
+        execute(words, [reply](CommandReply r) {
+            nlohmann::json out = r.ok ? nlohmann::json{{"ok", true}, {"result", r.result}}
+                                      : nlohmann::json{{"ok", false}, {"error", r.error}};
+            reply(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        });
+    });
+    if (!ctl) return ctl.status();
+    control_ = std::move(*ctl);
+
+    auto sig = net::Signals::make(loop_, [this](int signum) {
+        KC_LOG(log_, info, "node", "signal %d: shutting down", signum);
+        request_stop();
+    });
+    if (!sig) return sig.status();
+    signals_ = std::move(*sig);
+    auto st = net::Timer::make(loop_, [this] { shutdown(); });
+    if (!st) return st.status();
+    stop_timer_ = std::move(*st);
+
+    auto boot = resolve_bootstrap();
+    node().set_bootstrap(boot);
+    load_saved_contacts();
+    if ((!opts_.bootstrap.empty() || !opts_.bootstrap_file.empty()) && boot.empty())
+        KC_LOG(log_, warn, "dht", "no bootstrap address could be resolved; will retry with saved contacts only");
+    node().join(base::steady_now());
+    host_->rearm();
+    print_banner();
+
+    if (!opts_.daemon && ::isatty(STDIN_FILENO)) {
+        auto reader = net::LineReader::open_stdin(
+            loop_, [this](std::string line) { on_prompt_line(std::move(line)); },
+            [this] { request_stop(); });
+        if (reader) {
+            prompt_ = std::move(*reader);
+            std::cout << "Type /help for commands, /quit to leave.\n> " << std::flush;
+        }
+    }
+    return {};
+}
+
+std::vector<std::string> Runtime::shareable_addresses() const {
+    std::vector<std::string> out;
+    for (auto& ep : host_->local_endpoints()) {
+        if (!ep.is_unspecified()) {
+            out.push_back(ep.to_string());
+            continue;
+        }
+        uv_interface_address_t* ifs = nullptr;
+        int n = 0;
+        if (uv_interface_addresses(&ifs, &n) != 0) continue;
+        for (int i = 0; i < n; ++i) {
+            base::Endpoint a;
+            if (!net::from_sockaddr(reinterpret_cast<sockaddr*>(&ifs[i].address), a)) continue;
+            if (a.is_v6() != ep.is_v6() || ifs[i].is_internal) continue;
+            a.port = ep.port;
+            out.push_back(a.to_string());
+        }
+        uv_free_interface_addresses(ifs, n);
+        base::Endpoint loop_ep = ep.is_v6() ? *base::Endpoint::parse("[::1]:1") : base::Endpoint::v4(127, 0, 0, 1, 1);
+        loop_ep.port = ep.port;
+        out.push_back(loop_ep.to_string());
+    }
+    return out;
+}
+
+void Runtime::print_banner() {
+    auto addrs = shareable_addresses();
+    std::string list;
+    for (auto& a : addrs) list += "  kadchat --bootstrap " + a + "\n";
+    if (opts_.bootstrap.empty() && opts_.bootstrap_file.empty() && node().join_state() == dht::Node::JoinState::alone) {
+        std::cout << "kadchat node " << node().id().short_hex() << " started a new network.\n"
+                  << "Others can join it with:\n" << list << std::flush;
+    } else {
+        std::cout << "kadchat node " << node().id().short_hex() << " joining; listening on:\n" << list << std::flush;
+    }
+    std::cout << "Control: kadchat ctl --data-dir " << opts_.data_dir << " id\n" << std::flush;
+}
+
+void Runtime::on_prompt_line(std::string line) {
+    auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos) {
+        std::cout << "> " << std::flush;
+        return;
+    }
+    line = line.substr(b);
+    if (line == "/quit" || line == "/exit") {
+        request_stop();
+        return;
+    }
+    if (line[0] != '/') {
+        std::cout << "Chat messages arrive with the chat issue; for now, commands start with '/'. "
+                     "Try /help.\n> " << std::flush;
+        return;
+    }
+    std::vector<std::string> words;
+    std::istringstream ss(line.substr(1));
+    for (std::string w; ss >> w;) words.push_back(w);
+    execute(words, [words](CommandReply r) {
+        if (!r.ok)
+            std::cout << "error: " << r.error << "\n";
+        else
+            std::cout << render_command(words, r.result);
+        std::cout << "> " << std::flush;
+    });
+}
+
+void Runtime::request_stop() {
+    if (stop_timer_) stop_timer_->start(0);  // never tear down from inside a callback of ours
+}
+
+void Runtime::shutdown() {
+    if (stopped_) return;
+    stopped_ = true;
+    save_contacts();
+    prompt_.reset();
+    control_.reset();
+    signals_.reset();
+    host_.reset();
+    // stop_timer_ stays: shutdown() may be running inside its callback. It is inactive, so the
+    // loop still ends; ~Runtime closes it.
+}
+
+}  // namespace cli

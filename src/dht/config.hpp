@@ -1,0 +1,37 @@
+#pragma once
+// Tunables of one DHT node, with the defaults documented in docs/PROTOCOL.md §Parameters.
+#include <chrono>
+#include <cstddef>
+
+#include "base/time.hpp"
+
+namespace dht {
+
+using namespace std::chrono_literals;
+
+struct Config {
+    size_t k = 20;                    // bucket size and lookup width
+    size_t alpha = 3;                 // parallel requests per lookup
+    size_t replacement_cache = 8;     // spare contacts per bucket
+    uint8_t max_failures = 3;         // consecutive timeouts before a contact is dropped
+    base::Duration short_timeout = 1s;   // lookup stops waiting and widens by one slot
+    base::Duration full_timeout = 4s;    // the contact is marked failed
+    base::Duration stale_after = 15min;  // a contact not heard from is pinged before eviction
+    base::Duration bucket_refresh = 15min;
+    base::Duration token_rotation = 5min;  // tokens stay valid for two rotations
+    base::Duration replay_window = 2min;   // remembered (sender, txid) pairs of queries
+    size_t replay_capacity = 1024;
+    size_t max_value_size = 1024;          // bytes of one value's data
+    size_t max_values = 4096;              // values one node stores in total
+    size_t max_values_per_publisher = 64;  // values one node stores for one publisher
+    size_t max_values_per_reply = 16;
+    base::Duration default_ttl = 1h;
+    base::Duration max_ttl = 24h;
+    base::Duration republish_interval = 10min;
+    base::Duration bootstrap_backoff_min = 1s;
+    base::Duration bootstrap_backoff_max = 60s;
+    size_t max_lookup_candidates = 0;      // 0 = 4 * k
+    size_t max_datagram = 65000;
+};
+
+}  // namespace dht

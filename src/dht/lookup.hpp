@@ -1,0 +1,102 @@
+#pragma once
+// The α-parallel iterative search shared by find_node, find_value and put (Kademlia §2.3).
+// A Lookup only decides: which candidates to ask next, and when it is done. The Node sends the
+// queries and feeds the outcomes back, so this class never sees bytes, sockets or clocks.
+//
+// Termination: the lookup ends when the k closest candidates that have not failed have all
+// answered (or no candidate is left to ask). A find_value lookup also ends at the first reply
+// that carries values, unless it collects tokens for a put.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/time.hpp"
+#include "dht/config.hpp"
+#include "dht/contact.hpp"
+#include "dht/messages.hpp"
+
+namespace dht {
+
+using LookupId = uint64_t;
+
+struct TraceEntry {
+    enum class Outcome { pending, reply, error, timeout };
+    NodeInfo node;
+    int hop = 1;               // 1 = asked from our own table; n+1 = learned from a hop-n reply
+    base::Duration sent_at{};  // since the lookup started
+    base::Duration rtt{};
+    Outcome outcome = Outcome::pending;
+    size_t returned = 0;       // contacts in its reply
+    size_t closer = 0;         // of those, new candidates closer than it
+    size_t values = 0;
+};
+const char* outcome_name(TraceEntry::Outcome o);
+
+struct LookupResult {
+    LookupId id = 0;
+    NodeId target;
+    bool found = false;   // find_node: the target answered; find_value: a value came back
+    int hops = 0;         // hop at which the answer (or the closest responder) was reached
+    size_t messages = 0;  // queries sent
+    base::Duration duration{};
+    std::vector<NodeInfo> closest;      // k closest that answered, nearest first
+    std::vector<std::string> tokens;    // parallel to `closest` (find_value only)
+    std::vector<ValueRecord> values;
+    std::vector<TraceEntry> trace;
+};
+using LookupDone = std::function<void(const LookupResult&)>;
+
+class Lookup {
+public:
+    enum class Kind { find_node, find_value };
+    Lookup(LookupId id, Kind kind, const NodeId& target, const Config& cfg, base::TimePoint now,
+           bool collect_tokens);
+
+    // Adds candidates learned at `hop` (1 for our own table). Skips `self` and known ones.
+    // Returns how many were new and closer than `than` (if given).
+    size_t add_candidates(const std::vector<NodeInfo>& nodes, int hop, const NodeId& self,
+                          const NodeId* than = nullptr);
+
+    // Candidates to query now (marked in flight). Each index stays valid for the lookup's life.
+    std::vector<size_t> next_queries(base::TimePoint now);
+    void on_reply(size_t idx, const Message& reply, const NodeId& self, base::Duration rtt);
+    void on_error(size_t idx, base::Duration rtt);
+    void on_short_timeout(size_t idx);
+    void on_timeout(size_t idx, base::Duration rtt);
+
+    bool done() const { return done_; }
+    LookupResult result(base::TimePoint now) const;
+    LookupId id() const { return id_; }
+    Kind kind() const { return kind_; }
+    const NodeId& target() const { return target_; }
+    const NodeInfo& node(size_t idx) const { return trace_[cand_[idx].trace].node; }
+
+private:
+    enum class State : uint8_t { fresh, in_flight, slow, responded, failed };
+    struct Candidate {
+        NodeInfo info;
+        int hop;
+        State state = State::fresh;
+        size_t trace = 0;  // index into trace_ once queried
+        std::string token;
+    };
+    void check_done();
+
+    LookupId id_;
+    Kind kind_;
+    NodeId target_;
+    const Config& cfg_;
+    base::TimePoint started_;
+    bool collect_tokens_;
+    bool done_ = false;
+    std::vector<Candidate> cand_;      // in insertion order; `order_` sorts them by distance
+    std::vector<size_t> order_;
+    std::vector<TraceEntry> trace_;
+    std::vector<ValueRecord> values_;
+    int value_hop_ = 0;
+    size_t messages_ = 0;
+};
+
+}  // namespace dht

@@ -1,0 +1,349 @@
+#include "dht/messages.hpp"
+
+#include <simdjson.h>
+
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "base/hex.hpp"
+
+namespace dht {
+
+namespace {
+
+constexpr std::string_view kMacOpen = ",\"mac\":\"";
+constexpr std::string_view kSigOpen = ",\"sig\":\"";
+constexpr std::string_view kClose = "\"}";
+constexpr size_t kMacTrailer = kMacOpen.size() + 2 * crypto::kMacSize + kClose.size();        // 42
+constexpr size_t kSigTrailer = kSigOpen.size() + 2 * crypto::kSignatureSize + kClose.size();  // 138
+constexpr size_t kMaxTokenLength = 64;
+
+using ojson = nlohmann::ordered_json;
+
+std::string txid_hex(uint64_t t) {
+    std::array<uint8_t, 8> b{};
+    for (int i = 0; i < 8; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(t >> (56 - 8 * i));
+    return base::to_hex(std::span<const uint8_t>{b});
+}
+
+ojson nodes_json(const std::vector<NodeInfo>& nodes) {
+    ojson arr = ojson::array();
+    for (auto& n : nodes) arr.push_back(ojson::array({n.id.hex(), n.endpoint.to_string()}));
+    return arr;
+}
+
+std::span<const uint8_t> as_bytes(std::string_view s) {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+const char* method_name(Method m) {
+    switch (m) {
+        case Method::ping: return "ping";
+        case Method::find_node: return "find_node";
+        case Method::find_value: return "find_value";
+        case Method::store: return "store";
+    }
+    return "?";
+}
+
+const char* drop_reason_name(DropReason r) {
+    switch (r) {
+        case DropReason::truncated: return "truncated";
+        case DropReason::oversized: return "oversized";
+        case DropReason::bad_json: return "bad_json";
+        case DropReason::bad_schema: return "bad_schema";
+        case DropReason::bad_version: return "bad_version";
+        case DropReason::bad_auth: return "bad_auth";
+        case DropReason::self_id: return "self_id";
+        case DropReason::unknown_transaction: return "unknown_transaction";
+        case DropReason::replayed: return "replayed";
+        case DropReason::count_: break;
+    }
+    return "?";
+}
+
+std::string encode(const Message& m, Authenticator& auth, const NodeId* recipient) {
+    ojson j;
+    j["v"] = kProtocolVersion;
+    switch (m.kind) {
+        case Kind::query: j["y"] = "q"; j["q"] = method_name(m.method); break;
+        case Kind::reply: j["y"] = "r"; break;
+        case Kind::error: j["y"] = "e"; break;
+    }
+    j["t"] = txid_hex(m.txid);
+    j["id"] = m.sender.hex();
+    if (m.kind != Kind::query && m.observed) j["ip"] = m.observed->to_string();
+    if (m.kind == Kind::query) {
+        ojson a = ojson::object();
+        switch (m.method) {
+            case Method::ping: break;
+            case Method::find_node: a["target"] = m.target.hex(); break;
+            case Method::find_value: a["key"] = m.target.hex(); break;
+            case Method::store:
+                a["key"] = m.target.hex();
+                a["token"] = m.token;
+                a["value"] = m.value;
+                a["ttl"] = m.ttl_s;
+                break;
+        }
+        j["a"] = std::move(a);
+    } else if (m.kind == Kind::reply) {
+        ojson r = ojson::object();
+        if (!m.token.empty()) r["token"] = m.token;
+        if (m.has_nodes) r["nodes"] = nodes_json(m.nodes);
+        if (m.has_values) {
+            ojson vals = ojson::array();
+            for (auto& v : m.values)
+                vals.push_back(ojson{{"p", v.publisher.hex()}, {"d", v.data}, {"ttl", v.ttl_s}});
+            r["values"] = std::move(vals);
+        }
+        j["r"] = std::move(r);
+    } else {
+        j["e"] = ojson{{"code", m.error_code}, {"msg", m.error_msg}};
+    }
+    std::string out = j.dump(-1, ' ', false, ojson::error_handler_t::replace);
+    out.pop_back();  // reopen the object: the authenticator is its last member
+    if (recipient) {
+        auto tag = auth.mac(*recipient, as_bytes(out));
+        crypto::Mac zero{};
+        out += kMacOpen;
+        out += base::to_hex(std::span<const uint8_t>{tag ? *tag : zero});
+    } else {
+        auto sig = auth.sign(as_bytes(out));
+        out += kSigOpen;
+        out += base::to_hex(std::span<const uint8_t>{sig});
+    }
+    out += kClose;
+    return out;
+}
+
+struct Decoder::Impl {
+    explicit Impl(size_t max) : max_datagram{max}, parser{max + 64}, buf(max + simdjson::SIMDJSON_PADDING) {}
+    size_t max_datagram;
+    simdjson::dom::parser parser;
+    std::vector<uint8_t> buf;  // padded copy: simdjson reads past the end
+};
+
+Decoder::Decoder(size_t max_datagram) : impl_{std::make_unique<Impl>(max_datagram)} {}
+Decoder::~Decoder() = default;
+
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+struct Fail {
+    Decoder::Failure& f;
+    std::nullopt_t operator()(DropReason r, std::string detail) const {
+        f.reason = r;
+        f.detail = std::move(detail);
+        return std::nullopt;
+    }
+};
+
+bool get_id(object o, const char* field, NodeId& out) {
+    std::string_view s;
+    if (o.at_key(field).get_string().get(s)) return false;
+    return base::from_hex_exact(s, out.bytes());
+}
+
+bool get_endpoint(std::string_view s, base::Endpoint& out) {
+    auto ep = base::Endpoint::parse(s);
+    if (!ep) return false;
+    out = *ep;
+    return true;
+}
+
+bool get_txid(std::string_view s, uint64_t& out) {
+    std::array<uint8_t, 8> b{};
+    if (!base::from_hex_exact(s, b)) return false;
+    out = 0;
+    for (auto x : b) out = out << 8 | x;
+    return true;
+}
+
+bool get_u32(object o, const char* field, uint32_t& out) {
+    uint64_t v;
+    if (o.at_key(field).get_uint64().get(v) || v > std::numeric_limits<uint32_t>::max())
+        return false;
+    out = static_cast<uint32_t>(v);
+    return true;
+}
+
+// Schema of each query's "a" object (docs/PROTOCOL.md §Messages).
+const char* decode_args(Method m, object a, Message& msg) {
+    switch (m) {
+        case Method::ping: return nullptr;
+        case Method::find_node:
+            return get_id(a, "target", msg.target) ? nullptr : "find_node.target: not 64 hex";
+        case Method::find_value:
+            return get_id(a, "key", msg.target) ? nullptr : "find_value.key: not 64 hex";
+        case Method::store: {
+            if (!get_id(a, "key", msg.target)) return "store.key: not 64 hex";
+            std::string_view tok, val;
+            if (a.at_key("token").get_string().get(tok) || tok.size() > kMaxTokenLength)
+                return "store.token: not a string of at most 64 characters";
+            if (a.at_key("value").get_string().get(val)) return "store.value: not a string";
+            if (!get_u32(a, "ttl", msg.ttl_s)) return "store.ttl: not an unsigned 32-bit integer";
+            msg.token = tok;
+            msg.value = val;
+            return nullptr;
+        }
+    }
+    return "unknown method";
+}
+
+const char* decode_reply(object r, Message& msg) {
+    std::string_view tok;
+    auto t = r.at_key("token");
+    if (t.error() != simdjson::NO_SUCH_FIELD) {
+        if (t.get_string().get(tok) || tok.size() > kMaxTokenLength) return "r.token: bad";
+        msg.token = tok;
+    }
+    auto nodes = r.at_key("nodes");
+    if (nodes.error() != simdjson::NO_SUCH_FIELD) {
+        simdjson::dom::array arr;
+        if (nodes.get_array().get(arr)) return "r.nodes: not an array";
+        msg.has_nodes = true;
+        for (element n : arr) {
+            simdjson::dom::array pair;
+            std::string_view id_hex, ep_text;
+            if (n.get_array().get(pair) || pair.size() != 2) return "r.nodes[]: not [id, endpoint]";
+            if (pair.at(0).get_string().get(id_hex) || pair.at(1).get_string().get(ep_text))
+                return "r.nodes[]: not strings";
+            NodeInfo info;
+            if (!base::from_hex_exact(id_hex, info.id.bytes())) return "r.nodes[].id: not 64 hex";
+            if (!get_endpoint(ep_text, info.endpoint)) return "r.nodes[].endpoint: bad";
+            msg.nodes.push_back(info);
+        }
+    }
+    auto values = r.at_key("values");
+    if (values.error() != simdjson::NO_SUCH_FIELD) {
+        simdjson::dom::array arr;
+        if (values.get_array().get(arr)) return "r.values: not an array";
+        msg.has_values = true;
+        for (element v : arr) {
+            object vo;
+            ValueRecord rec;
+            std::string_view data;
+            if (v.get_object().get(vo)) return "r.values[]: not an object";
+            if (!get_id(vo, "p", rec.publisher)) return "r.values[].p: not 64 hex";
+            if (vo.at_key("d").get_string().get(data)) return "r.values[].d: not a string";
+            if (!get_u32(vo, "ttl", rec.ttl_s)) return "r.values[].ttl: bad";
+            rec.data = data;
+            msg.values.push_back(std::move(rec));
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+std::optional<Decoder::Decoded> Decoder::parse_only(std::span<const uint8_t> dg, Failure& failure) {
+    Fail fail{failure};
+    if (dg.size() > impl_->max_datagram) return fail(DropReason::oversized, "datagram too large");
+    if (dg.size() < kMacTrailer + 2) return fail(DropReason::truncated, "too short");
+    std::memcpy(impl_->buf.data(), dg.data(), dg.size());
+    element root;
+    if (impl_->parser.parse(impl_->buf.data(), dg.size(), false).get(root))
+        return fail(DropReason::bad_json, "not JSON");
+    object o;
+    if (root.get_object().get(o)) return fail(DropReason::bad_schema, "not an object");
+
+    Decoded d;
+    std::string_view tail(reinterpret_cast<const char*>(dg.data()), dg.size());
+    if (tail.substr(tail.size() - kMacTrailer, kMacOpen.size()) == kMacOpen)
+        d.auth = AuthKind::mac;
+    else if (tail.size() >= kSigTrailer && tail.substr(tail.size() - kSigTrailer, kSigOpen.size()) == kSigOpen)
+        d.auth = AuthKind::sig;
+    else
+        return fail(DropReason::bad_auth, "no authenticator at the end");
+
+    int64_t v;
+    if (o.at_key("v").get_int64().get(v)) return fail(DropReason::bad_schema, "v: not an integer");
+    if (v != kProtocolVersion) return fail(DropReason::bad_version, "version " + std::to_string(v));
+    Message& m = d.msg;
+    std::string_view y, t;
+    if (o.at_key("y").get_string().get(y)) return fail(DropReason::bad_schema, "y: not a string");
+    if (o.at_key("t").get_string().get(t) || !get_txid(t, m.txid))
+        return fail(DropReason::bad_schema, "t: not 16 hex");
+    if (!get_id(o, "id", m.sender)) return fail(DropReason::bad_schema, "id: not 64 hex");
+
+    if (y == "q") {
+        m.kind = Kind::query;
+        std::string_view q;
+        if (o.at_key("q").get_string().get(q)) return fail(DropReason::bad_schema, "q: not a string");
+        object a;
+        if (o.at_key("a").get_object().get(a)) return fail(DropReason::bad_schema, "a: not an object");
+        bool known = false;
+        for (size_t i = 0; i < kMethodCount; ++i) {
+            if (q == method_name(static_cast<Method>(i))) {
+                m.method = static_cast<Method>(i);
+                known = true;
+            }
+        }
+        if (!known) {
+            m.error_code = kErrMethodUnknown;  // the node answers with error 204
+            m.error_msg = std::string(q.substr(0, 32));
+            return d;
+        }
+        if (const char* err = decode_args(m.method, a, m)) return fail(DropReason::bad_schema, err);
+    } else if (y == "r" || y == "e") {
+        m.kind = y == "r" ? Kind::reply : Kind::error;
+        auto ip = o.at_key("ip");
+        if (ip.error() != simdjson::NO_SUCH_FIELD) {
+            std::string_view ip_text;
+            base::Endpoint ep;
+            if (ip.get_string().get(ip_text) || !get_endpoint(ip_text, ep))
+                return fail(DropReason::bad_schema, "ip: not an endpoint");
+            m.observed = ep;
+        }
+        if (m.kind == Kind::reply) {
+            object r;
+            if (o.at_key("r").get_object().get(r)) return fail(DropReason::bad_schema, "r: not an object");
+            if (const char* err = decode_reply(r, m)) return fail(DropReason::bad_schema, err);
+        } else {
+            object e;
+            int64_t code;
+            std::string_view msg;
+            if (o.at_key("e").get_object().get(e) || e.at_key("code").get_int64().get(code) ||
+                e.at_key("msg").get_string().get(msg))
+                return fail(DropReason::bad_schema, "e: not {code, msg}");
+            m.error_code = static_cast<int>(code);
+            m.error_msg = std::string(msg.substr(0, 200));
+        }
+    } else {
+        return fail(DropReason::bad_schema, "y: not q, r or e");
+    }
+    return d;
+}
+
+std::optional<Decoder::Decoded> Decoder::decode(std::span<const uint8_t> dg, Authenticator& auth,
+                                                Failure& failure) {
+    auto d = parse_only(dg, failure);
+    if (!d) return d;
+    Fail fail{failure};
+    if (d->msg.sender == auth.self()) return fail(DropReason::self_id, "claims our own id");
+    std::string_view text(reinterpret_cast<const char*>(dg.data()), dg.size());
+    if (d->auth == AuthKind::mac) {
+        crypto::Mac got{};
+        auto hex = text.substr(text.size() - kMacTrailer + kMacOpen.size(), 2 * crypto::kMacSize);
+        if (!base::from_hex_exact(hex, got)) return fail(DropReason::bad_auth, "mac: not hex");
+        auto want = auth.mac(d->msg.sender, dg.first(dg.size() - kMacTrailer));
+        if (!want || !crypto::equal(*want, got)) return fail(DropReason::bad_auth, "mac mismatch");
+    } else {
+        crypto::Signature sig{};
+        auto hex = text.substr(text.size() - kSigTrailer + kSigOpen.size(), 2 * crypto::kSignatureSize);
+        if (!base::from_hex_exact(hex, sig)) return fail(DropReason::bad_auth, "sig: not hex");
+        if (d->msg.kind != Kind::query) return fail(DropReason::bad_auth, "signed reply");
+        if (!auth.verify(d->msg.sender, dg.first(dg.size() - kSigTrailer), sig))
+            return fail(DropReason::bad_auth, "signature mismatch");
+    }
+    return d;
+}
+
+}  // namespace dht

@@ -1,0 +1,114 @@
+#pragma once
+// Typed DHT messages and their JSON codec. The wire format is specified in docs/PROTOCOL.md
+// (§Envelope, §Messages); every example there is a golden file in tests/vectors/dht/.
+// Decoding uses simdjson's error-code API and never throws; encoding uses nlohmann::ordered_json.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/endpoint.hpp"
+#include "base/status.hpp"
+#include "dht/auth.hpp"
+#include "dht/contact.hpp"
+
+namespace dht {
+
+inline constexpr int kProtocolVersion = 1;
+
+enum class Kind : uint8_t { query, reply, error };
+enum class Method : uint8_t { ping, find_node, find_value, store };
+inline constexpr size_t kMethodCount = 4;
+const char* method_name(Method m);
+
+// Error codes of "e" replies (docs/PROTOCOL.md §Errors).
+enum ErrorCode : int {
+    kErrGeneric = 201,
+    kErrServer = 202,
+    kErrProtocol = 203,
+    kErrMethodUnknown = 204,
+    kErrBadToken = 205,
+    kErrValueTooLarge = 206,
+    kErrStorageFull = 207,
+};
+
+struct ValueRecord {
+    NodeId publisher;
+    std::string data;
+    uint32_t ttl_s = 0;  // seconds left
+    friend bool operator==(const ValueRecord&, const ValueRecord&) = default;
+};
+
+struct Message {
+    Kind kind = Kind::query;
+    Method method = Method::ping;  // queries only
+    uint64_t txid = 0;
+    NodeId sender;
+    // Query arguments.
+    NodeId target;       // find_node.target, find_value.key, store.key
+    std::string token;   // store.token; find_value reply token
+    std::string value;   // store.value
+    uint32_t ttl_s = 0;  // store.ttl
+    // Reply fields.
+    std::optional<base::Endpoint> observed;  // "ip": where the replier saw the request come from
+    bool has_nodes = false;
+    std::vector<NodeInfo> nodes;
+    bool has_values = false;
+    std::vector<ValueRecord> values;
+    // Error fields.
+    int error_code = 0;
+    std::string error_msg;
+};
+
+enum class AuthKind : uint8_t { mac, sig };
+
+// Why a datagram was dropped; counted per reason in Stats.
+enum class DropReason : uint8_t {
+    truncated,            // too short to carry an authenticator
+    oversized,
+    bad_json,
+    bad_schema,           // valid JSON, wrong fields or types
+    bad_version,
+    bad_auth,             // MAC or signature does not prove the claimed ID
+    self_id,              // claims to be us
+    unknown_transaction,  // reply to nothing we sent (late, replayed or forged)
+    replayed,             // a query we have already answered
+    count_
+};
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::count_);
+const char* drop_reason_name(DropReason r);
+
+// Builds the datagram for `m`, authenticated with a MAC for `recipient`, or signed when the
+// recipient's ID is unknown (nullptr). REQUIRES: m.sender == auth.self().
+std::string encode(const Message& m, Authenticator& auth, const NodeId* recipient);
+
+// Reusable decoding state; one per process is enough (the cores are single-threaded).
+class Decoder {
+public:
+    explicit Decoder(size_t max_datagram = 65000);
+    ~Decoder();
+    Decoder(const Decoder&) = delete;
+    Decoder& operator=(const Decoder&) = delete;
+
+    struct Decoded {
+        Message msg;
+        AuthKind auth = AuthKind::mac;
+    };
+    struct Failure {
+        DropReason reason;
+        std::string detail;
+    };
+    // Parses and authenticates. On failure `fail` says why; nothing else is touched.
+    std::optional<Decoded> decode(std::span<const uint8_t> datagram, Authenticator& auth,
+                                  Failure& fail);
+    // Parses without checking the authenticator (golden-vector tests, inspection tools).
+    std::optional<Decoded> parse_only(std::span<const uint8_t> datagram, Failure& fail);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dht

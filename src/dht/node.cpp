@@ -1,0 +1,304 @@
+#include "dht/node.hpp"
+
+#include <algorithm>
+
+namespace dht {
+
+namespace {
+constexpr base::Duration kHousekeeping = std::chrono::seconds(5);
+constexpr size_t kMaxObserved = 16;
+}  // namespace
+
+const char* join_state_name(Node::JoinState s) {
+    switch (s) {
+        case Node::JoinState::alone: return "alone";
+        case Node::JoinState::joining: return "joining";
+        case Node::JoinState::connected: return "connected";
+        case Node::JoinState::isolated: return "isolated";
+    }
+    return "?";
+}
+
+// Dispatch table, indexed by Method.
+const Node::QueryHandler Node::kQueryHandlers[kMethodCount] = {
+    &Node::handle_ping,
+    &Node::handle_find_node,
+    &Node::handle_find_value,
+    &Node::handle_store,
+};
+
+Node::Node(const Config& cfg, Authenticator& auth, Transport& transport, Decoder& decoder,
+           base::Rng& rng, base::Logger& log, base::TimePoint now)
+    : cfg_{cfg},
+      auth_{auth},
+      transport_{transport},
+      decoder_{decoder},
+      rng_{rng},
+      log_{log},
+      self_{auth.self()},
+      table_{self_, cfg_},
+      rpc_{cfg_, transport_, auth_, rng_, stats_},
+      tokens_{rng_, cfg_.token_rotation, now},
+      storage_{std::make_unique<MemoryStorage>(cfg_.max_values, cfg_.max_values_per_publisher,
+                                               cfg_.max_value_size)},
+      next_refresh_check_{now + kHousekeeping} {}
+
+Node::~Node() = default;
+
+void Node::drop(DropReason why, const base::Endpoint& from, const std::string& detail) {
+    ++stats_.dropped[static_cast<size_t>(why)];
+    KC_LOG(log_, debug, "dht", "dropped datagram from %s: %s (%s)", from.to_string().c_str(),
+           drop_reason_name(why), detail.c_str());
+}
+
+void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> datagram,
+                       base::TimePoint now) {
+    stats_.in.add(datagram.size());
+    Decoder::Failure failure{};
+    auto decoded = decoder_.decode(datagram, auth_, failure);
+    if (!decoded) return drop(failure.reason, from, failure.detail);
+    const Message& m = decoded->msg;
+    if (m.kind == Kind::query) {
+        if (seen_query(m, now)) return drop(DropReason::replayed, from, "query seen before");
+        heard_from(m.sender, from, now, std::nullopt);
+        if (m.error_code == kErrMethodUnknown) {
+            send_error(m, from, kErrMethodUnknown, "unknown method " + m.error_msg);
+            return;
+        }
+        stats_.by_method[static_cast<size_t>(m.method)].query_in.add(datagram.size());
+        (this->*kQueryHandlers[static_cast<size_t>(m.method)])(m, from, now);
+        return;
+    }
+    if (m.observed) {
+        auto it = observed_.find(*m.observed);
+        if (it != observed_.end())
+            ++it->second;
+        else if (observed_.size() < kMaxObserved)
+            observed_.emplace(*m.observed, 1);
+    }
+    auto rtt = rpc_.match(m, from, now);
+    if (!rtt) return drop(DropReason::unknown_transaction, from, "reply matches no request");
+    // The table learns of the replier before the request's handler runs.
+    heard_from(m.sender, from, now, *rtt);
+    rpc_.on_response(m, from, now);
+}
+
+bool Node::seen_query(const Message& q, base::TimePoint now) {
+    while (!replay_order_.empty() &&
+           (now - replay_order_.front().first > cfg_.replay_window ||
+            replay_order_.size() >= cfg_.replay_capacity)) {
+        replay_seen_.erase(replay_order_.front().second);
+        replay_order_.pop_front();
+    }
+    uint64_t key = q.txid ^ (NodeIdHash{}(q.sender) * 0x9e3779b97f4a7c15ULL);
+    if (!replay_seen_.insert(key).second) return true;
+    replay_order_.emplace_back(now, key);
+    return false;
+}
+
+void Node::heard_from(const NodeId& id, const base::Endpoint& from, base::TimePoint now,
+                      std::optional<base::Duration> rtt) {
+    auto res = table_.heard_from(id, from, now, rtt);
+    if (res.outcome == RoutingTable::Outcome::added)
+        KC_LOG(log_, trace, "dht.table", "added %s at %s", id.short_hex().c_str(),
+               from.to_string().c_str());
+    if (res.ping) ping_contact(*res.ping, now);
+}
+
+void Node::ping_contact(const NodeInfo& c, base::TimePoint now) {
+    Message q;
+    q.method = Method::ping;
+    NodeId id = c.id;
+    rpc_.send_query(q, c.endpoint, &id,
+                    [this, id](const RpcEvent& ev) {
+                        if (ev.type == RpcEvent::Type::timeout) contact_failed(id);
+                        // A reply refreshes the contact through on_datagram -> heard_from.
+                    },
+                    now);
+}
+
+void Node::contact_failed(const NodeId& id) {
+    if (table_.failed(id))
+        KC_LOG(log_, debug, "dht.table", "removed %s after timeouts", id.short_hex().c_str());
+}
+
+Message Node::reply_to(const Message& q, const base::Endpoint& from) const {
+    Message r;
+    r.kind = Kind::reply;
+    r.method = q.method;
+    r.txid = q.txid;
+    r.sender = self_;
+    r.observed = from;
+    return r;
+}
+
+void Node::send_error(const Message& q, const base::Endpoint& from, int code, std::string msg) {
+    Message e = reply_to(q, from);
+    e.kind = Kind::error;
+    e.error_code = code;
+    e.error_msg = std::move(msg);
+    rpc_.send_response(e, from, q.sender);
+}
+
+void Node::handle_ping(const Message& q, const base::Endpoint& from, base::TimePoint) {
+    rpc_.send_response(reply_to(q, from), from, q.sender);
+}
+
+void Node::handle_find_node(const Message& q, const base::Endpoint& from, base::TimePoint) {
+    Message r = reply_to(q, from);
+    r.has_nodes = true;
+    r.nodes = table_.closest(q.target, cfg_.k);
+    rpc_.send_response(r, from, q.sender);
+}
+
+void Node::handle_find_value(const Message& q, const base::Endpoint& from, base::TimePoint now) {
+    Message r = reply_to(q, from);
+    r.token = tokens_.issue(from, now);
+    r.has_nodes = true;
+    r.nodes = table_.closest(q.target, cfg_.k);
+    auto values = storage_->get(q.target, now, cfg_.max_values_per_reply);
+    if (!values.empty()) {
+        r.has_values = true;
+        for (auto& v : values) {
+            auto left = std::chrono::duration_cast<std::chrono::seconds>(v.expires_at - now).count();
+            r.values.push_back({v.publisher, v.data, static_cast<uint32_t>(std::max<int64_t>(left, 1))});
+        }
+    }
+    rpc_.send_response(r, from, q.sender);
+}
+
+void Node::handle_store(const Message& q, const base::Endpoint& from, base::TimePoint now) {
+    if (!tokens_.valid(q.token, from, now)) {
+        ++stats_.values_refused;
+        return send_error(q, from, kErrBadToken, "bad or expired token");
+    }
+    if (q.value.size() > cfg_.max_value_size) {
+        ++stats_.values_refused;
+        return send_error(q, from, kErrValueTooLarge,
+                          "value exceeds " + std::to_string(cfg_.max_value_size) + " bytes");
+    }
+    auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(cfg_.max_ttl).count();
+    auto ttl = std::chrono::seconds(std::clamp<int64_t>(q.ttl_s, 1, max_ttl));
+    auto st = storage_->put(q.target, q.sender, q.value, now, now + ttl);
+    if (!st.ok()) {
+        ++stats_.values_refused;
+        return send_error(q, from, st.code() == base::Errc::too_large ? kErrValueTooLarge : kErrStorageFull,
+                          st.detail());
+    }
+    ++stats_.values_stored;
+    next_expiry_ = std::min(next_expiry_, now + ttl);
+    rpc_.send_response(reply_to(q, from), from, q.sender);
+}
+
+LookupId Node::start_lookup(Lookup::Kind kind, const NodeId& target, bool collect_tokens,
+                            InternalDone on_done, base::TimePoint now) {
+    LookupId id = next_lookup_id_++;
+    auto lookup = std::make_unique<Lookup>(id, kind, target, cfg_, now, collect_tokens);
+    lookup->add_candidates(table_.closest(target, cfg_.k), 1, self_);
+    table_.touch_bucket_for(target, now);
+    lookups_.emplace(id, std::move(lookup));
+    lookup_done_.emplace(id, std::move(on_done));
+    ++stats_.lookups_started;
+    pump_lookup(id, now);
+    return id;
+}
+
+void Node::pump_lookup(LookupId id, base::TimePoint now) {
+    auto it = lookups_.find(id);
+    if (it == lookups_.end()) return;
+    Lookup& l = *it->second;
+    for (size_t idx : l.next_queries(now)) {
+        Message q;
+        q.method = l.kind() == Lookup::Kind::find_node ? Method::find_node : Method::find_value;
+        q.target = l.target();
+        NodeInfo peer = l.node(idx);
+        rpc_.send_query(
+            q, peer.endpoint, &peer.id,
+            [this, id, idx, peer](const RpcEvent& ev) {
+                auto it = lookups_.find(id);
+                Lookup* l = it == lookups_.end() ? nullptr : it->second.get();
+                switch (ev.type) {
+                    case RpcEvent::Type::reply:
+                        if (l) l->on_reply(idx, *ev.msg, self_, ev.rtt);
+                        break;
+                    case RpcEvent::Type::error:
+                        if (l) l->on_error(idx, ev.rtt);
+                        break;
+                    case RpcEvent::Type::short_timeout:
+                        if (l) l->on_short_timeout(idx);
+                        break;
+                    case RpcEvent::Type::timeout:
+                        contact_failed(peer.id);
+                        if (l) l->on_timeout(idx, ev.rtt);
+                        break;
+                }
+                if (l) pump_lookup(id, ev.now);
+            },
+            now);
+    }
+    if (l.done()) finish_lookup(id, now);
+}
+
+void Node::finish_lookup(LookupId id, base::TimePoint now) {
+    auto it = lookups_.find(id);
+    if (it == lookups_.end()) return;
+    LookupResult r = it->second->result(now);
+    lookups_.erase(it);
+    auto done = lookup_done_.find(id);
+    auto fn = std::move(done->second);
+    lookup_done_.erase(done);
+    (r.found ? stats_.lookups_found : stats_.lookups_failed)++;
+    KC_LOG(log_, debug, "dht.lookup", "lookup %s: found=%d hops=%d messages=%zu",
+           r.target.short_hex().c_str(), r.found, r.hops, r.messages);
+    defer([fn = std::move(fn), r = std::move(r)](base::TimePoint t) { fn(r, t); });
+}
+
+LookupId Node::find_node(const NodeId& target, LookupDone done, base::TimePoint now) {
+    return start_lookup(Lookup::Kind::find_node, target, false,
+                        [done = std::move(done)](const LookupResult& r, base::TimePoint) { done(r); }, now);
+}
+
+LookupId Node::get(const Key& key, LookupDone done, base::TimePoint now) {
+    // We may be one of the k closest nodes ourselves: a lookup never asks itself.
+    auto local = storage_->get(key, now, cfg_.max_values_per_reply);
+    if (!local.empty()) {
+        LookupResult r;
+        r.id = next_lookup_id_++;
+        r.target = key;
+        r.found = true;
+        for (auto& v : local) {
+            auto left = std::chrono::duration_cast<std::chrono::seconds>(v.expires_at - now).count();
+            r.values.push_back({v.publisher, v.data, static_cast<uint32_t>(std::max<int64_t>(left, 1))});
+        }
+        ++stats_.lookups_found;
+        defer([done = std::move(done), r = std::move(r)](base::TimePoint) { done(r); });
+        return r.id;
+    }
+    return start_lookup(Lookup::Kind::find_value, key, false,
+                        [done = std::move(done)](const LookupResult& r, base::TimePoint) { done(r); }, now);
+}
+
+base::TimePoint Node::tick(base::TimePoint now) {
+    base::TimePoint next = rpc_.tick(now);
+    if (now >= next_expiry_) next_expiry_ = storage_->expire(now);
+    if (now >= next_refresh_check_) {
+        next_refresh_check_ = now + kHousekeeping;
+        if (table_.size() > 0 && !join_in_progress_) {
+            for (int prefix : table_.take_refresh_due(now, cfg_.bucket_refresh)) {
+                NodeId target = random_with_prefix(self_, prefix, rng_);
+                start_lookup(Lookup::Kind::find_node, target, false, [](const LookupResult&, base::TimePoint) {}, now);
+            }
+        }
+        republish_due(now);
+    }
+    bootstrap_tick(now);
+    // Callbacks registered before this tick; ones they register wait for the next.
+    auto ready = std::move(completions_);
+    completions_.clear();
+    for (auto& fn : ready) fn(now);
+    if (!completions_.empty()) return now;
+    next = std::min({next, next_expiry_, next_refresh_check_, next_bootstrap_});
+    return std::max(next, now);
+}
+
+}  // namespace dht

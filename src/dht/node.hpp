@@ -1,0 +1,155 @@
+#pragma once
+// The DHT node: owner of the routing table, RPC layer, lookups, storage and tokens, and the
+// dispatch table for incoming queries. Sans-I/O: datagrams and `now` go in through
+// on_datagram()/tick(), datagrams leave through the Transport, and tick() returns the next
+// deadline. Completion callbacks fire exactly once, always from a later tick(), never inside the
+// call that registered them (OpenDHT's dht.h contract).
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/logger.hpp"
+#include "base/rng.hpp"
+#include "dht/auth.hpp"
+#include "dht/config.hpp"
+#include "dht/lookup.hpp"
+#include "dht/messages.hpp"
+#include "dht/routing_table.hpp"
+#include "dht/rpc.hpp"
+#include "dht/stats.hpp"
+#include "dht/storage.hpp"
+#include "dht/tokens.hpp"
+#include "dht/transport.hpp"
+
+namespace dht {
+
+struct PutResult {
+    Key key;
+    size_t stored = 0;                 // nodes that confirmed the store, this one included
+    bool stored_here = false;          // this node is among the k closest and kept a copy
+    size_t attempted = 0;
+    std::vector<std::string> errors;   // why nodes refused, or why nothing was attempted
+    LookupResult lookup;
+};
+using PutDone = std::function<void(const PutResult&)>;
+
+class Node {
+public:
+    // REQUIRES: every reference outlives the node. `decoder` may be shared by many nodes.
+    Node(const Config& cfg, Authenticator& auth, Transport& transport, Decoder& decoder,
+         base::Rng& rng, base::Logger& log, base::TimePoint now);
+    ~Node();
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    void on_datagram(const base::Endpoint& from, std::span<const uint8_t> datagram,
+                     base::TimePoint now);
+    // Runs due work (timeouts, refresh, republish, expiry, callbacks); returns when to call again.
+    base::TimePoint tick(base::TimePoint now);
+
+    // Joining. Bootstrap endpoints have unknown IDs; saved contacts are known from a past run.
+    void set_bootstrap(std::vector<base::Endpoint> endpoints);
+    void add_saved_contacts(const std::vector<NodeInfo>& contacts);
+    void join(base::TimePoint now);
+
+    LookupId find_node(const NodeId& target, LookupDone done, base::TimePoint now);
+    LookupId get(const Key& key, LookupDone done, base::TimePoint now);
+    // Stores at the k closest nodes and republishes until `ttl` has passed.
+    void put(const Key& key, std::string value, base::Duration ttl, PutDone done,
+             base::TimePoint now);
+
+    enum class JoinState { alone, joining, connected, isolated };
+    JoinState join_state() const { return join_state_; }
+    const NodeId& id() const { return self_; }
+    const RoutingTable& table() const { return table_; }
+    const Stats& stats() const { return stats_; }
+    const Storage& storage() const { return *storage_; }
+    const Config& config() const { return cfg_; }
+    size_t active_lookups() const { return lookups_.size(); }
+    // Addresses peers told us they saw our requests come from, with how many said so.
+    const std::map<base::Endpoint, uint32_t>& observed() const { return observed_; }
+    size_t published_count() const { return published_.size(); }
+    base::TimePoint next_bootstrap() const { return next_bootstrap_; }
+
+private:
+    using QueryHandler = void (Node::*)(const Message&, const base::Endpoint&, base::TimePoint);
+    static const QueryHandler kQueryHandlers[kMethodCount];
+
+    void handle_ping(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_find_node(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_find_value(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_store(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    Message reply_to(const Message& q, const base::Endpoint& from) const;
+    void send_error(const Message& q, const base::Endpoint& from, int code, std::string msg);
+
+    void drop(DropReason why, const base::Endpoint& from, const std::string& detail);
+    bool seen_query(const Message& q, base::TimePoint now);
+    void heard_from(const NodeId& id, const base::Endpoint& from, base::TimePoint now,
+                    std::optional<base::Duration> rtt);
+    void ping_contact(const NodeInfo& c, base::TimePoint now);
+    void contact_failed(const NodeId& id);
+
+    using InternalDone = std::function<void(const LookupResult&, base::TimePoint now)>;
+    LookupId start_lookup(Lookup::Kind kind, const NodeId& target, bool collect_tokens,
+                          InternalDone on_done, base::TimePoint now);
+    void pump_lookup(LookupId id, base::TimePoint now);
+    void finish_lookup(LookupId id, base::TimePoint now);
+    void defer(std::function<void(base::TimePoint)> fn) { completions_.push_back(std::move(fn)); }
+
+    void on_join_lookup_done(const LookupResult& r, base::TimePoint now);
+    void bootstrap_tick(base::TimePoint now);
+    void store_at(const Key& key, const std::string& value, base::Duration ttl,
+                  const LookupResult& r, PutDone done, base::TimePoint now);
+    void republish_due(base::TimePoint now);
+
+    const Config& cfg_;
+    Authenticator& auth_;
+    Transport& transport_;
+    Decoder& decoder_;
+    base::Rng& rng_;
+    base::Logger& log_;
+    NodeId self_;
+    Stats stats_;
+    RoutingTable table_;
+    Rpc rpc_;
+    TokenIssuer tokens_;
+    std::unique_ptr<Storage> storage_;
+    base::TimePoint next_expiry_ = base::kNever;
+
+    LookupId next_lookup_id_ = 1;
+    std::map<LookupId, std::unique_ptr<Lookup>> lookups_;
+    std::map<LookupId, InternalDone> lookup_done_;
+    std::vector<std::function<void(base::TimePoint)>> completions_;
+
+    // Replay filter for queries: (sender, txid) pairs seen within Config::replay_window.
+    std::unordered_set<uint64_t> replay_seen_;
+    std::deque<std::pair<base::TimePoint, uint64_t>> replay_order_;
+
+    struct Published {
+        std::string value;
+        base::TimePoint expires_at;
+        base::TimePoint next_republish;
+    };
+    std::map<Key, Published> published_;
+
+    std::vector<base::Endpoint> bootstrap_;
+    std::vector<NodeInfo> saved_contacts_;
+    JoinState join_state_ = JoinState::alone;
+    bool join_in_progress_ = false;
+    size_t join_pending_ = 0;     // bootstrap queries outstanding
+    LookupId join_lookup_ = 0;    // the self-lookup of the current join, 0 if none
+    bool join_logged_isolated_ = false;
+    base::Duration bootstrap_backoff_{};
+    base::TimePoint next_bootstrap_ = base::kNever;
+    base::TimePoint next_refresh_check_{};
+    std::map<base::Endpoint, uint32_t> observed_;
+};
+
+const char* join_state_name(Node::JoinState s);
+
+}  // namespace dht

@@ -1,0 +1,67 @@
+#pragma once
+// Outstanding requests: transaction ids, short and full timeouts (libtorrent's observer.hpp
+// idea). The short timeout tells a lookup to stop waiting and use one more slot; the full
+// timeout fails the request and the contact.
+#include <functional>
+#include <optional>
+#include <unordered_map>
+
+#include "base/rng.hpp"
+#include "base/time.hpp"
+#include "dht/config.hpp"
+#include "dht/messages.hpp"
+#include "dht/stats.hpp"
+#include "dht/transport.hpp"
+
+namespace dht {
+
+struct RpcEvent {
+    enum class Type { reply, error, short_timeout, timeout } type;
+    const Message* msg = nullptr;  // reply or error only; valid during the callback
+    base::Endpoint from{};
+    base::Duration rtt{0};
+    base::TimePoint now{};
+};
+using RpcHandler = std::function<void(const RpcEvent&)>;
+
+class Rpc {
+public:
+    Rpc(const Config& cfg, Transport& transport, Authenticator& auth, base::Rng& rng, Stats& stats);
+
+    // Sends query `m` (its txid is assigned here) to `to`. `peer` is the ID we expect to answer,
+    // or nullptr when unknown (bootstrap): then the query is signed instead of MAC'd.
+    // The handler fires exactly once with reply, error or timeout, possibly after a short_timeout.
+    uint64_t send_query(Message m, const base::Endpoint& to, const NodeId* peer, RpcHandler handler,
+                        base::TimePoint now);
+    // Sends a reply or error (no transaction kept).
+    void send_response(const Message& m, const base::Endpoint& to, const NodeId& peer);
+
+    // An authenticated reply or error. False if it answers nothing we have outstanding.
+    bool on_response(const Message& m, const base::Endpoint& from, base::TimePoint now);
+    // The round-trip time if `m` answers an outstanding request, without consuming it.
+    std::optional<base::Duration> match(const Message& m, const base::Endpoint& from,
+                                        base::TimePoint now) const;
+    base::TimePoint tick(base::TimePoint now);
+    size_t outstanding() const { return pending_.size(); }
+    // Cancels every request to `peer`'s endpoint without firing handlers (shutdown).
+    void clear() { pending_.clear(); }
+
+private:
+    struct Pending {
+        std::optional<NodeId> peer;
+        base::Endpoint to;
+        Method method;
+        base::TimePoint sent;
+        bool short_fired = false;
+        RpcHandler handler;
+    };
+
+    const Config& cfg_;
+    Transport& transport_;
+    Authenticator& auth_;
+    base::Rng& rng_;
+    Stats& stats_;
+    std::unordered_map<uint64_t, Pending> pending_;
+};
+
+}  // namespace dht

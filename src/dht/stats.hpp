@@ -1,0 +1,39 @@
+#pragma once
+#include <array>
+#include <cstdint>
+
+#include "dht/messages.hpp"
+
+namespace dht {
+
+struct Counter {
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    void add(size_t n) {
+        ++packets;
+        bytes += n;
+    }
+};
+
+struct MethodStats {
+    Counter query_in, query_out, reply_in, reply_out, error_in, error_out;
+    uint64_t timeouts = 0;  // full timeouts of our requests
+};
+
+struct Stats {
+    std::array<MethodStats, kMethodCount> by_method{};
+    Counter in, out;  // all datagrams, including dropped ones
+    std::array<uint64_t, kDropReasonCount> dropped{};
+    uint64_t lookups_started = 0, lookups_found = 0, lookups_failed = 0;
+    uint64_t short_timeouts = 0;
+    uint64_t values_stored = 0, values_refused = 0;
+    uint64_t bootstrap_attempts = 0;
+
+    uint64_t dropped_total() const {
+        uint64_t n = 0;
+        for (auto d : dropped) n += d;
+        return n;
+    }
+};
+
+}  // namespace dht
