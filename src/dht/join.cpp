@@ -17,15 +17,18 @@ void Node::join(base::TimePoint now) {
     if (join_in_progress_) return;
     if (bootstrap_.empty() && saved_contacts_.empty() && table_.size() == 0) {
         join_state_ = JoinState::alone;
+        next_bootstrap_ = base::kNever;
         return;
     }
     join_in_progress_ = true;
-    if (join_state_ != JoinState::connected) join_state_ = JoinState::joining;
+    // A retry after failure stays "isolated" until it succeeds; `ctl id` shows the truth.
+    if (join_state_ == JoinState::alone) join_state_ = JoinState::joining;
     ++stats_.bootstrap_attempts;
     join_pending_ = 0;
     join_lookup_ = 0;
 
     auto on_reply = [this](const RpcEvent& ev) {
+        if (ev.type == RpcEvent::Type::short_timeout) return;
         --join_pending_;
         if (ev.type == RpcEvent::Type::reply) {
             if (join_lookup_ == 0) {
@@ -38,7 +41,7 @@ void Node::join(base::TimePoint now) {
                 it->second->add_candidates(ev.msg->nodes, 1, self_);
                 pump_lookup(join_lookup_, ev.now);
             }
-        } else if (ev.type == RpcEvent::Type::timeout && join_pending_ == 0 && join_lookup_ == 0) {
+        } else if (join_pending_ == 0 && join_lookup_ == 0) {  // every bootstrap query failed
             on_join_lookup_done(LookupResult{}, ev.now);
         }
     };

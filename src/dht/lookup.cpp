@@ -59,9 +59,12 @@ std::vector<size_t> Lookup::next_queries(base::TimePoint now) {
         Candidate& c = cand_[i];
         if (c.state == State::failed) continue;
         ++considered;
-        if (c.state != State::fresh) continue;
+        bool retry = c.state == State::slow && c.attempts < kMaxAttempts;
+        if (c.state != State::fresh && !retry) continue;
         c.state = State::in_flight;
         c.trace = trace_.size();
+        ++c.outstanding;
+        ++c.attempts;
         trace_.push_back(TraceEntry{c.info, c.hop, now - started_});
         ++messages_;
         ++active;
@@ -71,19 +74,22 @@ std::vector<size_t> Lookup::next_queries(base::TimePoint now) {
     return out;
 }
 
-void Lookup::on_reply(size_t idx, const Message& reply, const NodeId& self, base::Duration rtt) {
+void Lookup::on_reply(size_t idx, size_t attempt, const Message& reply, const NodeId& self,
+                      base::Duration rtt) {
     Candidate& c = cand_[idx];
-    c.state = State::responded;
-    c.token = reply.token;
-    TraceEntry& t = trace_[c.trace];
+    if (c.outstanding) --c.outstanding;
+    TraceEntry& t = trace_[attempt];
     t.outcome = TraceEntry::Outcome::reply;
     t.rtt = rtt;
     t.returned = reply.nodes.size();
     t.values = reply.values.size();
+    if (c.state == State::responded) return;  // the other attempt answered first
+    c.state = State::responded;
+    c.token = reply.token;
     int hop = c.hop;
     NodeId replier = c.info.id;  // `c` may move when candidates are added
     size_t closer_count = add_candidates(reply.nodes, hop + 1, self, &replier);
-    trace_[cand_[idx].trace].closer = closer_count;
+    trace_[attempt].closer = closer_count;
     if (kind_ == Kind::find_value && !reply.values.empty()) {
         for (auto& v : reply.values) {
             bool dup = std::any_of(values_.begin(), values_.end(), [&](auto& x) {
@@ -97,24 +103,27 @@ void Lookup::on_reply(size_t idx, const Message& reply, const NodeId& self, base
     check_done();
 }
 
-void Lookup::on_error(size_t idx, base::Duration rtt) {
+void Lookup::on_error(size_t idx, size_t attempt, base::Duration rtt) {
     Candidate& c = cand_[idx];
-    c.state = State::failed;
-    trace_[c.trace].outcome = TraceEntry::Outcome::error;
-    trace_[c.trace].rtt = rtt;
+    if (c.outstanding) --c.outstanding;
+    trace_[attempt].outcome = TraceEntry::Outcome::error;
+    trace_[attempt].rtt = rtt;
+    if (c.state != State::responded) c.state = State::failed;
     check_done();
 }
 
 void Lookup::on_short_timeout(size_t idx) {
-    // Stop counting it against α: the next call to next_queries widens by one slot.
+    // Stop counting it against α: the next call to next_queries widens by one slot, and asks
+    // this candidate again if it has attempts left.
     if (cand_[idx].state == State::in_flight) cand_[idx].state = State::slow;
 }
 
-void Lookup::on_timeout(size_t idx, base::Duration rtt) {
+void Lookup::on_timeout(size_t idx, size_t attempt, base::Duration rtt) {
     Candidate& c = cand_[idx];
-    c.state = State::failed;
-    trace_[c.trace].outcome = TraceEntry::Outcome::timeout;
-    trace_[c.trace].rtt = rtt;
+    if (c.outstanding) --c.outstanding;
+    trace_[attempt].outcome = TraceEntry::Outcome::timeout;
+    trace_[attempt].rtt = rtt;
+    if (c.state != State::responded && c.outstanding == 0) c.state = State::failed;
     check_done();
 }
 

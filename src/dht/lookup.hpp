@@ -61,10 +61,12 @@ public:
 
     // Candidates to query now (marked in flight). Each index stays valid for the lookup's life.
     std::vector<size_t> next_queries(base::TimePoint now);
-    void on_reply(size_t idx, const Message& reply, const NodeId& self, base::Duration rtt);
-    void on_error(size_t idx, base::Duration rtt);
+    // `attempt` is the trace index the query was recorded under.
+    void on_reply(size_t idx, size_t attempt, const Message& reply, const NodeId& self, base::Duration rtt);
+    void on_error(size_t idx, size_t attempt, base::Duration rtt);
     void on_short_timeout(size_t idx);
-    void on_timeout(size_t idx, base::Duration rtt);
+    void on_timeout(size_t idx, size_t attempt, base::Duration rtt);
+    size_t attempt_of(size_t idx) const { return cand_[idx].trace; }
 
     bool done() const { return done_; }
     LookupResult result(base::TimePoint now) const;
@@ -79,9 +81,14 @@ private:
         NodeInfo info;
         int hop;
         State state = State::fresh;
-        size_t trace = 0;  // index into trace_ once queried
+        size_t trace = 0;  // index into trace_ of the latest attempt
         std::string token;
+        uint8_t outstanding = 0;  // queries in flight to it
+        uint8_t attempts = 0;
     };
+    // A candidate that missed its short timeout is asked once more under a new transaction:
+    // one lost datagram should not cost a lookup its target.
+    static constexpr uint8_t kMaxAttempts = 2;
     void check_done();
 
     LookupId id_;

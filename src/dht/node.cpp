@@ -212,24 +212,25 @@ void Node::pump_lookup(LookupId id, base::TimePoint now) {
         q.method = l.kind() == Lookup::Kind::find_node ? Method::find_node : Method::find_value;
         q.target = l.target();
         NodeInfo peer = l.node(idx);
+        size_t attempt = l.attempt_of(idx);
         rpc_.send_query(
             q, peer.endpoint, &peer.id,
-            [this, id, idx, peer](const RpcEvent& ev) {
+            [this, id, idx, attempt, peer](const RpcEvent& ev) {
                 auto it = lookups_.find(id);
                 Lookup* l = it == lookups_.end() ? nullptr : it->second.get();
                 switch (ev.type) {
                     case RpcEvent::Type::reply:
-                        if (l) l->on_reply(idx, *ev.msg, self_, ev.rtt);
+                        if (l) l->on_reply(idx, attempt, *ev.msg, self_, ev.rtt);
                         break;
                     case RpcEvent::Type::error:
-                        if (l) l->on_error(idx, ev.rtt);
+                        if (l) l->on_error(idx, attempt, ev.rtt);
                         break;
                     case RpcEvent::Type::short_timeout:
                         if (l) l->on_short_timeout(idx);
                         break;
                     case RpcEvent::Type::timeout:
                         contact_failed(peer.id);
-                        if (l) l->on_timeout(idx, ev.rtt);
+                        if (l) l->on_timeout(idx, attempt, ev.rtt);
                         break;
                 }
                 if (l) pump_lookup(id, ev.now);
@@ -297,7 +298,8 @@ base::TimePoint Node::tick(base::TimePoint now) {
     completions_.clear();
     for (auto& fn : ready) fn(now);
     if (!completions_.empty()) return now;
-    next = std::min({next, next_expiry_, next_refresh_check_, next_bootstrap_});
+    base::TimePoint rejoin = join_state_ == JoinState::isolated && !join_in_progress_ ? next_bootstrap_ : base::kNever;
+    next = std::min({next, next_expiry_, next_refresh_check_, rejoin});
     return std::max(next, now);
 }
 

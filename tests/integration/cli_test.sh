@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Multi-process test: a bootstrap daemon and two more, driven with `kadchat ctl --json`.
+# Usage: cli_test.sh PATH/TO/kadchat
+set -euo pipefail
+KADCHAT=${1:?usage: cli_test.sh KADCHAT}
+T=$(mktemp -d /tmp/kadchat-cli-XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do echo "== $f"; cat "$f"; done >&2; exit 1; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
+ctl() { local n=$1; shift; "$KADCHAT" ctl --data-dir "$T/$n" --json "$@"; }
+
+wait_for_socket() {
+    for _ in $(seq 100); do [ -S "$T/$1/control.sock" ] && return 0; sleep 0.05; done
+    fail "node $1 did not open its control socket"
+}
+
+"$KADCHAT" daemon --data-dir "$T/a" --listen 127.0.0.1:0 --log-level debug >"$T/a.out" 2>"$T/a.log" & pids+=($!)
+wait_for_socket a
+BOOT=$(ctl a id | json 'd["listen"][0]')
+grep -q "started a new network" "$T/a.out" || fail "bootstrap node did not say it started a new network"
+grep -q "$BOOT" "$T/a.out" || fail "bootstrap node did not print its address"
+printf '# bootstrap list\n\n  %s  # the first node\n' "$BOOT" > "$T/boot.txt"
+"$KADCHAT" daemon --data-dir "$T/b" --listen 127.0.0.1:0 --bootstrap "$BOOT" 2>"$T/b.log" >/dev/null & pids+=($!)
+"$KADCHAT" daemon --data-dir "$T/c" --listen 127.0.0.1:0 --bootstrap-file "$T/boot.txt" 2>"$T/c.log" >/dev/null & pids+=($!)
+wait_for_socket b; wait_for_socket c
+
+# id
+ID_C=$(ctl c id | json 'd["id"]')
+[ "${#ID_C}" = 64 ] || fail "id is not 64 hex: $ID_C"
+[ "$(ctl c id | json 'd["public_key"] == d["id"]')" = True ] || fail "public_key != id"
+for n in a b c; do [ "$(stat -c %a "$T/$n/identity.key")" = 600 ] || fail "key file of $n is not 0600"; done
+[ "$(stat -c %a "$T/a/control.sock")" = 600 ] || fail "control socket is not 0600"
+
+# joined?
+for _ in $(seq 50); do
+    [ "$(ctl b id | json 'd["state"]')" = connected ] && [ "$(ctl c id | json 'd["state"]')" = connected ] && break
+    sleep 0.1
+done
+[ "$(ctl b id | json 'd["state"]')" = connected ] || fail "b did not join"
+
+# dht lookup
+OUT=$(ctl b dht lookup "$ID_C" --trace)
+[ "$(echo "$OUT" | json 'd["found"]')" = True ] || fail "lookup did not find c: $OUT"
+[ "$(echo "$OUT" | json 'len(d["trace"]) > 0 and d["hops"] >= 1 and d["duration_ms"] >= 0')" = True ] || fail "lookup report: $OUT"
+
+# dht put / get
+OUT=$(ctl b dht put greeting "hello there")
+[ "$(echo "$OUT" | json 'd["stored"] >= 2')" = True ] || fail "put stored on too few nodes: $OUT"
+[ "$(echo "$OUT" | json 'd["key_source"]')" = "blake2b-256 of the string" ] || fail "put did not say the key was hashed"
+OUT=$(ctl c dht get greeting)
+[ "$(echo "$OUT" | json 'd["values"][0]["value"]')" = "hello there" ] || fail "get: $OUT"
+OUT=$(ctl a dht get 0000000000000000000000000000000000000000000000000000000000000001)
+[ "$(echo "$OUT" | json 'd["found"]')" = False ] || fail "get of a missing key: $OUT"
+
+# dht table / storage / stats
+[ "$(ctl a dht table | json 'd["size"]')" = 2 ] || fail "a's table should hold b and c"
+ctl a dht storage | json 'd["count"]' >/dev/null
+[ "$(ctl a dht stats | json 'd["by_method"]["find_node"]["query_in"]["packets"] > 0')" = True ] || fail "stats"
+
+# bad input
+set +e
+"$KADCHAT" ctl --data-dir "$T/a" dht lookup 2>/dev/null; rc=$?
+[ $rc = 2 ] || fail "missing argument should exit 2, got $rc"
+"$KADCHAT" ctl --data-dir "$T/a" --json dht lookup nothex 2>"$T/err"; rc=$?
+[ $rc = 1 ] && [ "$(wc -l < "$T/err")" = 1 ] || fail "bad lookup ID should fail with one line, got $rc: $(cat "$T/err")"
+"$KADCHAT" ctl --data-dir "$T/nonexistent" id 2>/dev/null; rc=$?
+[ $rc = 3 ] || fail "ctl without a node should exit 3, got $rc"
+"$KADCHAT" daemon --data-dir "$T/a" --listen 127.0.0.1:0 2>"$T/err"; rc=$?
+[ $rc = 1 ] && grep -q "already running" "$T/err" || fail "second node on one data dir: $rc $(cat "$T/err")"
+set -e
+
+# stop: every daemon exits cleanly and saves its contacts
+for n in a b c; do ctl $n stop >/dev/null; done
+for p in "${pids[@]}"; do wait "$p" || fail "a daemon exited non-zero"; done
+pids=()
+[ -s "$T/b/contacts.json" ] || fail "b did not save its routing table"
+grep -q "leaked" "$T"/*.log && fail "a libuv handle leaked"
+
+# restart from the saved table alone (no --bootstrap): b finds a again
+"$KADCHAT" daemon --data-dir "$T/a" --listen "$BOOT" 2>>"$T/a.log" >/dev/null & pids+=($!)
+wait_for_socket a
+"$KADCHAT" daemon --data-dir "$T/b" --listen 127.0.0.1:0 2>>"$T/b.log" >/dev/null & pids+=($!)
+wait_for_socket b
+for _ in $(seq 100); do [ "$(ctl b id | json 'd["contacts"]')" -ge 1 ] && break; sleep 0.1; done
+[ "$(ctl b id | json 'd["contacts"] >= 1')" = True ] || fail "b did not rejoin from its saved contacts"
+kill -TERM "${pids[@]}"
+for p in "${pids[@]}"; do wait "$p" || fail "SIGTERM did not stop a daemon cleanly"; done
+pids=()
+echo "cli test: all checks passed"

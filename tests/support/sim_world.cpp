@@ -1,0 +1,159 @@
+#include "sim_world.hpp"
+
+#include "dht/auth.hpp"
+#include "insecure_auth.hpp"
+
+namespace sim {
+
+class World::SimTransport final : public dht::Transport {
+public:
+    SimTransport(World& w, uint32_t self) : world_{w}, self_{self} {}
+    void send(const base::Endpoint& to, std::span<const uint8_t> d) override { world_.deliver(self_, to, d); }
+
+private:
+    World& world_;
+    uint32_t self_;
+};
+
+struct World::SimNode {
+    SimNode(World& w, uint32_t idx, base::Level level) : transport{w, idx}, log{level} {}
+    std::unique_ptr<crypto::Identity> identity;  // real_crypto only
+    std::unique_ptr<dht::Authenticator> auth;
+    SimTransport transport;
+    base::CaptureLogger log;
+    std::unique_ptr<dht::Node> node;
+    base::TimePoint deadline = base::kNever;
+    bool down = false;
+};
+
+dht::Node& World::node(size_t i) { return *nodes_[i]->node; }
+
+World::World(WorldConfig cfg) : cfg_{std::move(cfg)}, rng_{cfg_.seed}, decoder_{cfg_.dht.max_datagram} {}
+World::~World() = default;
+
+base::Endpoint World::endpoint(size_t i) const {
+    size_t v = i + 1;
+    return base::Endpoint::v4(127, static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
+                              static_cast<uint8_t>(v), 4000);
+}
+
+size_t World::index_of(const base::Endpoint& ep) const {
+    if (ep.is_v6() || ep.addr[0] != 127 || ep.port != 4000) return SIZE_MAX;
+    size_t v = (size_t{ep.addr[1]} << 16) | (size_t{ep.addr[2]} << 8) | ep.addr[3];
+    return v == 0 || v > nodes_.size() ? SIZE_MAX : v - 1;
+}
+
+size_t World::spawn(size_t n) {
+    size_t first = nodes_.size();
+    for (size_t k = 0; k < n; ++k) {
+        auto idx = static_cast<uint32_t>(nodes_.size());
+        auto sn = std::make_unique<SimNode>(*this, idx, cfg_.log_level);
+        if (cfg_.real_crypto) {
+            sn->identity = std::make_unique<crypto::Identity>(crypto::Identity::from_rng(rng_));
+            sn->auth = std::make_unique<dht::CryptoAuthenticator>(*sn->identity, 256);
+        } else {
+            sn->auth = std::make_unique<InsecureAuth>(dht::NodeId::random(rng_));
+        }
+        sn->log.set_tag(sn->auth->self().short_hex());
+        sn->node = std::make_unique<dht::Node>(cfg_.dht, *sn->auth, sn->transport, decoder_, rng_, sn->log, now_);
+        nodes_.push_back(std::move(sn));
+        after_event(idx);
+    }
+    return first;
+}
+
+void World::schedule(base::TimePoint at, std::function<void()> fn) {
+    fns_.push_back(std::move(fn));
+    events_.push(Event{at, seq_++, UINT32_MAX, 0, static_cast<uint32_t>(fns_.size() - 1), {}});
+}
+
+void World::schedule_join(size_t i, size_t via, base::TimePoint at) {
+    schedule(at, [this, i, via] {
+        node(i).set_bootstrap({endpoint(via)});
+        node(i).join(now_);
+        after_event(i);
+    });
+}
+
+void World::set_down(size_t i, bool down) { nodes_[i]->down = down; }
+
+void World::deliver(uint32_t from, const base::Endpoint& to, std::span<const uint8_t> d) {
+    size_t idx = index_of(to);
+    if (idx == SIZE_MAX) return;
+    if (cfg_.loss > 0 && rng_.unit() < cfg_.loss) {
+        ++lost_;
+        return;
+    }
+    base::Duration delay = cfg_.latency;
+    if (cfg_.jitter.count() > 0) delay += base::Duration{static_cast<int64_t>(rng_.uniform(static_cast<uint64_t>(cfg_.jitter.count())))};
+    events_.push(Event{now_ + delay, seq_++, static_cast<uint32_t>(idx), from, 0,
+                       std::string(reinterpret_cast<const char*>(d.data()), d.size())});
+}
+
+void World::after_event(size_t i) {
+    SimNode& n = *nodes_[i];
+    base::TimePoint next = n.node->tick(now_);
+    if (next != n.deadline || next <= now_) {
+        n.deadline = next;
+        if (next != base::kNever) timers_.emplace(next, static_cast<uint32_t>(i));
+    }
+}
+
+bool World::step(base::TimePoint limit) {
+    // Drop timer entries that no longer match their node's deadline.
+    while (!timers_.empty() && nodes_[timers_.top().second]->deadline != timers_.top().first) timers_.pop();
+    bool have_event = !events_.empty();
+    bool have_timer = !timers_.empty();
+    if (!have_event && !have_timer) return false;
+    bool timer_first = have_timer && (!have_event || timers_.top().first < events_.top().at);
+    base::TimePoint at = timer_first ? timers_.top().first : events_.top().at;
+    if (at > limit) return false;
+    now_ = std::max(now_, at);
+    if (timer_first) {
+        uint32_t i = timers_.top().second;
+        timers_.pop();
+        nodes_[i]->deadline = base::kNever;
+        after_event(i);
+        return true;
+    }
+    Event ev = std::move(const_cast<Event&>(events_.top()));
+    events_.pop();
+    if (ev.to == UINT32_MAX) {
+        auto fn = std::move(fns_[ev.fn]);
+        fn();
+        return true;
+    }
+    SimNode& dst = *nodes_[ev.to];
+    if (dst.down || nodes_[ev.from]->down) return true;
+    ++delivered_;
+    uint64_t h = digest_ ^ static_cast<uint64_t>(now_.time_since_epoch().count());
+    h = (h ^ ev.to) * 1099511628211ULL;
+    for (unsigned char c : ev.data) h = (h ^ c) * 1099511628211ULL;
+    digest_ = h;
+    dst.node->on_datagram(endpoint(ev.from), {reinterpret_cast<const uint8_t*>(ev.data.data()), ev.data.size()}, now_);
+    after_event(ev.to);
+    return true;
+}
+
+void World::run_until(base::TimePoint t) {
+    while (step(t)) {
+    }
+    now_ = std::max(now_, t);
+}
+
+bool World::run_until(const std::function<bool()>& pred, base::Duration limit) {
+    base::TimePoint end = now_ + limit;
+    if (pred()) return true;
+    while (step(end))
+        if (pred()) return true;
+    now_ = std::max(now_, end);
+    return pred();
+}
+
+std::string World::log_of(size_t i) const {
+    std::string out;
+    for (auto& l : nodes_[i]->log.lines()) out += l + "\n";
+    return out;
+}
+
+}  // namespace sim

@@ -1,0 +1,97 @@
+#pragma once
+// A deterministic network of dht::Nodes in one process under virtual time (c-toxcore's
+// network_universe, libtorrent's simulation/setup_dht): a delivery-time priority queue with
+// latency, jitter and loss, one clock and one seed. No sockets; endpoints are virtual addresses
+// in 127.0.0.0/8 that never reach the operating system.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "base/logger.hpp"
+#include "base/rng.hpp"
+#include "crypto/keys.hpp"
+#include "dht/node.hpp"
+
+namespace sim {
+
+struct WorldConfig {
+    uint64_t seed = 1;
+    base::Duration latency = std::chrono::milliseconds(20);  // one-way, before jitter
+    base::Duration jitter = std::chrono::milliseconds(10);   // uniform extra delay
+    double loss = 0.0;                                       // per datagram
+    bool real_crypto = false;  // CryptoAuthenticator with seeded Ed25519 keys instead of InsecureAuth
+    dht::Config dht{};
+    base::Level log_level = base::Level::off;
+};
+
+class World {
+public:
+    explicit World(WorldConfig cfg);
+    ~World();
+
+    // Adds n nodes (not joined yet); returns the index of the first.
+    size_t spawn(size_t n);
+    // Node i joins through node `via` at virtual time `at`.
+    void schedule_join(size_t i, size_t via, base::TimePoint at);
+    // Runs `fn` at virtual time `at`, in event order.
+    void schedule(base::TimePoint at, std::function<void()> fn);
+
+    void run_until(base::TimePoint t);
+    void run_for(base::Duration d) { run_until(now_ + d); }
+    // Runs until `pred` holds (checked after each event) or `limit` passes; returns pred().
+    bool run_until(const std::function<bool()>& pred, base::Duration limit);
+
+    dht::Node& node(size_t i);
+    size_t size() const { return nodes_.size(); }
+    base::Endpoint endpoint(size_t i) const;
+    base::TimePoint now() const { return now_; }
+    base::Rng& rng() { return rng_; }
+    // A hash over every delivered datagram, its time and its receiver: equal digests mean an
+    // exact replay.
+    uint64_t digest() const { return digest_; }
+    uint64_t delivered() const { return delivered_; }
+    uint64_t lost() const { return lost_; }
+    // Runs node i's due work and re-arms its timer: call after driving a node from outside.
+    void poke(size_t i) { after_event(i); }
+    // Stops delivering to and from node i (it crashed), or brings it back.
+    void set_down(size_t i, bool down);
+    // Dumps the captured log lines of node i (for failure reports).
+    std::string log_of(size_t i) const;
+
+private:
+    struct SimNode;
+    class SimTransport;
+    struct Event {
+        base::TimePoint at;
+        uint64_t seq;
+        uint32_t to;      // node index, or UINT32_MAX for a scheduled function
+        uint32_t from;
+        uint32_t fn = 0;  // index into fns_ when to == UINT32_MAX
+        std::string data;
+        bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+    };
+    void deliver(uint32_t from, const base::Endpoint& to, std::span<const uint8_t> d);
+    void after_event(size_t i);
+    bool step(base::TimePoint limit);
+    size_t index_of(const base::Endpoint& ep) const;
+
+    WorldConfig cfg_;
+    base::SeededRng rng_;
+    base::TimePoint now_{};
+    dht::Decoder decoder_;
+    std::vector<std::unique_ptr<SimNode>> nodes_;
+    std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+    // Per-node timers: (deadline, node) with lazy invalidation against SimNode::deadline.
+    std::priority_queue<std::pair<base::TimePoint, uint32_t>, std::vector<std::pair<base::TimePoint, uint32_t>>,
+                        std::greater<>> timers_;
+    std::vector<std::function<void()>> fns_;
+    uint64_t seq_ = 0;
+    uint64_t digest_ = 1469598103934665603ULL;
+    uint64_t delivered_ = 0, lost_ = 0;
+    uint32_t sending_from_ = 0;
+};
+
+}  // namespace sim

@@ -1,0 +1,65 @@
+#include "vectors.hpp"
+
+namespace vectors {
+
+std::vector<Vector> all() {
+    dht::NodeId a{alice().public_key}, b{bob().public_key};
+    auto target = *dht::NodeId::from_hex("0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000");
+    auto ep_a = *base::Endpoint::parse("192.0.2.10:44544");
+    auto ep_c = *base::Endpoint::parse("[2001:db8::7]:5000");
+    std::vector<Vector> v;
+    auto query = [&](const char* name, dht::Method m, uint64_t txid, bool signed_q) {
+        dht::Message q;
+        q.kind = dht::Kind::query;
+        q.method = m;
+        q.txid = txid;
+        q.sender = a;
+        v.push_back({name, q, true, signed_q});
+        return &v.back().msg;
+    };
+    auto reply = [&](const char* name, dht::Method m, uint64_t txid) {
+        dht::Message r;
+        r.kind = dht::Kind::reply;
+        r.method = m;
+        r.txid = txid;
+        r.sender = b;
+        r.observed = ep_a;
+        v.push_back({name, r, false, false});
+        return &v.back().msg;
+    };
+    query("ping_query_signed", dht::Method::ping, 0x0102030405060708ULL, true);
+    query("ping_query", dht::Method::ping, 0x1112131415161718ULL, false);
+    reply("ping_reply", dht::Method::ping, 0x1112131415161718ULL);
+    query("find_node_query", dht::Method::find_node, 0x2122232425262728ULL, false)->target = target;
+    {
+        auto* r = reply("find_node_reply", dht::Method::find_node, 0x2122232425262728ULL);
+        r->has_nodes = true;
+        r->nodes = {{a, ep_a}, {target, ep_c}};
+    }
+    query("find_value_query", dht::Method::find_value, 0x3132333435363738ULL, false)->target = target;
+    {
+        auto* r = reply("find_value_reply", dht::Method::find_value, 0x3132333435363738ULL);
+        r->token = "5f4dcc3b5aa765d6";
+        r->has_nodes = true;
+        r->nodes = {{target, ep_c}};
+        r->has_values = true;
+        r->values = {{a, "hello, \"world\"", 3599}};
+    }
+    {
+        auto* q = query("store_query", dht::Method::store, 0x4142434445464748ULL, false);
+        q->target = target;
+        q->token = "5f4dcc3b5aa765d6";
+        q->value = "hello, \"world\"";
+        q->ttl_s = 3600;
+    }
+    reply("store_reply", dht::Method::store, 0x4142434445464748ULL);
+    {
+        auto* e = reply("store_error", dht::Method::store, 0x5152535455565758ULL);
+        e->kind = dht::Kind::error;
+        e->error_code = dht::kErrBadToken;
+        e->error_msg = "bad or expired token";
+    }
+    return v;
+}
+
+}  // namespace vectors

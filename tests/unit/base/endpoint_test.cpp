@@ -1,0 +1,41 @@
+#include <doctest/doctest.h>
+
+#include "base/endpoint.hpp"
+#include "base/hex.hpp"
+#include "base/rng.hpp"
+
+TEST_CASE("endpoint: parses and prints IPv4 and bracketed IPv6") {
+    auto a = base::Endpoint::parse("127.0.0.1:4000");
+    REQUIRE(a);
+    CHECK(a->to_string() == "127.0.0.1:4000");
+    CHECK(a->is_loopback());
+    auto b = base::Endpoint::parse("[::1]:5");
+    REQUIRE(b);
+    CHECK(b->is_v6());
+    CHECK(b->to_string() == "[::1]:5");
+}
+
+TEST_CASE("endpoint: rejects malformed text with a reason") {
+    for (const char* bad : {"", "1.2.3.4", "1.2.3.4:", "1.2.3.4:70000", "::1:5", "[::1]5", "host:80", "1.2.3.4:-1",
+                            "1.2.3.4:12ab"}) {
+        INFO(bad);
+        auto r = base::Endpoint::parse(bad);
+        CHECK_FALSE(r);
+        CHECK_FALSE(r.status().detail().empty());
+    }
+}
+
+TEST_CASE("hex: round trip and rejects odd or non-hex input") {
+    std::vector<uint8_t> v{0, 1, 0xab, 0xff};
+    CHECK(base::to_hex(std::span<const uint8_t>{v}) == "0001abff");
+    CHECK(*base::from_hex("0001ABff") == v);
+    CHECK_FALSE(base::from_hex("abc"));
+    CHECK_FALSE(base::from_hex("zz"));
+}
+
+TEST_CASE("seeded rng: the same seed gives the same stream") {
+    base::SeededRng a{42}, b{42}, c{43};
+    for (int i = 0; i < 100; ++i) CHECK(a.next_u64() == b.next_u64());
+    CHECK(a.next_u64() != c.next_u64());
+    for (int i = 0; i < 1000; ++i) CHECK(a.uniform(7) < 7);
+}

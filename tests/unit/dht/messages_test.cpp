@@ -1,0 +1,104 @@
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "dht/auth.hpp"
+#include "dht/messages.hpp"
+#include "fake_transport.hpp"
+#include "vectors.hpp"
+
+namespace {
+std::string read_vector(const std::string& name) {
+    std::ifstream f(std::string(KC_VECTORS_DIR) + "/dht/" + name + ".json", std::ios::binary);
+    REQUIRE_MESSAGE(f.good(), "missing golden file " << name);
+    return {std::istreambuf_iterator<char>(f), {}};
+}
+}  // namespace
+
+TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to the same bytes") {
+    auto a = vectors::alice(), b = vectors::bob();
+    dht::CryptoAuthenticator auth_a{a, 4}, auth_b{b, 4};
+    dht::NodeId id_a{a.public_key}, id_b{b.public_key};
+    dht::Decoder dec;
+    auto all = vectors::all();
+    CHECK(all.size() == 10);
+    for (auto& v : all) {
+        INFO(v.name);
+        std::string golden = read_vector(v.name);
+        dht::Decoder::Failure fail{};
+        auto& receiver = v.from_alice ? auth_b : auth_a;
+        auto d = dec.decode(testing::bytes(golden), receiver, fail);
+        REQUIRE_MESSAGE(d, fail.detail);
+        CHECK(d->auth == (v.signed_query ? dht::AuthKind::sig : dht::AuthKind::mac));
+        CHECK(d->msg.kind == v.msg.kind);
+        CHECK(d->msg.txid == v.msg.txid);
+        CHECK(d->msg.sender == v.msg.sender);
+        CHECK(d->msg.target == v.msg.target);
+        CHECK(d->msg.nodes == v.msg.nodes);
+        CHECK(d->msg.values == v.msg.values);
+        CHECK(d->msg.token == v.msg.token);
+        CHECK(d->msg.error_code == v.msg.error_code);
+        d->msg.method = v.msg.method;  // replies do not carry their method
+        std::string again = v.from_alice ? dht::encode(d->msg, auth_a, v.signed_query ? nullptr : &id_b)
+                                         : dht::encode(d->msg, auth_b, &id_a);
+        CHECK(again == golden);
+    }
+}
+
+TEST_CASE("messages: truncation at every length and every flipped byte are rejected") {
+    auto a = vectors::alice(), b = vectors::bob();
+    dht::CryptoAuthenticator auth_b{b, 4};
+    dht::Decoder dec;
+    for (const char* name : {"find_node_reply", "store_query", "ping_query_signed"}) {
+        INFO(name);
+        std::string golden = read_vector(name);
+        dht::CryptoAuthenticator auth_a{a, 4};
+        auto& receiver = std::string(name) == "find_node_reply" ? auth_a : auth_b;
+        for (size_t n = 0; n < golden.size(); ++n) {
+            dht::Decoder::Failure fail{};
+            CHECK_FALSE(dec.decode(testing::bytes(golden.substr(0, n)), receiver, fail));
+        }
+        for (size_t i = 0; i < golden.size(); ++i) {
+            std::string bad = golden;
+            bad[i] = static_cast<char>(bad[i] ^ 0x01);
+            dht::Decoder::Failure fail{};
+            INFO("byte " << i);
+            CHECK_FALSE(dec.decode(testing::bytes(bad), receiver, fail));
+        }
+    }
+}
+
+TEST_CASE("messages: hostile shapes are dropped with a reason, never thrown") {
+    auto b = vectors::bob();
+    dht::CryptoAuthenticator auth_b{b, 4};
+    dht::Decoder dec{2000};
+    auto reason = [&](const std::string& dg) {
+        dht::Decoder::Failure fail{};
+        auto d = dec.decode(testing::bytes(dg), auth_b, fail);
+        REQUIRE_FALSE(d);
+        return fail.reason;
+    };
+    std::string mac = ",\"mac\":\"" + std::string(32, '0') + "\"}";
+    CHECK(reason("") == dht::DropReason::truncated);
+    CHECK(reason("{}") == dht::DropReason::truncated);
+    CHECK(reason(std::string(3000, ' ')) == dht::DropReason::oversized);
+    CHECK(reason("[1,2,3" + mac) == dht::DropReason::bad_json);
+    CHECK(reason(std::string("\xff\xfe{\"v\":1") + mac) == dht::DropReason::bad_json);
+    CHECK(reason("{\"v\":2,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
+    CHECK(reason("{\"v\":\"1\",\"y\":\"q\"" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":1,\"y\":\"q\",\"t\":5" + mac) == dht::DropReason::bad_schema);
+    std::string id(64, 'a');
+    CHECK(reason("{\"v\":1,\"y\":\"x\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"" + mac) ==
+          dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":1,\"y\":\"q\",\"q\":\"find_node\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"a\":{\"target\":17}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"r\":{\"nodes\":[[\"" + id + "\",\"1.2.3.4\"]]}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":1,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"a\":{}}") == dht::DropReason::bad_auth);  // no authenticator
+    CHECK(reason("{\"v\":1,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"a\":{}" + mac) == dht::DropReason::bad_auth);  // wrong MAC
+    CHECK(reason("{\"v\":1,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" +
+                 dht::NodeId{b.public_key}.hex() + "\",\"a\":{}" + mac) == dht::DropReason::self_id);
+}

@@ -1,0 +1,206 @@
+#include <doctest/doctest.h>
+
+#include "base/hex.hpp"
+#include "base/logger.hpp"
+#include "dht/node.hpp"
+#include "fake_transport.hpp"
+#include "vectors.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Fixture {
+    crypto::Identity bob = vectors::bob(), alice = vectors::alice(), carol = crypto::Identity::generate();
+    dht::Config cfg;
+    dht::CryptoAuthenticator auth_bob{bob, 16}, auth_alice{alice, 16}, auth_carol{carol, 16};
+    dht::NodeId id_bob{bob.public_key}, id_alice{alice.public_key}, id_carol{carol.public_key};
+    testing::FakeTransport net;
+    dht::Decoder dec;
+    base::SeededRng rng{5};
+    base::CaptureLogger log{base::Level::debug};
+    base::TimePoint now = base::TimePoint{} + 100s;
+    dht::Node node{cfg, auth_bob, net, dec, rng, log, now};
+    base::Endpoint alice_ep = base::Endpoint::v4(127, 0, 0, 2, 4000);
+    uint64_t txid = 1;
+
+    std::string query(dht::Method m, const dht::NodeId* target = nullptr, dht::Authenticator* as = nullptr) {
+        dht::Message q;
+        q.method = m;
+        q.txid = txid++;
+        q.sender = (as ? as : &auth_alice)->self();
+        if (target) q.target = *target;
+        return dht::encode(q, as ? *as : auth_alice, &id_bob);
+    }
+    std::optional<dht::Message> last_reply() {
+        if (net.sent.empty()) return std::nullopt;
+        dht::Decoder::Failure f{};
+        auto d = dec.decode(testing::bytes(net.sent.back().data), auth_alice, f);
+        if (!d) return std::nullopt;
+        return d->msg;
+    }
+    void deliver(const std::string& dg) {
+        node.on_datagram(alice_ep, testing::bytes(dg), now);
+        node.tick(now);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("node: answers ping with the address it saw, and learns the sender") {
+    Fixture f;
+    f.deliver(f.query(dht::Method::ping));
+    auto r = f.last_reply();
+    REQUIRE(r);
+    CHECK(r->kind == dht::Kind::reply);
+    REQUIRE(r->observed);
+    CHECK(*r->observed == f.alice_ep);
+    CHECK(f.node.table().find(f.id_alice));
+}
+
+TEST_CASE("node: a signed query from a node that does not know our ID is answered") {
+    Fixture f;
+    dht::Message q;
+    q.method = dht::Method::find_node;
+    q.txid = 99;
+    q.sender = f.id_alice;
+    q.target = f.id_alice;
+    f.deliver(dht::encode(q, f.auth_alice, nullptr));
+    auto r = f.last_reply();
+    REQUIRE(r);
+    CHECK(r->has_nodes);
+}
+
+TEST_CASE("node: store needs a token from an earlier find_value reply") {
+    Fixture f;
+    auto key = dht::NodeId::hash_of("k");
+    dht::Message s;
+    s.method = dht::Method::store;
+    s.txid = 500;
+    s.sender = f.id_alice;
+    s.target = key;
+    s.token = "0000000000000000";
+    s.value = "v";
+    s.ttl_s = 60;
+    f.deliver(dht::encode(s, f.auth_alice, &f.id_bob));
+    auto e = f.last_reply();
+    REQUIRE(e);
+    CHECK(e->kind == dht::Kind::error);
+    CHECK(e->error_code == dht::kErrBadToken);
+    CHECK(f.node.storage().size() == 0);
+
+    f.deliver(f.query(dht::Method::find_value, &key));
+    auto fv = f.last_reply();
+    REQUIRE(fv);
+    REQUIRE_FALSE(fv->token.empty());
+    s.txid = 501;
+    s.token = fv->token;
+    f.deliver(dht::encode(s, f.auth_alice, &f.id_bob));
+    auto ok = f.last_reply();
+    REQUIRE(ok);
+    CHECK(ok->kind == dht::Kind::reply);
+    CHECK(f.node.storage().size() == 1);
+
+    SUBCASE("the same token from another address is refused") {
+        s.txid = 502;
+        f.node.on_datagram(base::Endpoint::v4(127, 0, 0, 9, 4000), testing::bytes(dht::encode(s, f.auth_alice, &f.id_bob)), f.now);
+        dht::Decoder::Failure fail{};
+        auto d = f.dec.decode(testing::bytes(f.net.sent.back().data), f.auth_alice, fail);
+        REQUIRE(d);
+        CHECK(d->msg.error_code == dht::kErrBadToken);
+    }
+    SUBCASE("an oversized value is refused with error 206") {
+        s.txid = 503;
+        s.value = std::string(f.cfg.max_value_size + 1, 'x');
+        f.deliver(dht::encode(s, f.auth_alice, &f.id_bob));
+        CHECK(f.last_reply()->error_code == dht::kErrValueTooLarge);
+        CHECK(f.node.storage().size() == 1);
+    }
+}
+
+TEST_CASE("node: hostile datagrams are dropped, counted, unanswered, and change nothing") {
+    Fixture f;
+    auto key = dht::NodeId::hash_of("k");
+    f.deliver(f.query(dht::Method::ping));  // alice is a contact now
+    size_t contacts = f.node.table().size();
+    size_t sent = f.net.sent.size();
+    auto dropped = [&](dht::DropReason r) { return f.node.stats().dropped[static_cast<size_t>(r)]; };
+
+    SUBCASE("truncated at every length") {
+        std::string good = f.query(dht::Method::find_value, &key);
+        for (size_t n = 0; n < good.size(); ++n) f.deliver(good.substr(0, n));
+        CHECK(f.node.stats().dropped_total() == good.size());
+    }
+    SUBCASE("a MAC made by someone else under alice's ID (wrong ID proof)") {
+        dht::Message q;
+        q.method = dht::Method::ping;
+        q.txid = 77;
+        q.sender = f.id_alice;  // claims alice ...
+        std::string dg = dht::encode(q, f.auth_carol, &f.id_bob);  // ... but carol's key made it
+        f.deliver(dg);
+        CHECK(dropped(dht::DropReason::bad_auth) == 1);
+    }
+    SUBCASE("replayed query") {
+        std::string dg = f.query(dht::Method::find_node, &key);
+        f.deliver(dg);
+        size_t after_first = f.net.sent.size();
+        f.deliver(dg);
+        CHECK(dropped(dht::DropReason::replayed) == 1);
+        CHECK(f.net.sent.size() == after_first);
+        sent = after_first;
+    }
+    SUBCASE("reply to a transaction we never opened") {
+        dht::Message r;
+        r.kind = dht::Kind::reply;
+        r.txid = 12345;
+        r.sender = f.id_alice;
+        f.deliver(dht::encode(r, f.auth_alice, &f.id_bob));
+        CHECK(dropped(dht::DropReason::unknown_transaction) == 1);
+    }
+    SUBCASE("wrong types and garbage") {
+        f.deliver("{\"v\":1,\"y\":\"q\",\"q\":\"ping\",\"t\":[],\"id\":{},\"a\":{},\"mac\":\"00000000000000000000000000000000\"}");
+        f.deliver(std::string(100, '\0'));
+        f.deliver(std::string(70000, '{'));
+        CHECK(f.node.stats().dropped_total() == 3);
+    }
+    CHECK(f.node.table().size() == contacts);
+    CHECK(f.node.storage().size() == 0);
+    CHECK(f.net.sent.size() == sent);
+}
+
+TEST_CASE("node: an unknown method gets error 204") {
+    Fixture f;
+    std::string dg = f.query(dht::Method::ping);
+    auto pos = dg.find("\"ping\"");
+    dg.replace(pos, 6, "\"pong\"");
+    // Re-MAC the edited datagram so only the method is wrong.
+    std::string body = dg.substr(0, dg.size() - 42);
+    auto mac = f.auth_alice.mac(f.id_bob, testing::bytes(body));
+    dg = body + ",\"mac\":\"" + base::to_hex(std::span<const uint8_t>{*mac}) + "\"}";
+    f.deliver(dg);
+    auto r = f.last_reply();
+    REQUIRE(r);
+    CHECK(r->kind == dht::Kind::error);
+    CHECK(r->error_code == dht::kErrMethodUnknown);
+}
+
+TEST_CASE("node: a request to a silent contact times out, fails the contact, and fires once") {
+    Fixture f;
+    f.deliver(f.query(dht::Method::ping));
+    int fired = 0;
+    dht::LookupResult result;
+    f.node.find_node(dht::NodeId::hash_of("x"), [&](const dht::LookupResult& r) { ++fired; result = r; }, f.now);
+    CHECK(fired == 0);  // never inside the registering call
+    for (int s = 0; s < 10; ++s) {
+        f.now += 1s;
+        f.node.tick(f.now);
+    }
+    CHECK(fired == 1);
+    CHECK_FALSE(result.found);
+    // Asked twice (a retry after the short timeout), both attempts time out.
+    REQUIRE(result.trace.size() == 2);
+    CHECK(result.trace[0].outcome == dht::TraceEntry::Outcome::timeout);
+    CHECK(result.trace[1].outcome == dht::TraceEntry::Outcome::timeout);
+    CHECK(f.node.table().find(f.id_alice)->failures == 2);
+    CHECK(f.node.stats().by_method[static_cast<size_t>(dht::Method::find_node)].timeouts == 2);
+}

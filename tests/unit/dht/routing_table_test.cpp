@@ -1,0 +1,105 @@
+#include <doctest/doctest.h>
+
+#include "base/rng.hpp"
+#include "dht/routing_table.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+base::Endpoint ep(int i) { return base::Endpoint::v4(127, 0, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 4000); }
+base::TimePoint at(base::Duration d) { return base::TimePoint{} + d; }
+}  // namespace
+
+TEST_CASE("routing table: a full bucket keeps the long-lived contact and pings the stale one") {
+    base::SeededRng rng{7};
+    dht::Config cfg;
+    cfg.k = 4;
+    cfg.replacement_cache = 2;
+    auto self = dht::NodeId::random(rng);
+    dht::RoutingTable t{self, cfg};
+    // Fill bucket 0 (IDs differing in the first bit) so it cannot split.
+    std::vector<dht::NodeId> far;
+    for (int i = 0; i < 4; ++i) {
+        far.push_back(dht::random_with_prefix(self, 0, rng));
+        CHECK(t.heard_from(far.back(), ep(i), at(1s)).outcome == dht::RoutingTable::Outcome::added);
+    }
+    // The bucket holding our own ID splits; bucket 0 does not.
+    auto newcomer = dht::random_with_prefix(self, 0, rng);
+    SUBCASE("fresh contacts: the newcomer waits in the replacement cache, nobody is pinged") {
+        auto r = t.heard_from(newcomer, ep(10), at(2s));
+        CHECK(r.outcome == dht::RoutingTable::Outcome::cached);
+        CHECK_FALSE(r.ping);
+        CHECK(t.find(far[0]));
+        CHECK_FALSE(t.find(newcomer));
+    }
+    SUBCASE("stale oldest contact: pinged, evicted only when the ping fails") {
+        auto r = t.heard_from(newcomer, ep(10), at(1s + cfg.stale_after + 1s));
+        CHECK(r.outcome == dht::RoutingTable::Outcome::cached);
+        REQUIRE(r.ping);
+        CHECK(r.ping->id == far[0]);
+        // A second newcomer does not ping again while the first ping is outstanding.
+        CHECK_FALSE(t.heard_from(dht::random_with_prefix(self, 0, rng), ep(11), at(1s + cfg.stale_after + 2s)).ping);
+        CHECK(t.failed(far[0]));
+        CHECK_FALSE(t.find(far[0]));
+        CHECK(t.size() == 4);
+    }
+    SUBCASE("stale contact that answers stays") {
+        auto r = t.heard_from(newcomer, ep(10), at(1s + cfg.stale_after + 1s));
+        REQUIRE(r.ping);
+        t.heard_from(far[0], ep(0), at(1s + cfg.stale_after + 2s), 5ms);
+        CHECK(t.find(far[0]));
+        CHECK(t.find(far[0])->failures == 0);
+        CHECK_FALSE(t.find(newcomer));
+    }
+}
+
+TEST_CASE("routing table: contacts that fail repeatedly are dropped") {
+    base::SeededRng rng{8};
+    dht::Config cfg;
+    cfg.max_failures = 3;
+    auto self = dht::NodeId::random(rng);
+    dht::RoutingTable t{self, cfg};
+    auto id = dht::random_with_prefix(self, 0, rng);
+    t.heard_from(id, ep(1), at(1s));
+    CHECK_FALSE(t.failed(id));
+    CHECK_FALSE(t.failed(id));
+    CHECK(t.find(id)->failures == 2);
+    CHECK(t.failed(id));
+    CHECK_FALSE(t.find(id));
+}
+
+TEST_CASE("routing table: splits around our own ID and returns the closest contacts in order") {
+    base::SeededRng rng{9};
+    dht::Config cfg;
+    cfg.k = 8;
+    auto self = dht::NodeId::random(rng);
+    dht::RoutingTable t{self, cfg};
+    std::vector<dht::NodeId> ids;
+    for (int i = 0; i < 500; ++i) {
+        ids.push_back(dht::NodeId::random(rng));
+        t.heard_from(ids.back(), ep(i), at(1s));
+    }
+    CHECK(t.buckets().size() > 3);
+    for (auto& b : t.buckets()) CHECK(b.live.size() <= cfg.k);
+    CHECK(t.heard_from(self, ep(999), at(1s)).outcome == dht::RoutingTable::Outcome::self);
+    auto target = dht::NodeId::random(rng);
+    auto closest = t.closest(target, 8);
+    REQUIRE(closest.size() == 8);
+    for (size_t i = 1; i < closest.size(); ++i) CHECK(dht::closer(closest[i - 1].id, closest[i].id, target));
+    // Every contact the table holds that is closer than the 8th must be in the answer.
+    for (auto& b : t.buckets())
+        for (auto& c : b.live)
+            if (dht::closer(c.id, closest.back().id, target))
+                CHECK(std::any_of(closest.begin(), closest.end(), [&](auto& n) { return n.id == c.id; }));
+}
+
+TEST_CASE("routing table: an unusable endpoint is refused") {
+    base::SeededRng rng{10};
+    dht::Config cfg;
+    dht::RoutingTable t{dht::NodeId::random(rng), cfg};
+    CHECK(t.heard_from(dht::NodeId::random(rng), base::Endpoint::v4(0, 0, 0, 0, 5), at(1s)).outcome ==
+          dht::RoutingTable::Outcome::invalid);
+    CHECK(t.heard_from(dht::NodeId::random(rng), base::Endpoint::v4(1, 2, 3, 4, 0), at(1s)).outcome ==
+          dht::RoutingTable::Outcome::invalid);
+    CHECK(t.size() == 0);
+}
