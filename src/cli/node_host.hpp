@@ -19,7 +19,7 @@ public:
     // REQUIRES: every reference outlives the host; `identity` is moved in and owned.
     NodeHost(net::Loop& loop, net::RecvBuffer& buf, dht::Decoder& decoder, base::Rng& rng,
              base::Logger& log, const dht::Config& cfg, crypto::Identity identity,
-             size_t key_cache = 256);
+             size_t key_cache = 128);
     ~NodeHost() override;
 
     base::Status bind(const base::Endpoint& at);

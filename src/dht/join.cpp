@@ -27,8 +27,27 @@ void Node::join(base::TimePoint now) {
     join_pending_ = 0;
     join_lookup_ = 0;
 
-    auto on_reply = [this](const RpcEvent& ev) {
-        if (ev.type == RpcEvent::Type::short_timeout) return;
+    for (auto& ep : bootstrap_) send_join_query(ep, std::nullopt, 1, now);
+    for (auto& c : saved_contacts_) send_join_query(c.endpoint, c.id, 1, now);
+    for (auto& c : table_.closest(self_, cfg_.alpha)) send_join_query(c.endpoint, c.id, 1, now);
+    KC_LOG(log_, info, "dht", "joining: asked %zu bootstrap node(s) and %zu saved contact(s)",
+           bootstrap_.size(), saved_contacts_.size());
+}
+
+// find_node(self) to one bootstrap endpoint or saved contact. A query that misses its short
+// timeout is sent once more: many nodes starting at once can overflow a bootstrap node's socket
+// buffer, and a join should not then wait for the full timeout and a backoff.
+void Node::send_join_query(const base::Endpoint& ep, std::optional<NodeId> peer, int attempt,
+                           base::TimePoint now) {
+    Message q;
+    q.method = Method::find_node;
+    q.target = self_;
+    ++join_pending_;
+    rpc_.send_query(q, ep, peer ? &*peer : nullptr, [this, ep, peer, attempt](const RpcEvent& ev) {
+        if (ev.type == RpcEvent::Type::short_timeout) {
+            if (attempt == 1 && join_in_progress_) send_join_query(ep, peer, 2, ev.now);
+            return;
+        }
         --join_pending_;
         if (ev.type == RpcEvent::Type::reply) {
             if (join_lookup_ == 0) {
@@ -41,27 +60,10 @@ void Node::join(base::TimePoint now) {
                 it->second->add_candidates(ev.msg->nodes, 1, self_);
                 pump_lookup(join_lookup_, ev.now);
             }
-        } else if (join_pending_ == 0 && join_lookup_ == 0) {  // every bootstrap query failed
-            on_join_lookup_done(LookupResult{}, ev.now);
+        } else if (join_pending_ == 0 && join_lookup_ == 0 && join_in_progress_) {
+            on_join_lookup_done(LookupResult{}, ev.now);  // every bootstrap query failed
         }
-    };
-    Message q;
-    q.method = Method::find_node;
-    q.target = self_;
-    for (auto& ep : bootstrap_) {
-        ++join_pending_;
-        rpc_.send_query(q, ep, nullptr, on_reply, now);
-    }
-    for (auto& c : saved_contacts_) {
-        ++join_pending_;
-        rpc_.send_query(q, c.endpoint, &c.id, on_reply, now);
-    }
-    for (auto& c : table_.closest(self_, cfg_.alpha)) {  // re-join: our own table still counts
-        ++join_pending_;
-        rpc_.send_query(q, c.endpoint, &c.id, on_reply, now);
-    }
-    KC_LOG(log_, info, "dht", "joining: asked %zu bootstrap node(s) and %zu saved contact(s)",
-           bootstrap_.size(), saved_contacts_.size());
+    }, now);
 }
 
 void Node::on_join_lookup_done(const LookupResult& r, base::TimePoint now) {
@@ -85,15 +87,23 @@ void Node::on_join_lookup_done(const LookupResult& r, base::TimePoint now) {
     bootstrap_backoff_ = base::Duration{0};
     next_bootstrap_ = base::kNever;
     KC_LOG(log_, info, "dht", "joined: %zu contacts after %zu messages", table_.size(), r.messages);
-    // Refresh the empty buckets farther away than the closest neighbour (Kademlia §2.3).
+    // Refresh the empty buckets farther away than the closest neighbour (Kademlia §2.3), after a
+    // random 1-10 s: the node is usable already, and a crowd of nodes starting together should
+    // not all refresh in the same instant.
     if (!r.closest.empty()) {
-        int cpl = common_prefix_length(self_, r.closest.front().id);
-        const auto& buckets = table_.buckets();
-        for (int i = 0; i < cpl && i < static_cast<int>(buckets.size()); ++i) {
-            if (!buckets[static_cast<size_t>(i)].live.empty()) continue;
-            start_lookup(Lookup::Kind::find_node, random_with_prefix(self_, i, rng_), false,
-                         [](const LookupResult&, base::TimePoint) {}, now);
-        }
+        join_refresh_cpl_ = common_prefix_length(self_, r.closest.front().id);
+        join_refresh_at_ = now + std::chrono::milliseconds(1000 + rng_.uniform(9000));
+    }
+}
+
+void Node::refresh_after_join(base::TimePoint now) {
+    if (join_refresh_at_ == base::kNever || now < join_refresh_at_) return;
+    join_refresh_at_ = base::kNever;
+    const auto& buckets = table_.buckets();
+    for (int i = 0; i < join_refresh_cpl_ && i < static_cast<int>(buckets.size()); ++i) {
+        if (!buckets[static_cast<size_t>(i)].live.empty()) continue;
+        start_lookup(Lookup::Kind::find_node, random_with_prefix(self_, i, rng_), false,
+                     [](const LookupResult&, base::TimePoint) {}, now);
     }
 }
 

@@ -90,6 +90,8 @@ void Lookup::on_reply(size_t idx, size_t attempt, const Message& reply, const No
     NodeId replier = c.info.id;  // `c` may move when candidates are added
     size_t closer_count = add_candidates(reply.nodes, hop + 1, self, &replier);
     trace_[attempt].closer = closer_count;
+    // Looking for a node: once it answers in person, the search is over.
+    if (kind_ == Kind::find_node && replier == target_) done_ = true;
     if (kind_ == Kind::find_value && !reply.values.empty()) {
         for (auto& v : reply.values) {
             bool dup = std::any_of(values_.begin(), values_.end(), [&](auto& x) {

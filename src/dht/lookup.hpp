@@ -5,7 +5,8 @@
 //
 // Termination: the lookup ends when the k closest candidates that have not failed have all
 // answered (or no candidate is left to ask). A find_value lookup also ends at the first reply
-// that carries values, unless it collects tokens for a put.
+// that carries values, unless it collects tokens for a put, and a find_node lookup ends as soon
+// as the target itself answers.
 #include <cstdint>
 #include <functional>
 #include <optional>

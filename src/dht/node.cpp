@@ -293,13 +293,14 @@ base::TimePoint Node::tick(base::TimePoint now) {
         republish_due(now);
     }
     bootstrap_tick(now);
+    refresh_after_join(now);
     // Callbacks registered before this tick; ones they register wait for the next.
     auto ready = std::move(completions_);
     completions_.clear();
     for (auto& fn : ready) fn(now);
     if (!completions_.empty()) return now;
     base::TimePoint rejoin = join_state_ == JoinState::isolated && !join_in_progress_ ? next_bootstrap_ : base::kNever;
-    next = std::min({next, next_expiry_, next_refresh_check_, rejoin});
+    next = std::min({next, next_expiry_, next_refresh_check_, rejoin, join_refresh_at_});
     return std::max(next, now);
 }
 

@@ -102,7 +102,10 @@ private:
     void defer(std::function<void(base::TimePoint)> fn) { completions_.push_back(std::move(fn)); }
 
     void on_join_lookup_done(const LookupResult& r, base::TimePoint now);
+    void send_join_query(const base::Endpoint& ep, std::optional<NodeId> peer, int attempt,
+                         base::TimePoint now);
     void bootstrap_tick(base::TimePoint now);
+    void refresh_after_join(base::TimePoint now);
     void store_at(const Key& key, const std::string& value, base::Duration ttl,
                   const LookupResult& r, PutDone done, base::TimePoint now);
     void republish_due(base::TimePoint now);
@@ -143,7 +146,8 @@ private:
     bool join_in_progress_ = false;
     size_t join_pending_ = 0;     // bootstrap queries outstanding
     LookupId join_lookup_ = 0;    // the self-lookup of the current join, 0 if none
-    bool join_logged_isolated_ = false;
+    base::TimePoint join_refresh_at_ = base::kNever;
+    int join_refresh_cpl_ = 0;
     base::Duration bootstrap_backoff_{};
     base::TimePoint next_bootstrap_ = base::kNever;
     base::TimePoint next_refresh_check_{};

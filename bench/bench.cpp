@@ -1,0 +1,334 @@
+// kadchat-bench: DHT figures from simulated networks (virtual time) and from real nodes on
+// loopback (one process, one libuv loop, real sockets and crypto). Prints a table, or --json.
+// Each simulated size runs in a forked child so that its peak memory is its own.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/node_host.hpp"
+#include "crypto/sodium_rng.hpp"
+#include "sim_world.hpp"
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--seed=S] [--json]
+  --sim=LIST      simulated network sizes [default: 1000,10000,100000]; "none" to skip
+  --loopback=N    real nodes on 127.0.0.1 in this process [default: 1000]; 0 to skip
+  --lookups=N     lookups (and gets) measured per network [default: 500]
+  --seed=S        simulation seed [default: 1]
+  --json          one JSON document instead of tables
+)";
+
+long kib_of(const char* field) {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind(field, 0) == 0) return std::atol(line.c_str() + std::strlen(field));
+    return 0;
+}
+
+double pct(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+    return v[i];
+}
+
+double wall_s(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+json run_sim(size_t n, size_t lookups, uint64_t seed) {
+    auto t0 = std::chrono::steady_clock::now();
+    long rss0 = kib_of("VmRSS:");
+    sim::WorldConfig cfg;
+    cfg.seed = seed;
+    cfg.latency = 20ms;
+    cfg.jitter = 10ms;
+    sim::World w{cfg};
+    w.spawn(n);
+    // Joins arrive one every 2 ms of virtual time, all through node 0.
+    for (size_t i = 1; i < n; ++i) w.schedule_join(i, 0, w.now() + 2ms * static_cast<int64_t>(i));
+    w.run_for(2ms * static_cast<int64_t>(n) + 30s);
+    double join_wall = wall_s(t0);
+    std::vector<double> hops, msgs, rtts;
+    size_t done = 0, found = 0;
+    double rtt_unit_ms = 2 * (20.0 + 5.0);  // mean round trip: 2 x (latency + jitter/2)
+    for (size_t k = 0; k < lookups; ++k) {
+        size_t from = w.rng().uniform(n), to = w.rng().uniform(n);
+        if (to == from) to = (to + 1) % n;
+        w.node(from).find_node(w.node(to).id(), [&](const dht::LookupResult& r) {
+            ++done;
+            found += r.found;
+            hops.push_back(r.hops);
+            msgs.push_back(static_cast<double>(r.messages));
+            rtts.push_back(base::to_ms(r.duration) / rtt_unit_ms);
+        }, w.now());
+        w.poke(from);
+        w.run_for(10ms);
+    }
+    w.run_until([&] { return done == lookups; }, 120s);
+    double mean_msgs = 0;
+    for (double m : msgs) mean_msgs += m;
+    mean_msgs /= std::max<size_t>(1, msgs.size());
+    long hwm = kib_of("VmHWM:");
+    return {{"nodes", n},
+            {"lookups", lookups},
+            {"success", static_cast<double>(found) / static_cast<double>(lookups)},
+            {"hops_p50", pct(hops, 0.5)},
+            {"hops_p90", pct(hops, 0.9)},
+            {"hops_p99", pct(hops, 0.99)},
+            {"messages_per_lookup", mean_msgs},
+            {"lookup_rtts_p50", pct(rtts, 0.5)},
+            {"lookup_rtts_p99", pct(rtts, 0.99)},
+            {"datagrams", w.delivered()},
+            {"join_wall_s", join_wall},
+            {"wall_s", wall_s(t0)},
+            {"peak_rss_mib", static_cast<double>(hwm) / 1024.0},
+            {"peak_bytes_per_node", static_cast<double>(hwm - rss0) * 1024.0 / static_cast<double>(n)}};
+}
+
+// Runs `fn` in a child process and returns the JSON it printed (its memory is its own).
+json in_child(const std::function<json()>& fn) {
+    int fds[2];
+    if (pipe(fds) != 0) return {{"error", "pipe"}};
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        std::string out = fn().dump();
+        (void)!write(fds[1], out.data(), out.size());
+        _exit(0);
+    }
+    close(fds[1]);
+    std::string buf;
+    char tmp[4096];
+    ssize_t r;
+    while ((r = read(fds[0], tmp, sizeof tmp)) > 0) buf.append(tmp, static_cast<size_t>(r));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    try {
+        return json::parse(buf);
+    } catch (...) {
+        return {{"error", "child failed with status " + std::to_string(status)}};
+    }
+}
+
+json run_loopback(size_t n, size_t lookups) {
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, n + 256);
+    setrlimit(RLIMIT_NOFILE, &rl);
+
+    json out;
+    net::Loop loop;
+    {
+        net::RecvBuffer buf{70000};
+        dht::Decoder dec;
+        crypto::SodiumRng rng;
+        base::StderrLogger log{base::Level::error};
+        dht::Config cfg;
+        std::vector<crypto::Identity> ids;
+        for (size_t i = 0; i < n; ++i) ids.push_back(crypto::Identity::generate());
+        long rss0 = kib_of("VmRSS:");
+        std::vector<std::unique_ptr<cli::NodeHost>> hosts;
+        for (size_t i = 0; i < n; ++i) {
+            auto h = std::make_unique<cli::NodeHost>(loop, buf, dec, rng, log, cfg, std::move(ids[i]));
+            if (!h->bind(base::Endpoint::v4(127, 0, 0, 1, 0)).ok() || !h->start().ok())
+                return {{"error", "cannot bind node " + std::to_string(i)}};
+            hosts.push_back(std::move(h));
+        }
+        base::Endpoint boot = hosts[0]->local_endpoints().front();
+        auto t0 = base::steady_now();
+        for (size_t i = 1; i < n; ++i) {
+            hosts[i]->node().set_bootstrap({boot});
+            hosts[i]->node().join(t0);
+            hosts[i]->rearm();
+        }
+        double join_s = -1;
+        std::vector<double> get_ms, find_ms;
+        size_t found = 0, get_found = 0, phase = 0, done = 0;
+        size_t keys = 20, stored = 0;
+        std::unique_ptr<net::Timer> poll;
+        // One lookup at a time: latency, not throughput under a thousand concurrent searches.
+        std::function<void()> next_get = [&] {
+            if (done == lookups) {
+                loop.stop();
+                return;
+            }
+            size_t from = rng.uniform(n);
+            auto key = dht::NodeId::hash_of("bench-" + std::to_string(done % keys));
+            hosts[from]->node().get(key, [&](const dht::LookupResult& r) {
+                get_ms.push_back(base::to_ms(r.duration));
+                get_found += r.found;
+                ++done;
+                next_get();
+            }, base::steady_now());
+            hosts[from]->rearm();
+        };
+        std::function<void()> next_find = [&] {
+            if (done == lookups) {
+                done = 0;
+                phase = 3;
+                next_get();
+                return;
+            }
+            size_t from = rng.uniform(n), to = rng.uniform(n);
+            if (to == from) to = (to + 1) % n;
+            hosts[from]->node().find_node(hosts[to]->node().id(), [&](const dht::LookupResult& r) {
+                find_ms.push_back(base::to_ms(r.duration));
+                found += r.found;
+                ++done;
+                next_find();
+            }, base::steady_now());
+            hosts[from]->rearm();
+        };
+        auto start_finds = [&] {
+            done = 0;
+            next_find();
+        };
+        auto t = net::Timer::make(loop, [&] {
+            auto now = base::steady_now();
+            if (phase == 0) {
+                size_t ready = 0;
+                for (auto& h : hosts) ready += h->node().table().good_contacts(now) >= 8;
+                if (ready == n) {
+                    join_s = base::to_ms(now - t0) / 1000.0;
+                    phase = 1;
+                    for (size_t k = 0; k < keys; ++k) {
+                        auto& h = hosts[rng.uniform(n)];
+                        h->node().put(dht::NodeId::hash_of("bench-" + std::to_string(k)), "value", 1h,
+                                      [&](const dht::PutResult&) {
+                                          if (++stored == keys) {
+                                              phase = 2;
+                                              start_finds();
+                                          }
+                                      }, now);
+                        h->rearm();
+                    }
+                } else if (now - t0 > 120s) {
+                    loop.stop();
+                    return;
+                }
+            }
+            if (phase == 0) poll->start(5);
+        });
+        poll = std::move(*t);
+        poll->start(5);
+        auto watchdog = net::Timer::make(loop, [&] { loop.stop(); });
+        (*watchdog)->start(300000);
+        loop.run();
+        long rss1 = kib_of("VmRSS:");
+        uint64_t timeouts = 0, dropped = 0, send_errors = 0, datagrams = 0;
+        for (auto& h : hosts) {
+            auto& st = h->node().stats();
+            for (auto& m : st.by_method) timeouts += m.timeouts;
+            dropped += st.dropped_total();
+            datagrams += st.in.packets;
+            send_errors += h->send_errors();
+        }
+        out = {{"nodes", n},
+               {"join_all_8_good_contacts_s", join_s},
+               {"find_node_success", find_ms.empty() ? 0.0 : static_cast<double>(found) / static_cast<double>(find_ms.size())},
+               {"find_node_ms_p50", pct(find_ms, 0.5)},
+               {"find_node_ms_p99", pct(find_ms, 0.99)},
+               {"get_success", get_ms.empty() ? 0.0 : static_cast<double>(get_found) / static_cast<double>(get_ms.size())},
+               {"get_ms_p50", pct(get_ms, 0.5)},
+               {"get_ms_p99", pct(get_ms, 0.99)},
+               {"bytes_per_node", static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n)},
+               {"phase_reached", phase}, {"timeouts", timeouts}, {"dropped", dropped}, {"send_errors", send_errors}, {"datagrams", datagrams}};
+        poll.reset();
+        watchdog->reset();
+        hosts.clear();
+    }
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (!crypto::init().ok()) return 1;
+    std::vector<size_t> sizes{1000, 10000, 100000};
+    size_t loopback = 1000, lookups = 500;
+    uint64_t seed = 1;
+    bool as_json = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto val = [&](const char* p) { return a.rfind(p, 0) == 0 ? a.substr(std::strlen(p)) : std::string(); };
+        if (a == "--json") {
+            as_json = true;
+        } else if (a.rfind("--sim=", 0) == 0) {
+            sizes.clear();
+            std::stringstream ss(val("--sim="));
+            for (std::string x; std::getline(ss, x, ',');)
+                if (x != "none") sizes.push_back(std::stoul(x));
+        } else if (a.rfind("--loopback=", 0) == 0) {
+            loopback = std::stoul(val("--loopback="));
+        } else if (a.rfind("--lookups=", 0) == 0) {
+            lookups = std::stoul(val("--lookups="));
+        } else if (a.rfind("--seed=", 0) == 0) {
+            seed = std::stoull(val("--seed="));
+        } else {
+            std::cerr << kUsage;
+            return 2;
+        }
+    }
+    json report{{"sim", json::array()}};
+    for (size_t n : sizes) {
+        if (!as_json) std::cerr << "simulating " << n << " nodes...\n";
+        report["sim"].push_back(in_child([&] { return run_sim(n, lookups, seed); }));
+    }
+    if (loopback > 0) {
+        if (!as_json) std::cerr << "running " << loopback << " real nodes on loopback...\n";
+        report["loopback"] = in_child([&] { return run_loopback(loopback, lookups); });
+    }
+    if (as_json) {
+        std::cout << report.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("Simulated networks (virtual time, 20 ms +- 5 ms one-way, no loss, seed %llu)\n",
+                static_cast<unsigned long long>(seed));
+    std::printf("%8s %8s %5s %5s %5s %9s %8s %8s %8s %9s %12s\n", "nodes", "success", "hops50", "90", "99",
+                "msgs/lkp", "rtts p50", "rtts p99", "wall s", "peak MiB", "bytes/node");
+    for (auto& r : report["sim"]) {
+        if (r.contains("error")) {
+            std::printf("error: %s\n", r["error"].get<std::string>().c_str());
+            continue;
+        }
+        std::printf("%8zu %7.1f%% %5.0f %5.0f %5.0f %9.1f %8.1f %8.1f %8.1f %9.1f %12.0f\n", r["nodes"].get<size_t>(),
+                    100 * r["success"].get<double>(), r["hops_p50"].get<double>(), r["hops_p90"].get<double>(),
+                    r["hops_p99"].get<double>(), r["messages_per_lookup"].get<double>(),
+                    r["lookup_rtts_p50"].get<double>(), r["lookup_rtts_p99"].get<double>(), r["wall_s"].get<double>(),
+                    r["peak_rss_mib"].get<double>(), r["peak_bytes_per_node"].get<double>());
+    }
+    if (report.contains("loopback")) {
+        auto& l = report["loopback"];
+        std::printf("\nReal nodes on 127.0.0.1, one process\n");
+        if (l.contains("error")) {
+            std::printf("error: %s\n", l["error"].get<std::string>().c_str());
+        } else {
+            std::printf("%8s %14s %9s %9s %9s %9s %9s %12s\n", "nodes", "all>=8 good s", "find p50", "find p99",
+                        "get p50", "get p99", "get ok", "bytes/node");
+            std::printf("%8zu %14.2f %7.2fms %7.2fms %7.2fms %7.2fms %8.1f%% %12.0f\n", l["nodes"].get<size_t>(),
+                        l["join_all_8_good_contacts_s"].get<double>(), l["find_node_ms_p50"].get<double>(),
+                        l["find_node_ms_p99"].get<double>(), l["get_ms_p50"].get<double>(),
+                        l["get_ms_p99"].get<double>(), 100 * l["get_success"].get<double>(),
+                        l["bytes_per_node"].get<double>());
+        }
+    }
+    return 0;
+}
