@@ -46,6 +46,16 @@ TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to 
     }
 }
 
+TEST_CASE("messages: docs/PROTOCOL.md shows every golden file verbatim") {
+    std::ifstream f(std::string(KC_VECTORS_DIR) + "/../../docs/PROTOCOL.md");
+    REQUIRE(f.good());
+    std::string doc{std::istreambuf_iterator<char>(f), {}};
+    for (auto& v : vectors::all()) {
+        INFO(v.name);
+        CHECK(doc.find(read_vector(v.name)) != std::string::npos);
+    }
+}
+
 TEST_CASE("messages: truncation at every length and every flipped byte are rejected") {
     auto a = vectors::alice(), b = vectors::bob();
     dht::CryptoAuthenticator auth_b{b, 4};
