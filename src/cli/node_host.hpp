@@ -34,6 +34,7 @@ public:
     const crypto::Identity& identity() const { return identity_; }
     std::vector<base::Endpoint> local_endpoints() const;
     uint64_t send_errors() const;
+    size_t key_agreements() const { return auth_.agreements(); }
     void set_after_event(std::function<void()> fn) { after_event_ = std::move(fn); }
 
 private:

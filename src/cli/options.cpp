@@ -2,6 +2,7 @@
 
 #include <docopt/docopt.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -75,10 +76,15 @@ std::string str(const std::map<std::string, docopt::value>& a, const char* k) {
     if (it == a.end() || !it->second || !it->second.isString()) return {};
     return it->second.asString();
 }
+// Repeated options, each value once: docopt.cpp 0.6 reports the last of several repeated
+// options twice.
 std::vector<std::string> list(const std::map<std::string, docopt::value>& a, const char* k) {
     auto it = a.find(k);
     if (it == a.end() || !it->second || !it->second.isStringList()) return {};
-    return it->second.asStringList();
+    std::vector<std::string> out;
+    for (auto& v : it->second.asStringList())
+        if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+    return out;
 }
 bool flag(const std::map<std::string, docopt::value>& a, const char* k) {
     auto it = a.find(k);

@@ -75,6 +75,21 @@ set +e
 [ $rc = 1 ] && grep -q "already running" "$T/err" || fail "second node on one data dir: $rc $(cat "$T/err")"
 set -e
 
+# IPv6 and IPv4 at once (skipped only where the machine has no ::1)
+if ip -6 addr show lo 2>/dev/null | grep -q "::1"; then
+    "$KADCHAT" daemon --data-dir "$T/d" --listen "[::1]:0" --listen 127.0.0.1:0 --bootstrap "$BOOT" 2>"$T/d.log" >/dev/null & pids+=($!)
+    wait_for_socket d
+    [ "$(ctl d id | json 'len(d["listen"])')" = 2 ] || fail "two --listen should give two sockets: $(ctl d id)"
+    D6=$(ctl d id | json '[x for x in d["listen"] if x.startswith("[")][0]')
+    "$KADCHAT" daemon --data-dir "$T/e" --listen "[::1]:0" --bootstrap "$D6" 2>"$T/e.log" >/dev/null & pids+=($!)
+    wait_for_socket e
+    for _ in $(seq 50); do [ "$(ctl e id | json 'd["state"]')" = connected ] && break; sleep 0.1; done
+    [ "$(ctl e id | json 'd["state"]')" = connected ] || fail "IPv6 node did not join over [::1]"
+    ctl d stop >/dev/null; ctl e stop >/dev/null
+else
+    echo "note: no ::1 on this machine; IPv6 check not run"
+fi
+
 # stop: every daemon exits cleanly and saves its contacts
 for n in a b c; do ctl $n stop >/dev/null; done
 for p in "${pids[@]}"; do wait "$p" || fail "a daemon exited non-zero"; done
