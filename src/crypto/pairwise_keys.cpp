@@ -12,24 +12,31 @@ constexpr char kMacKeyContext[] = "kadchat dht datagram mac v1";
 
 PairwiseKeys::PairwiseKeys(const Identity& self, size_t capacity)
     : self_{self}, capacity_{capacity == 0 ? 1 : capacity} {
+    entries_.reserve(capacity_);
+    tags_.reserve(capacity_);
     crypto_sign_ed25519_sk_to_curve25519(curve_secret_.data(), self_.secret_key.data());
 }
 
 PairwiseKeys::~PairwiseKeys() {
     sodium_memzero(curve_secret_.data(), curve_secret_.size());
-    for (auto& e : lru_) sodium_memzero(e.key.data(), e.key.size());
+    for (auto& e : entries_) sodium_memzero(e.key.data(), e.key.size());
 }
 
-size_t PairwiseKeys::PkHash::operator()(const PublicKey& k) const noexcept {
-    size_t h;
-    std::memcpy(&h, k.data(), sizeof h);  // keys are uniformly random already
-    return h;
+namespace {
+uint64_t tag_of(const PublicKey& k) {
+    uint64_t t;
+    std::memcpy(&t, k.data(), sizeof t);
+    return t;
 }
+}  // namespace
 
 const std::array<uint8_t, 32>* PairwiseKeys::lookup(const PublicKey& peer) {
-    if (auto it = map_.find(peer); it != map_.end()) {
-        lru_.splice(lru_.begin(), lru_, it->second);
-        return &it->second->key;
+    uint64_t tag = tag_of(peer);
+    for (size_t i = 0; i < tags_.size(); ++i) {
+        if (tags_[i] == tag && entries_[i].peer == peer) {
+            entries_[i].last_used = ++clock_;
+            return &entries_[i].key;
+        }
     }
     unsigned char peer_curve[crypto_scalarmult_curve25519_BYTES];
     if (crypto_sign_ed25519_pk_to_curve25519(peer_curve, peer.data()) != 0) return nullptr;
@@ -39,7 +46,19 @@ const std::array<uint8_t, 32>* PairwiseKeys::lookup(const PublicKey& peer) {
     // Both sides must hash the same bytes: order the two public keys.
     const PublicKey& a = std::min(peer, self_.public_key);
     const PublicKey& b = std::max(peer, self_.public_key);
-    Entry e{peer, {}};
+    size_t slot = entries_.size();
+    if (entries_.size() >= capacity_) {
+        slot = 0;
+        for (size_t i = 1; i < entries_.size(); ++i)
+            if (entries_[i].last_used < entries_[slot].last_used) slot = i;
+    } else {
+        entries_.push_back({});
+        tags_.push_back(0);
+    }
+    Entry& e = entries_[slot];
+    e.peer = peer;
+    e.last_used = ++clock_;
+    tags_[slot] = tag;
     crypto_generichash_state st;
     crypto_generichash_init(&st, reinterpret_cast<const unsigned char*>(kMacKeyContext),
                             sizeof kMacKeyContext - 1, e.key.size());
@@ -49,17 +68,7 @@ const std::array<uint8_t, 32>* PairwiseKeys::lookup(const PublicKey& peer) {
     crypto_generichash_final(&st, e.key.data(), e.key.size());
     sodium_memzero(shared, sizeof shared);
     sodium_memzero(&st, sizeof st);
-
-    if (map_.size() >= capacity_) {
-        auto& victim = lru_.back();
-        sodium_memzero(victim.key.data(), victim.key.size());
-        map_.erase(victim.peer);
-        lru_.pop_back();
-    }
-    lru_.push_front(e);
-    sodium_memzero(e.key.data(), e.key.size());
-    map_.emplace(peer, lru_.begin());
-    return &lru_.front().key;
+    return &e.key;
 }
 
 std::optional<Mac> PairwiseKeys::mac(const PublicKey& peer, std::span<const uint8_t> data) {

@@ -99,3 +99,21 @@ TEST_CASE("pairwise keys: both sides derive the same MAC; a third party does not
     bogus.fill(0);  // small-order point: not a usable key
     CHECK_FALSE(ka.mac(bogus, m));
 }
+
+TEST_CASE("pairwise keys: a full cache evicts the least recently used peer") {
+    auto self = crypto::Identity::generate();
+    auto p1 = crypto::Identity::generate(), p2 = crypto::Identity::generate(), p3 = crypto::Identity::generate();
+    crypto::PairwiseKeys k{self, 2};
+    std::string msg = "m";
+    std::span<const uint8_t> m{reinterpret_cast<const uint8_t*>(msg.data()), msg.size()};
+    auto first = k.mac(p1.public_key, m);
+    (void)k.mac(p2.public_key, m);
+    (void)k.mac(p1.public_key, m);  // p1 is now more recent than p2
+    (void)k.mac(p3.public_key, m);  // evicts p2
+    CHECK(k.size() == 2);
+    CHECK(k.agreements() == 3);
+    CHECK(k.mac(p1.public_key, m) == first);
+    CHECK(k.agreements() == 3);
+    (void)k.mac(p2.public_key, m);  // recomputed
+    CHECK(k.agreements() == 4);
+}
