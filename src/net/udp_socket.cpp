@@ -17,6 +17,10 @@ base::Result<std::unique_ptr<UdpSocket>> UdpSocket::bind(Loop& loop, RecvBuffer&
     unsigned flags = at.is_v6() ? UV_UDP_IPV6ONLY : 0;
     if (int rc = uv_udp_bind(s->handle_.get(), reinterpret_cast<sockaddr*>(&sa), flags); rc != 0)
         return uv_status(rc, ("bind " + at.to_string()).c_str());
+    // A bootstrap node receives bursts (many nodes joining at once); the default 208 KiB buffer
+    // overflows and the kernel drops the excess. Ask for 1 MiB; the kernel caps it at rmem_max.
+    int rcvbuf = 1 << 20;
+    uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(s->handle_.get()), &rcvbuf);
     sockaddr_storage bound{};
     int len = sizeof bound;
     uv_udp_getsockname(s->handle_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
