@@ -63,6 +63,18 @@ OUT=$(ctl a dht get 000000000000000000000000000000000000000000000000000000000000
 ctl a dht storage | json 'd["count"]' >/dev/null
 [ "$(ctl a dht stats | json 'd["by_method"]["find_node"]["query_in"]["packets"] > 0')" = True ] || fail "stats"
 
+# hostile datagrams on the real socket: dropped and counted, the node keeps answering
+python3 - "$BOOT" <<'PY'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for d in [b"", b"garbage", b"{}", b'{"v":1,"y":"q","q":"ping","t":"0000000000000001","id":"' + b"a" * 64 + b'","a":{},"mac":"' + b"0" * 32 + b'"}', b"\xff" * 1400]:
+    s.sendto(d, (host, int(port)))
+PY
+sleep 0.3
+[ "$(ctl a dht stats | json 'd["dropped_total"] >= 4')" = True ] || fail "hostile datagrams were not counted: $(ctl a dht stats)"
+[ "$(ctl a id | json 'd["contacts"]')" = 2 ] || fail "hostile datagrams changed the routing table"
+
 # bad input
 set +e
 "$KADCHAT" ctl --data-dir "$T/a" dht lookup 2>/dev/null; rc=$?
