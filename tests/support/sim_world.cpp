@@ -22,7 +22,8 @@ struct World::SimNode {
     SimTransport transport;
     base::CaptureLogger log;
     std::unique_ptr<dht::Node> node;
-    base::TimePoint deadline = base::kNever;
+    base::TimePoint deadline = base::kNever;   // what tick() last returned
+    base::TimePoint scheduled = base::kNever;  // earliest live entry in timers_
     bool down = false;
 };
 
@@ -90,18 +91,23 @@ void World::deliver(uint32_t from, const base::Endpoint& to, std::span<const uin
                        std::string(reinterpret_cast<const char*>(d.data()), d.size())});
 }
 
+// Each node keeps at most one live timer entry, at or before its deadline. A deadline that moves
+// later keeps the earlier entry (the node then ticks early, which is harmless); one that moves
+// earlier adds an entry and strands the old one, dropped when it surfaces. Pushing on every change
+// instead let stale entries pile up to gigabytes in a 100,000-node run.
 void World::after_event(size_t i) {
     SimNode& n = *nodes_[i];
     base::TimePoint next = n.node->tick(now_);
-    if (next != n.deadline || next <= now_) {
-        n.deadline = next;
-        if (next != base::kNever) timers_.emplace(next, static_cast<uint32_t>(i));
+    n.deadline = next;
+    if (next != base::kNever && next < n.scheduled) {
+        n.scheduled = next;
+        timers_.emplace(next, static_cast<uint32_t>(i));
     }
 }
 
 bool World::step(base::TimePoint limit) {
-    // Drop timer entries that no longer match their node's deadline.
-    while (!timers_.empty() && nodes_[timers_.top().second]->deadline != timers_.top().first) timers_.pop();
+    // Drop stranded timer entries.
+    while (!timers_.empty() && nodes_[timers_.top().second]->scheduled != timers_.top().first) timers_.pop();
     bool have_event = !events_.empty();
     bool have_timer = !timers_.empty();
     if (!have_event && !have_timer) return false;
@@ -112,7 +118,7 @@ bool World::step(base::TimePoint limit) {
     if (timer_first) {
         uint32_t i = timers_.top().second;
         timers_.pop();
-        nodes_[i]->deadline = base::kNever;
+        nodes_[i]->scheduled = base::kNever;
         after_event(i);
         return true;
     }
