@@ -238,7 +238,14 @@ json run_loopback(size_t n, size_t lookups) {
         loop.run();
         long rss1 = kib_of("VmRSS:");
         uint64_t timeouts = 0, dropped = 0, send_errors = 0, datagrams = 0, agreements = 0;
+        json dropped_by = json::object();
         for (auto& h : hosts) {
+            for (size_t r = 0; r < dht::kDropReasonCount; ++r) {
+                auto n_r = h->node().stats().dropped[r];
+                if (n_r == 0) continue;
+                const char* name = dht::drop_reason_name(static_cast<dht::DropReason>(r));
+                dropped_by[name] = dropped_by.value(name, uint64_t{0}) + n_r;
+            }
             agreements += h->key_agreements();
             auto& st = h->node().stats();
             for (auto& m : st.by_method) timeouts += m.timeouts;
@@ -256,7 +263,7 @@ json run_loopback(size_t n, size_t lookups) {
                {"get_ms_p50", pct(get_ms, 0.5)},
                {"get_ms_p99", pct(get_ms, 0.99)},
                {"bytes_per_node", static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n)},
-               {"phase_reached", phase}, {"timeouts", timeouts}, {"key_agreements", agreements}, {"dropped", dropped}, {"send_errors", send_errors}, {"datagrams", datagrams}};
+               {"phase_reached", phase}, {"timeouts", timeouts}, {"key_agreements", agreements}, {"dropped", dropped}, {"dropped_by_reason", dropped_by}, {"send_errors", send_errors}, {"datagrams", datagrams}};
         poll.reset();
         watchdog->reset();
         hosts.clear();
