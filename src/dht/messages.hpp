@@ -57,7 +57,8 @@ struct Message {
     std::vector<NodeInfo> nodes;
     bool has_values = false;
     std::vector<ValueRecord> values;
-    // Error fields.
+    // Error fields. A query with an unknown method decodes with error_code = kErrMethodUnknown
+    // and the method name in error_msg, so that the node can answer it with error 204.
     int error_code = 0;
     std::string error_msg;
 };

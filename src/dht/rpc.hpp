@@ -43,7 +43,7 @@ public:
                                         base::TimePoint now) const;
     base::TimePoint tick(base::TimePoint now);
     size_t outstanding() const { return pending_.size(); }
-    // Cancels every request to `peer`'s endpoint without firing handlers (shutdown).
+    // Forgets every outstanding request without firing its handler (shutdown).
     void clear() { pending_.clear(); }
 
 private:
