@@ -15,7 +15,6 @@ struct NodeInfo {  // as carried in find_node / find_value replies
 struct Contact {
     NodeId id;
     base::Endpoint endpoint;
-    base::TimePoint first_seen{};
     base::TimePoint last_seen{};   // last authenticated datagram from it
     base::Duration rtt{0};         // smoothed; 0 = not measured yet
     uint8_t failures = 0;          // consecutive full timeouts

@@ -68,7 +68,9 @@ RoutingTable::HeardResult RoutingTable::heard_from(const NodeId& id, const base:
             return {Outcome::updated, std::nullopt};
         }
         if (b.live.size() < cfg_.k) {
-            Contact c{id, ep, now, now, rtt.value_or(base::Duration{0}), 0, false};
+            // Exactly k slots: vector growth would leave up to 60 % slack in every full bucket.
+            if (b.live.capacity() < cfg_.k) b.live.reserve(cfg_.k);
+            Contact c{id, ep, now, rtt.value_or(base::Duration{0}), 0, false};
             b.live.push_back(c);
             std::erase_if(b.replacements, [&](auto& r) { return r.id == id; });
             return {Outcome::added, std::nullopt};
@@ -83,8 +85,10 @@ RoutingTable::HeardResult RoutingTable::heard_from(const NodeId& id, const base:
         if (r != b.replacements.end()) b.replacements.erase(r);
         if (b.replacements.size() >= cfg_.replacement_cache && !b.replacements.empty())
             b.replacements.erase(b.replacements.begin());
-        if (cfg_.replacement_cache > 0)
-            b.replacements.push_back(Contact{id, ep, now, now, rtt.value_or(base::Duration{0}), 0, false});
+        if (cfg_.replacement_cache > 0) {
+            if (b.replacements.capacity() < cfg_.replacement_cache) b.replacements.reserve(cfg_.replacement_cache);
+            b.replacements.push_back(Contact{id, ep, now, rtt.value_or(base::Duration{0}), 0, false});
+        }
         HeardResult res{Outcome::cached, std::nullopt};
         Contact& lru = b.live.front();
         bool stale = lru.failures > 0 || now - lru.last_seen > cfg_.stale_after;
