@@ -48,7 +48,6 @@ std::string s(const json& j) {
 }
 
 std::string kv(const std::vector<std::pair<std::string, std::string>>& rows) {
-    Table t({"", ""});
     std::ostringstream os;
     size_t w = 0;
     for (auto& [k, v] : rows) w = std::max(w, k.size());

@@ -7,6 +7,12 @@ namespace dht {
 namespace {
 constexpr base::Duration kHousekeeping = std::chrono::seconds(5);
 constexpr size_t kMaxObserved = 16;
+
+// A stored value as the wire carries it: the TTL is what is left, at least one second.
+ValueRecord record_of(const StoredValue& v, base::TimePoint now) {
+    auto left = std::chrono::duration_cast<std::chrono::seconds>(v.expires_at - now).count();
+    return {v.publisher, v.data, static_cast<uint32_t>(std::max<int64_t>(left, 1))};
+}
 }  // namespace
 
 const char* join_state_name(Node::JoinState s) {
@@ -80,7 +86,7 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
     if (!rtt) return drop(DropReason::unknown_transaction, from, "reply matches no request");
     // The table learns of the replier before the request's handler runs.
     heard_from(m.sender, from, now, *rtt);
-    rpc_.on_response(m, from, now);
+    rpc_.on_response(m, from, datagram.size(), now);
 }
 
 bool Node::seen_query(const Message& q, base::TimePoint now) {
@@ -159,10 +165,7 @@ void Node::handle_find_value(const Message& q, const base::Endpoint& from, base:
     auto values = storage_->get(q.target, now, cfg_.max_values_per_reply);
     if (!values.empty()) {
         r.has_values = true;
-        for (auto& v : values) {
-            auto left = std::chrono::duration_cast<std::chrono::seconds>(v.expires_at - now).count();
-            r.values.push_back({v.publisher, v.data, static_cast<uint32_t>(std::max<int64_t>(left, 1))});
-        }
+        for (auto& v : values) r.values.push_back(record_of(v, now));
     }
     rpc_.send_response(r, from, q.sender);
 }
@@ -267,10 +270,7 @@ LookupId Node::get(const Key& key, LookupDone done, base::TimePoint now) {
         r.id = next_lookup_id_++;
         r.target = key;
         r.found = true;
-        for (auto& v : local) {
-            auto left = std::chrono::duration_cast<std::chrono::seconds>(v.expires_at - now).count();
-            r.values.push_back({v.publisher, v.data, static_cast<uint32_t>(std::max<int64_t>(left, 1))});
-        }
+        for (auto& v : local) r.values.push_back(record_of(v, now));
         ++stats_.lookups_found;
         defer([done = std::move(done), r = std::move(r)](base::TimePoint) { done(r); });
         return r.id;

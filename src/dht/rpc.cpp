@@ -37,25 +37,27 @@ void Rpc::send_response(const Message& m, const base::Endpoint& to, const NodeId
     transport_.send(to, bytes_of(dg));
 }
 
-std::optional<base::Duration> Rpc::match(const Message& m, const base::Endpoint& from,
-                                         base::TimePoint now) const {
+Rpc::PendingMap::const_iterator Rpc::find_match(const Message& m, const base::Endpoint& from) const {
     auto it = pending_.find(m.txid);
-    if (it == pending_.end()) return std::nullopt;
+    if (it == pending_.end()) return it;
     const Pending& p = it->second;
-    if (p.peer ? *p.peer != m.sender : p.to != from) return std::nullopt;
-    return now - p.sent;
+    if (p.peer ? *p.peer != m.sender : p.to != from) return pending_.end();
+    return it;
 }
 
-bool Rpc::on_response(const Message& m, const base::Endpoint& from, base::TimePoint now) {
-    auto it = pending_.find(m.txid);
+std::optional<base::Duration> Rpc::match(const Message& m, const base::Endpoint& from,
+                                         base::TimePoint now) const {
+    auto it = find_match(m, from);
+    if (it == pending_.end()) return std::nullopt;
+    return now - it->second.sent;
+}
+
+bool Rpc::on_response(const Message& m, const base::Endpoint& from, size_t bytes, base::TimePoint now) {
+    auto it = find_match(m, from);
     if (it == pending_.end()) return false;
-    Pending& p = it->second;
-    // A known peer must answer under its own ID; an unknown one (bootstrap) from the address asked.
-    if (p.peer ? *p.peer != m.sender : p.to != from) return false;
-    Pending done = std::move(p);
-    pending_.erase(it);
+    Pending done = std::move(pending_.extract(it).mapped());
     auto& ms = stats_.by_method[static_cast<size_t>(done.method)];
-    (m.kind == Kind::error ? ms.error_in : ms.reply_in).add(0);
+    (m.kind == Kind::error ? ms.error_in : ms.reply_in).add(bytes);
     RpcEvent ev{m.kind == Kind::error ? RpcEvent::Type::error : RpcEvent::Type::reply, &m, from,
                 now - done.sent, now};
     done.handler(ev);
@@ -65,16 +67,11 @@ bool Rpc::on_response(const Message& m, const base::Endpoint& from, base::TimePo
 base::TimePoint Rpc::tick(base::TimePoint now) {
     // Collect first: handlers may send new queries and so modify pending_.
     std::vector<uint64_t> short_due, full_due;
-    base::TimePoint next = base::kNever;
     for (auto& [txid, p] : pending_) {
-        base::TimePoint full_at = p.sent + cfg_.full_timeout;
-        base::TimePoint short_at = p.sent + cfg_.short_timeout;
-        if (now >= full_at) {
+        if (now >= p.sent + cfg_.full_timeout)
             full_due.push_back(txid);
-        } else {
-            if (!p.short_fired && now >= short_at) short_due.push_back(txid);
-            next = std::min(next, p.short_fired || now >= short_at ? full_at : short_at);
-        }
+        else if (!p.short_fired && now >= p.sent + cfg_.short_timeout)
+            short_due.push_back(txid);
     }
     for (auto txid : short_due) {
         auto it = pending_.find(txid);
@@ -88,20 +85,15 @@ base::TimePoint Rpc::tick(base::TimePoint now) {
     for (auto txid : full_due) {
         auto it = pending_.find(txid);
         if (it == pending_.end()) continue;
-        Pending done = std::move(it->second);
-        pending_.erase(it);
+        Pending done = std::move(pending_.extract(it).mapped());
         ++stats_.by_method[static_cast<size_t>(done.method)].timeouts;
         RpcEvent ev{RpcEvent::Type::timeout, nullptr, done.to, now - done.sent, now};
         done.handler(ev);
     }
-    if (!short_due.empty() || !full_due.empty()) {
-        // Handlers may have added requests; recompute.
-        next = base::kNever;
-        for (auto& [txid, p] : pending_) {
-            base::TimePoint at = p.short_fired ? p.sent + cfg_.full_timeout : p.sent + cfg_.short_timeout;
-            next = std::min(next, at);
-        }
-    }
+    // After the handlers, which may have added requests.
+    base::TimePoint next = base::kNever;
+    for (auto& [txid, p] : pending_)
+        next = std::min(next, p.sent + (p.short_fired ? cfg_.full_timeout : cfg_.short_timeout));
     return next;
 }
 

@@ -36,8 +36,8 @@ public:
     // Sends a reply or error (no transaction kept).
     void send_response(const Message& m, const base::Endpoint& to, const NodeId& peer);
 
-    // An authenticated reply or error. False if it answers nothing we have outstanding.
-    bool on_response(const Message& m, const base::Endpoint& from, base::TimePoint now);
+    // An authenticated reply or error of `bytes` bytes. False if it answers nothing outstanding.
+    bool on_response(const Message& m, const base::Endpoint& from, size_t bytes, base::TimePoint now);
     // The round-trip time if `m` answers an outstanding request, without consuming it.
     std::optional<base::Duration> match(const Message& m, const base::Endpoint& from,
                                         base::TimePoint now) const;
@@ -56,12 +56,17 @@ private:
         RpcHandler handler;
     };
 
+    using PendingMap = std::unordered_map<uint64_t, Pending>;
+    // The request `m` answers: same txid, and a known peer must answer under its own ID while an
+    // unknown one (bootstrap) must answer from the address asked.
+    PendingMap::const_iterator find_match(const Message& m, const base::Endpoint& from) const;
+
     const Config& cfg_;
     Transport& transport_;
     Authenticator& auth_;
     base::Rng& rng_;
     Stats& stats_;
-    std::unordered_map<uint64_t, Pending> pending_;
+    PendingMap pending_;
 };
 
 }  // namespace dht
