@@ -1,5 +1,5 @@
 // kadchat-bench: DHT figures from simulated networks (virtual time) and from real nodes on
-// loopback (one process, one libuv loop, real sockets and crypto). Prints a table, or --json.
+// loopback (one process, one libuv loop per thread, real sockets and crypto). Prints a table, or --json.
 // Each simulated size runs in a forked child so that its peak memory is its own.
 #include <signal.h>
 #include <sys/resource.h>
@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/node_host.hpp"
-#include "crypto/sodium_rng.hpp"
+#include "crypto/keys.hpp"
+#include "loopback.hpp"
 #include "sim_world.hpp"
 
 using json = nlohmann::json;
@@ -25,10 +25,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--seed=S] [--json]
+const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--seed=S] [--json]
   --sim=LIST      simulated network sizes [default: 1000,10000,100000]; "none" to skip
   --loopback=N    real nodes on 127.0.0.1 in this process [default: 1000]; 0 to skip
   --lookups=N     lookups (and gets) measured per network [default: 500]
+  --threads=T     loopback: event loops, one thread each, nodes spread evenly [default: 2]
   --seed=S        simulation seed [default: 1]
   --json          one JSON document instead of tables
 )";
@@ -128,155 +129,12 @@ json in_child(const std::function<json()>& fn) {
     }
 }
 
-json run_loopback(size_t n, size_t lookups) {
-    rlimit rl{};
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, n + 256);
-    setrlimit(RLIMIT_NOFILE, &rl);
-
-    json out;
-    net::Loop loop;
-    {
-        net::RecvBuffer buf{70000};
-        dht::Decoder dec;
-        crypto::SodiumRng rng;
-        base::StderrLogger log{base::Level::error};
-        dht::Config cfg;
-        std::vector<crypto::Identity> ids;
-        for (size_t i = 0; i < n; ++i) ids.push_back(crypto::Identity::generate());
-        long rss0 = kib_of("VmRSS:");
-        std::vector<std::unique_ptr<cli::NodeHost>> hosts;
-        for (size_t i = 0; i < n; ++i) {
-            auto h = std::make_unique<cli::NodeHost>(loop, buf, dec, rng, log, cfg, std::move(ids[i]));
-            if (!h->bind(base::Endpoint::v4(127, 0, 0, 1, 0)).ok() || !h->start().ok())
-                return {{"error", "cannot bind node " + std::to_string(i)}};
-            hosts.push_back(std::move(h));
-        }
-        base::Endpoint boot = hosts[0]->local_endpoints().front();
-        auto t0 = base::steady_now();
-        for (size_t i = 1; i < n; ++i) {
-            hosts[i]->node().set_bootstrap({boot});
-            hosts[i]->node().join(t0);
-            hosts[i]->rearm();
-        }
-        double join_s = -1, half_s = -1, p90_s = -1, p99_s = -1;
-        std::vector<double> get_ms, find_ms;
-        size_t found = 0, get_found = 0, phase = 0, done = 0;
-        size_t keys = 20, stored = 0;
-        std::unique_ptr<net::Timer> poll;
-        // One lookup at a time: latency, not throughput under a thousand concurrent searches.
-        std::function<void()> next_get = [&] {
-            if (done == lookups) {
-                loop.stop();
-                return;
-            }
-            size_t from = rng.uniform(n);
-            auto key = dht::NodeId::hash_of("bench-" + std::to_string(done % keys));
-            hosts[from]->node().get(key, [&](const dht::LookupResult& r) {
-                get_ms.push_back(base::to_ms(r.duration));
-                get_found += r.found;
-                ++done;
-                next_get();
-            }, base::steady_now());
-            hosts[from]->rearm();
-        };
-        std::function<void()> next_find = [&] {
-            if (done == lookups) {
-                done = 0;
-                phase = 3;
-                next_get();
-                return;
-            }
-            size_t from = rng.uniform(n), to = rng.uniform(n);
-            if (to == from) to = (to + 1) % n;
-            hosts[from]->node().find_node(hosts[to]->node().id(), [&](const dht::LookupResult& r) {
-                find_ms.push_back(base::to_ms(r.duration));
-                found += r.found;
-                ++done;
-                next_find();
-            }, base::steady_now());
-            hosts[from]->rearm();
-        };
-        auto start_finds = [&] {
-            done = 0;
-            next_find();
-        };
-        auto t = net::Timer::make(loop, [&] {
-            auto now = base::steady_now();
-            if (phase == 0) {
-                size_t ready = 0;
-                for (auto& h : hosts) ready += h->node().table().good_contacts(now) >= 8;
-                double el = base::to_ms(now - t0) / 1000.0;
-                if (half_s < 0 && ready * 2 >= n) half_s = el;
-                if (p90_s < 0 && ready * 10 >= n * 9) p90_s = el;
-                if (p99_s < 0 && ready * 100 >= n * 99) p99_s = el;
-                if (ready == n) {
-                    join_s = base::to_ms(now - t0) / 1000.0;
-                    phase = 1;
-                    for (size_t k = 0; k < keys; ++k) {
-                        auto& h = hosts[rng.uniform(n)];
-                        h->node().put(dht::NodeId::hash_of("bench-" + std::to_string(k)), "value", 1h,
-                                      [&](const dht::PutResult&) {
-                                          if (++stored == keys) {
-                                              phase = 2;
-                                              start_finds();
-                                          }
-                                      }, now);
-                        h->rearm();
-                    }
-                } else if (now - t0 > 120s) {
-                    loop.stop();
-                    return;
-                }
-            }
-            if (phase == 0) poll->start(50);  // polling 1,000 tables costs CPU too
-        });
-        poll = std::move(*t);
-        poll->start(5);
-        auto watchdog = net::Timer::make(loop, [&] { loop.stop(); });
-        (*watchdog)->start(300000);
-        loop.run();
-        long rss1 = kib_of("VmRSS:");
-        uint64_t timeouts = 0, dropped = 0, send_errors = 0, datagrams = 0, agreements = 0;
-        json dropped_by = json::object();
-        for (auto& h : hosts) {
-            for (size_t r = 0; r < dht::kDropReasonCount; ++r) {
-                auto n_r = h->node().stats().dropped[r];
-                if (n_r == 0) continue;
-                const char* name = dht::drop_reason_name(static_cast<dht::DropReason>(r));
-                dropped_by[name] = dropped_by.value(name, uint64_t{0}) + n_r;
-            }
-            agreements += h->key_agreements();
-            auto& st = h->node().stats();
-            for (auto& m : st.by_method) timeouts += m.timeouts;
-            dropped += st.dropped_total();
-            datagrams += st.in.packets;
-            send_errors += h->send_errors();
-        }
-        out = {{"nodes", n},
-               {"join_all_8_good_contacts_s", join_s},
-               {"join_50pct_s", half_s}, {"join_90pct_s", p90_s}, {"join_99pct_s", p99_s},
-               {"find_node_success", find_ms.empty() ? 0.0 : static_cast<double>(found) / static_cast<double>(find_ms.size())},
-               {"find_node_ms_p50", pct(find_ms, 0.5)},
-               {"find_node_ms_p99", pct(find_ms, 0.99)},
-               {"get_success", get_ms.empty() ? 0.0 : static_cast<double>(get_found) / static_cast<double>(get_ms.size())},
-               {"get_ms_p50", pct(get_ms, 0.5)},
-               {"get_ms_p99", pct(get_ms, 0.99)},
-               {"bytes_per_node", static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n)},
-               {"phase_reached", phase}, {"timeouts", timeouts}, {"key_agreements", agreements}, {"dropped", dropped}, {"dropped_by_reason", dropped_by}, {"send_errors", send_errors}, {"datagrams", datagrams}};
-        poll.reset();
-        watchdog->reset();
-        hosts.clear();
-    }
-    return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
     if (!crypto::init().ok()) return 1;
     std::vector<size_t> sizes{1000, 10000, 100000};
-    size_t loopback = 1000, lookups = 500;
+    size_t loopback = 1000, lookups = 500, threads = 2;
     uint64_t seed = 1;
     bool as_json = false;
     for (int i = 1; i < argc; ++i) {
@@ -293,6 +151,8 @@ int main(int argc, char** argv) {
             loopback = std::stoul(val("--loopback="));
         } else if (a.rfind("--lookups=", 0) == 0) {
             lookups = std::stoul(val("--lookups="));
+        } else if (a.rfind("--threads=", 0) == 0) {
+            threads = std::stoul(val("--threads="));
         } else if (a.rfind("--seed=", 0) == 0) {
             seed = std::stoull(val("--seed="));
         } else {
@@ -307,7 +167,7 @@ int main(int argc, char** argv) {
     }
     if (loopback > 0) {
         if (!as_json) std::cerr << "running " << loopback << " real nodes on loopback...\n";
-        report["loopback"] = in_child([&] { return run_loopback(loopback, lookups); });
+        report["loopback"] = in_child([&] { return bench::run_loopback(loopback, lookups, threads); });
     }
     if (as_json) {
         std::cout << report.dump(2) << "\n";
@@ -330,7 +190,7 @@ int main(int argc, char** argv) {
     }
     if (report.contains("loopback")) {
         auto& l = report["loopback"];
-        std::printf("\nReal nodes on 127.0.0.1, one process\n");
+        std::printf("\nReal nodes on 127.0.0.1, one process, %zu threads\n", l.value("threads", size_t{1}));
         if (l.contains("error")) {
             std::printf("error: %s\n", l["error"].get<std::string>().c_str());
         } else {

@@ -67,6 +67,20 @@ bool Endpoint::is_unspecified() const {
 }
 
 std::string Endpoint::address_string() const {
+    if (!is_v6()) {
+        // By hand: glibc's inet_ntop formats IPv4 with sprintf, and every contact in every DHT
+        // reply goes through here.
+        std::string out;
+        out.reserve(15);
+        for (int i = 0; i < 4; ++i) {
+            if (i) out.push_back('.');
+            unsigned v = addr[static_cast<size_t>(i)];
+            if (v >= 100) out.push_back(static_cast<char>('0' + v / 100));
+            if (v >= 10) out.push_back(static_cast<char>('0' + v / 10 % 10));
+            out.push_back(static_cast<char>('0' + v % 10));
+        }
+        return out;
+    }
     char buf[INET6_ADDRSTRLEN] = {};
     inet_ntop(is_v6() ? AF_INET6 : AF_INET, addr.data(), buf, sizeof buf);
     return buf;

@@ -1,5 +1,7 @@
 #include "crypto/pairwise_keys.hpp"
 
+#include "crypto/montgomery.hpp"
+
 #include <sodium.h>
 
 #include <cstring>
@@ -38,10 +40,10 @@ const std::array<uint8_t, 32>* PairwiseKeys::lookup(const PublicKey& peer) {
             return &entries_[i].key;
         }
     }
-    unsigned char peer_curve[crypto_scalarmult_curve25519_BYTES];
-    if (crypto_sign_ed25519_pk_to_curve25519(peer_curve, peer.data()) != 0) return nullptr;
+    auto peer_curve = edwards_to_montgomery(peer);
+    if (!peer_curve) return nullptr;
     unsigned char shared[crypto_scalarmult_BYTES];
-    if (crypto_scalarmult(shared, curve_secret_.data(), peer_curve) != 0) return nullptr;
+    if (crypto_scalarmult(shared, curve_secret_.data(), peer_curve->data()) != 0) return nullptr;
     ++agreements_;
     // Both sides must hash the same bytes: order the two public keys.
     const PublicKey& a = std::min(peer, self_.public_key);

@@ -16,8 +16,16 @@ struct Config {
     uint8_t max_failures = 3;         // consecutive timeouts before a contact is dropped
     base::Duration short_timeout = 1s;   // lookup stops waiting and widens by one slot
     base::Duration full_timeout = 4s;    // the contact is marked failed
+    // A join query unanswered this long is sent again. Shorter than short_timeout: a crowd of
+    // nodes starting together overflows the bootstrap node's socket buffer, and the unlucky
+    // ones should not lose a second to it. A duplicate costs one datagram.
+    base::Duration join_retry = 250ms;
     base::Duration stale_after = 15min;  // a contact not heard from is pinged before eviction
     base::Duration bucket_refresh = 15min;
+    // A refresh that fills an empty bucket after joining stops once the bucket holds this many
+    // contacts: routing needs one contact per subtree, a few give redundancy, and a full lookup
+    // would cost twice the key agreements.
+    size_t refresh_enough = 5;
     base::Duration token_rotation = 5min;  // tokens stay valid for two rotations
     base::Duration replay_window = 2min;   // remembered (sender, txid) pairs of queries
     size_t replay_capacity = 1024;

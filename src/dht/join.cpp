@@ -34,9 +34,9 @@ void Node::join(base::TimePoint now) {
            bootstrap_.size(), saved_contacts_.size());
 }
 
-// find_node(self) to one bootstrap endpoint or saved contact. A query that misses its short
-// timeout is sent once more: many nodes starting at once can overflow a bootstrap node's socket
-// buffer, and a join should not then wait for the full timeout and a backoff.
+// find_node(self) to one bootstrap endpoint or saved contact. An unanswered query is sent again
+// after join_retry and twice that (then the normal timeouts apply): many nodes starting at once
+// can overflow a bootstrap node's socket buffer, and a join should not then wait for a backoff.
 void Node::send_join_query(const base::Endpoint& ep, std::optional<NodeId> peer, int attempt,
                            base::TimePoint now) {
     Message q;
@@ -45,7 +45,7 @@ void Node::send_join_query(const base::Endpoint& ep, std::optional<NodeId> peer,
     ++join_pending_;
     rpc_.send_query(q, ep, peer ? &*peer : nullptr, [this, ep, peer, attempt](const RpcEvent& ev) {
         if (ev.type == RpcEvent::Type::short_timeout) {
-            if (attempt == 1 && join_in_progress_) send_join_query(ep, peer, 2, ev.now);
+            if (attempt < 3 && join_in_progress_) send_join_query(ep, peer, attempt + 1, ev.now);
             return;
         }
         --join_pending_;
@@ -63,7 +63,7 @@ void Node::send_join_query(const base::Endpoint& ep, std::optional<NodeId> peer,
         } else if (join_pending_ == 0 && join_lookup_ == 0 && join_in_progress_) {
             on_join_lookup_done(LookupResult{}, ev.now);  // every bootstrap query failed
         }
-    }, now);
+    }, now, attempt < 3 ? cfg_.join_retry * attempt : base::Duration{0});
 }
 
 void Node::on_join_lookup_done(const LookupResult& r, base::TimePoint now) {
@@ -87,23 +87,39 @@ void Node::on_join_lookup_done(const LookupResult& r, base::TimePoint now) {
     bootstrap_backoff_ = base::Duration{0};
     next_bootstrap_ = base::kNever;
     KC_LOG(log_, info, "dht", "joined: %zu contacts after %zu messages", table_.size(), r.messages);
-    // Refresh the empty buckets farther away than the closest neighbour (Kademlia §2.3), after a
-    // random 1-10 s: the node is usable already, and a crowd of nodes starting together should
-    // not all refresh in the same instant.
+    join_relookups_ = 0;
+    schedule_refresh(r, now);
+}
+
+void Node::schedule_refresh(const LookupResult& r, base::TimePoint now) {
+    join_relookup_at_ = base::kNever;
+    if (table_.size() < cfg_.k && join_relookups_ < kMaxRelookups)
+        join_relookup_at_ = now + std::chrono::milliseconds(250 << join_relookups_);
+    // Refresh the empty buckets farther away than the closest neighbour (Kademlia §2.3) at once:
+    // until every subtree we could route into has a contact, lookups that pass through us can
+    // dead-end (a thousand nodes started together lost 1 % of lookups with a 1-10 s delay here).
+    // A jitter of up to 100 ms keeps a crowd that joined together from refreshing in lockstep.
     if (!r.closest.empty()) {
         join_refresh_cpl_ = common_prefix_length(self_, r.closest.front().id);
-        join_refresh_at_ = now + std::chrono::milliseconds(1000 + rng_.uniform(9000));
+        join_refresh_at_ = now + std::chrono::milliseconds(rng_.uniform(100));
     }
 }
 
 void Node::refresh_after_join(base::TimePoint now) {
+    if (join_relookup_at_ != base::kNever && now >= join_relookup_at_) {
+        join_relookup_at_ = base::kNever;
+        ++join_relookups_;
+        start_lookup(Lookup::Kind::find_node, self_, false,
+                     [this](const LookupResult& r, base::TimePoint t) { schedule_refresh(r, t); }, now);
+    }
     if (join_refresh_at_ == base::kNever || now < join_refresh_at_) return;
     join_refresh_at_ = base::kNever;
     const auto& buckets = table_.buckets();
     for (int i = 0; i < join_refresh_cpl_ && i < static_cast<int>(buckets.size()); ++i) {
         if (!buckets[static_cast<size_t>(i)].live.empty()) continue;
-        start_lookup(Lookup::Kind::find_node, random_with_prefix(self_, i, rng_), false,
-                     [](const LookupResult&, base::TimePoint) {}, now);
+        LookupId id = start_lookup(Lookup::Kind::find_node, random_with_prefix(self_, i, rng_), false,
+                                   [](const LookupResult&, base::TimePoint) {}, now);
+        if (lookups_.count(id)) filling_[id] = static_cast<size_t>(i);
     }
 }
 

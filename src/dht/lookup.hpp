@@ -70,6 +70,7 @@ public:
     size_t attempt_of(size_t idx) const { return cand_[idx].trace; }
 
     bool done() const { return done_; }
+    void stop() { done_ = true; }  // the caller has what it wanted
     LookupResult result(base::TimePoint now) const;
     LookupId id() const { return id_; }
     Kind kind() const { return kind_; }

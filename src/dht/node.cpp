@@ -224,6 +224,7 @@ void Node::pump_lookup(LookupId id, base::TimePoint now) {
                 switch (ev.type) {
                     case RpcEvent::Type::reply:
                         if (l) l->on_reply(idx, attempt, *ev.msg, self_, ev.rtt);
+                        if (l) stop_if_filled(id, *l);
                         break;
                     case RpcEvent::Type::error:
                         if (l) l->on_error(idx, attempt, ev.rtt);
@@ -243,7 +244,15 @@ void Node::pump_lookup(LookupId id, base::TimePoint now) {
     if (l.done()) finish_lookup(id, now);
 }
 
+void Node::stop_if_filled(LookupId id, Lookup& l) {
+    auto f = filling_.find(id);
+    if (f == filling_.end()) return;
+    const auto& buckets = table_.buckets();
+    if (f->second < buckets.size() && buckets[f->second].live.size() >= cfg_.refresh_enough) l.stop();
+}
+
 void Node::finish_lookup(LookupId id, base::TimePoint now) {
+    filling_.erase(id);
     auto it = lookups_.find(id);
     if (it == lookups_.end()) return;
     LookupResult r = it->second->result(now);
@@ -300,7 +309,7 @@ base::TimePoint Node::tick(base::TimePoint now) {
     for (auto& fn : ready) fn(now);
     if (!completions_.empty()) return now;
     base::TimePoint rejoin = join_state_ == JoinState::isolated && !join_in_progress_ ? next_bootstrap_ : base::kNever;
-    next = std::min({next, next_expiry_, next_refresh_check_, rejoin, join_refresh_at_});
+    next = std::min({next, next_expiry_, next_refresh_check_, rejoin, join_refresh_at_, join_relookup_at_});
     return std::max(next, now);
 }
 

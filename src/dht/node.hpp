@@ -99,6 +99,7 @@ private:
                           InternalDone on_done, base::TimePoint now);
     void pump_lookup(LookupId id, base::TimePoint now);
     void finish_lookup(LookupId id, base::TimePoint now);
+    void stop_if_filled(LookupId id, Lookup& l);
     void defer(std::function<void(base::TimePoint)> fn) { completions_.push_back(std::move(fn)); }
 
     void on_join_lookup_done(const LookupResult& r, base::TimePoint now);
@@ -106,6 +107,7 @@ private:
                          base::TimePoint now);
     void bootstrap_tick(base::TimePoint now);
     void refresh_after_join(base::TimePoint now);
+    void schedule_refresh(const LookupResult& r, base::TimePoint now);
     void store_at(const Key& key, const std::string& value, base::Duration ttl,
                   const LookupResult& r, PutDone done, base::TimePoint now);
     void republish_due(base::TimePoint now);
@@ -148,6 +150,12 @@ private:
     LookupId join_lookup_ = 0;    // the self-lookup of the current join, 0 if none
     base::TimePoint join_refresh_at_ = base::kNever;
     int join_refresh_cpl_ = 0;
+    // A node that joins while the network is forming (a crowd started together) may find only
+    // a few nodes; it looks itself up again, up to kMaxRelookups times, until it has k contacts.
+    static constexpr int kMaxRelookups = 4;
+    int join_relookups_ = 0;
+    base::TimePoint join_relookup_at_ = base::kNever;
+    std::map<LookupId, size_t> filling_;  // refresh lookups after a join -> the bucket they fill
     base::Duration bootstrap_backoff_{};
     base::TimePoint next_bootstrap_ = base::kNever;
     base::TimePoint next_refresh_check_{};

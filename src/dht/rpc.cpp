@@ -14,15 +14,16 @@ Rpc::Rpc(const Config& cfg, Transport& transport, Authenticator& auth, base::Rng
     : cfg_{cfg}, transport_{transport}, auth_{auth}, rng_{rng}, stats_{stats} {}
 
 uint64_t Rpc::send_query(Message m, const base::Endpoint& to, const NodeId* peer,
-                         RpcHandler handler, base::TimePoint now) {
+                         RpcHandler handler, base::TimePoint now, base::Duration short_timeout) {
     do {
         m.txid = rng_.next_u64();
     } while (m.txid == 0 || pending_.count(m.txid));
     m.kind = Kind::query;
     m.sender = auth_.self();
     std::string dg = encode(m, auth_, peer);
+    if (short_timeout <= base::Duration{0}) short_timeout = cfg_.short_timeout;
     pending_.emplace(m.txid, Pending{peer ? std::optional{*peer} : std::nullopt, to, m.method, now,
-                                     false, std::move(handler)});
+                                     short_timeout, false, std::move(handler)});
     stats_.by_method[static_cast<size_t>(m.method)].query_out.add(dg.size());
     stats_.out.add(dg.size());
     transport_.send(to, bytes_of(dg));
@@ -70,7 +71,7 @@ base::TimePoint Rpc::tick(base::TimePoint now) {
     for (auto& [txid, p] : pending_) {
         if (now >= p.sent + cfg_.full_timeout)
             full_due.push_back(txid);
-        else if (!p.short_fired && now >= p.sent + cfg_.short_timeout)
+        else if (!p.short_fired && now >= p.sent + p.short_after)
             short_due.push_back(txid);
     }
     for (auto txid : short_due) {
@@ -93,7 +94,7 @@ base::TimePoint Rpc::tick(base::TimePoint now) {
     // After the handlers, which may have added requests.
     base::TimePoint next = base::kNever;
     for (auto& [txid, p] : pending_)
-        next = std::min(next, p.sent + (p.short_fired ? cfg_.full_timeout : cfg_.short_timeout));
+        next = std::min(next, p.sent + (p.short_fired ? cfg_.full_timeout : p.short_after));
     return next;
 }
 

@@ -31,8 +31,9 @@ public:
     // Sends query `m` (its txid is assigned here) to `to`. `peer` is the ID we expect to answer,
     // or nullptr when unknown (bootstrap): then the query is signed instead of MAC'd.
     // The handler fires exactly once with reply, error or timeout, possibly after a short_timeout.
+    // `short_timeout` overrides Config::short_timeout for this request when non-zero.
     uint64_t send_query(Message m, const base::Endpoint& to, const NodeId* peer, RpcHandler handler,
-                        base::TimePoint now);
+                        base::TimePoint now, base::Duration short_timeout = base::Duration{0});
     // Sends a reply or error (no transaction kept).
     void send_response(const Message& m, const base::Endpoint& to, const NodeId& peer);
 
@@ -52,6 +53,7 @@ private:
         base::Endpoint to;
         Method method;
         base::TimePoint sent;
+        base::Duration short_after;
         bool short_fired = false;
         RpcHandler handler;
     };

@@ -174,3 +174,42 @@ TEST_CASE("sim: values expire after their TTL once the publisher stops republish
     w.run_for(60s);
     CHECK(holders() == 0);
 }
+
+TEST_CASE("sim: a crowd of 2,000 nodes starting at one instant can route as soon as all have joined") {
+    // Regression: with the far-bucket refresh put off by 1-10 s, nodes in one half of the ID
+    // space knew nobody in the other half for seconds, and lookups made then dead-ended.
+    sim::WorldConfig cfg;
+    cfg.seed = seed(77);
+    cfg.latency = 1ms;
+    cfg.jitter = 1ms;
+    INFO("SIM_SEED=" << cfg.seed);
+    sim::World w{cfg};
+    w.spawn(2000);
+    auto t0 = w.now();
+    for (size_t i = 1; i < w.size(); ++i) w.schedule_join(i, 0, t0);
+    bool joined = w.run_until([&] {
+        for (size_t i = 1; i < w.size(); ++i)
+            if (w.node(i).join_state() != dht::Node::JoinState::connected || w.node(i).table().size() < 8) return false;
+        return true;
+    }, 60s);
+    REQUIRE(joined);
+    MESSAGE("all joined after " << base::to_ms(w.now() - t0) << " ms of virtual time");
+    auto st = random_lookups(w, 300);
+    CHECK(st.found == 300);
+    size_t got = 0, stored = 0;
+    for (int k = 0; k < 10; ++k) {
+        auto key = dht::NodeId::hash_of("crowd-" + std::to_string(k));
+        size_t from = w.rng().uniform(w.size());
+        w.node(from).put(key, "v", 1h, [&](const dht::PutResult&) { ++stored; }, w.now());
+        w.poke(from);
+    }
+    REQUIRE(w.run_until([&] { return stored == 10; }, 30s));
+    for (int k = 0; k < 10; ++k) {
+        size_t from = w.rng().uniform(w.size());
+        w.node(from).get(dht::NodeId::hash_of("crowd-" + std::to_string(k)),
+                         [&](const dht::LookupResult& r) { got += r.found; }, w.now());
+        w.poke(from);
+    }
+    w.run_for(10s);
+    CHECK(got == 10);
+}
