@@ -4,6 +4,8 @@
 #include <map>
 
 #include "base/hex.hpp"
+#include "crypto/address.hpp"
+#include "net/sockaddr.hpp"
 
 namespace cli {
 
@@ -22,9 +24,13 @@ void cmd_id(Runtime& rt, const Command&, CommandDone done) {
     for (auto& ep : rt.host().local_endpoints()) listen.push_back(ep.to_string());
     json observed = json::array();
     for (auto& [ep, n] : node.observed()) observed.push_back({{"endpoint", ep.to_string()}, {"reports", n}});
+    json tcp = json::array();
+    for (auto& ep : rt.sessions().listening()) tcp.push_back(ep.to_string());
     json r = {{"id", node.id().hex()},
               {"public_key", base::to_hex(std::span<const uint8_t>{rt.host().identity().public_key})},
+              {"address", crypto::encode_address(rt.host().identity().public_key)},
               {"listen", listen},
+              {"tcp", tcp},
               {"shareable", rt.shareable_addresses()},
               {"observed", observed},
               {"state", dht::join_state_name(node.join_state())},
@@ -176,6 +182,78 @@ void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
           {}});
 }
 
+json peer_json(const net::SessionManager::PeerInfo& p) {
+    return {{"id", base::to_hex(p.peer)},
+            {"address", crypto::encode_address(p.peer)},
+            {"remote", p.remote.to_string()},
+            {"path", p.path},
+            {"initiator", p.initiator},
+            {"age_s", base::to_ms_int(p.age) / 1000},
+            {"rtt_ms", p.rtt ? json(base::to_ms(*p.rtt)) : json(nullptr)},
+            {"bytes_in", p.bytes_in},
+            {"bytes_out", p.bytes_out},
+            {"frames_in", p.frames_in},
+            {"frames_out", p.frames_out}};
+}
+
+void cmd_peers(Runtime& rt, const Command&, CommandDone done) {
+    json peers = json::array();
+    for (auto& p : rt.sessions().peers(base::steady_now())) peers.push_back(peer_json(p));
+    auto& s = rt.sessions().stats();
+    json closed = json::object();
+    for (auto& [why, n] : s.closed_by_reason) closed[why] = n;
+    done({true,
+          {{"peers", peers},
+           {"stats", {{"inbound", s.inbound}, {"outbound", s.outbound}, {"established", s.established},
+                      {"connect_failures", s.connect_failures}, {"refused", s.refused},
+                      {"duplicates_closed", s.duplicates_closed}, {"reconnects", s.reconnects},
+                      {"closed_by_reason", closed}}}},
+          {}});
+}
+
+// Opens a session: looks the peer up in the DHT (unless --via names the address), dials it
+// over TCP on its DHT port, and waits for the handshake.
+void cmd_connect(Runtime& rt, const Command& c, CommandDone done) {
+    auto peer = crypto::parse_peer(c.args.at("<peer>"));
+    if (!peer) return done({false, {}, "peer: " + peer.status().detail()});
+    if (*peer == rt.host().identity().public_key) return done({false, {}, "that is this node's own address"});
+    auto t0 = base::steady_now();
+    auto dial = [&rt, done, pk = *peer, t0](const base::Endpoint& at, double lookup_ms) {
+        auto t1 = base::steady_now();
+        rt.sessions().connect(pk, at, [&rt, done, pk, at, lookup_ms, t1](base::Status st) {
+            if (!st.ok()) return done({false, {}, "cannot open a session with " + at.to_string() + ": " + st.detail()});
+            json r = {{"connected", true}, {"lookup_ms", lookup_ms},
+                      {"handshake_ms", base::to_ms(base::steady_now() - t1)}};
+            for (auto& p : rt.sessions().peers(base::steady_now()))
+                if (p.peer == pk) r["session"] = peer_json(p);
+            done({true, r, {}});
+        });
+    };
+    auto via = c.args.find("--via");
+    if (via != c.args.end()) {
+        auto eps = net::resolve(via->second);
+        if (!eps) return done({false, {}, "--via " + via->second + ": " + eps.status().detail()});
+        return dial(eps->front(), 0);
+    }
+    dht::NodeId target{*peer};
+    rt.node().find_node(target, [dial, done, target, t0](const dht::LookupResult& r) {
+        for (auto& n : r.closest)
+            if (n.id == target) return dial(n.endpoint, base::to_ms(base::steady_now() - t0));
+        done({false, {}, "peer " + target.short_hex() + " not found in the DHT (" + std::to_string(r.messages) +
+                             " queries, " + std::to_string(r.closest.size()) +
+                             " closest nodes answered); it may be offline; --via HOST:PORT skips the lookup"});
+    }, base::steady_now());
+    rt.host().rearm();
+}
+
+void cmd_disconnect(Runtime& rt, const Command& c, CommandDone done) {
+    auto peer = crypto::parse_peer(c.args.at("<peer>"));
+    if (!peer) return done({false, {}, "peer: " + peer.status().detail()});
+    bool was = rt.sessions().connected(*peer);
+    rt.sessions().disconnect(*peer, "asked by the user");
+    done({true, {{"disconnected", was}}, {}});
+}
+
 void cmd_stop(Runtime& rt, const Command&, CommandDone done) {
     done({true, {{"stopping", true}}, {}});
     rt.request_stop();
@@ -190,6 +268,7 @@ const std::map<std::string, Handler>& table() {
         {"id", cmd_id},           {"dht table", cmd_table},     {"dht lookup", cmd_lookup},
         {"dht put", cmd_put},     {"dht get", cmd_get},         {"dht storage", cmd_storage},
         {"dht stats", cmd_stats}, {"stop", cmd_stop},           {"help", cmd_help},
+        {"peers", cmd_peers},     {"connect", cmd_connect},     {"disconnect", cmd_disconnect},
     };
     return kTable;
 }

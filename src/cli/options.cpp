@@ -24,6 +24,9 @@ Usage:
   kadchat ctl [--data-dir=DIR] [--json] dht get <key>
   kadchat ctl [--data-dir=DIR] [--json] dht storage
   kadchat ctl [--data-dir=DIR] [--json] dht stats
+  kadchat ctl [--data-dir=DIR] [--json] peers
+  kadchat ctl [--data-dir=DIR] [--json] connect <peer> [--via=HOST:PORT]
+  kadchat ctl [--data-dir=DIR] [--json] disconnect <peer>
   kadchat ctl [--data-dir=DIR] [--json] stop
   kadchat (-h | --help)
   kadchat --version
@@ -35,12 +38,16 @@ Options:
                           (default: 0.0.0.0:44544, or a free port if that one is taken).
   --bootstrap=HOST:PORT   A running node to join through, repeatable; host names are resolved.
   --bootstrap-file=FILE   Bootstrap nodes, one HOST:PORT per line, '#' starts a comment.
+  --passphrase-file=FILE  The identity key is (or, if new or in the clear, becomes) encrypted with
+                          the passphrase in FILE's first line. Without it, an encrypted key is
+                          asked for on a terminal.
   --log-level=LEVEL       trace, debug, info, warn, error or off [default: info].
   --k=N                   Bucket size and lookup width [default: 20].
   --alpha=N               Parallel requests per lookup [default: 3].
   --json                  Print one JSON document (ctl).
   --trace                 Show every hop of the lookup.
   --ttl=SECONDS           Lifetime of a stored value [default: 3600].
+  --via=HOST:PORT         Connect to this address instead of looking the peer up in the DHT.
   -h --help               Show this text.
   --version               Show the version.
 )";
@@ -54,6 +61,9 @@ const char kCommandUsage[] =
   cmd dht put <key> <value> [--ttl=SECONDS]
   cmd dht get <key>
   cmd dht storage
+  cmd peers
+  cmd connect <peer> [--via=HOST:PORT]
+  cmd disconnect <peer>
   cmd dht stats
   cmd stop
   cmd help
@@ -61,6 +71,7 @@ const char kCommandUsage[] =
 Options:
   --trace
   --ttl=SECONDS  [default: 3600]
+  --via=HOST:PORT
 )";
 
 std::string default_data_dir() {
@@ -159,6 +170,7 @@ Parsed parse_args(int argc, char** argv) {
     n.listen_given = !n.listen.empty();
     n.bootstrap = list(a, "--bootstrap");
     n.bootstrap_file = str(a, "--bootstrap-file");
+    n.passphrase_file = str(a, "--passphrase-file");
     auto usage_error = [&](const std::string& msg) {
         std::cerr << msg << "\n\n" << kUsage;
         p.mode = Parsed::Mode::exit;
@@ -184,9 +196,10 @@ base::Result<Command> parse_command(const std::vector<std::string>& words) {
         return base::invalid_argument(std::string(e.what()));
     }
     Command c;
-    for (const char* w : {"id", "dht", "table", "lookup", "put", "get", "storage", "stats", "stop", "help"})
+    for (const char* w : {"id", "dht", "table", "lookup", "put", "get", "storage", "stats", "peers", "connect",
+                          "disconnect", "stop", "help"})
         if (flag(a, w)) c.path += (c.path.empty() ? "" : " ") + std::string(w);
-    for (const char* k : {"<id>", "<key>", "<value>", "--ttl"}) {
+    for (const char* k : {"<id>", "<key>", "<value>", "<peer>", "--ttl", "--via"}) {
         std::string v = str(a, k);
         if (!v.empty()) c.args[k] = v;
     }

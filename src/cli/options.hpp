@@ -20,6 +20,7 @@ struct NodeOptions {
     bool listen_given = false;
     std::vector<std::string> bootstrap;
     std::string bootstrap_file;
+    std::string passphrase_file;
     base::Level log_level = base::Level::info;
     size_t k = 20;
     size_t alpha = 3;

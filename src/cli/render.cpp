@@ -86,7 +86,10 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
         for (auto& l : r["listen"]) listen += s(l) + " ";
         for (auto& l : r["shareable"]) shareable += s(l) + " ";
         for (auto& o : r["observed"]) observed += s(o["endpoint"]) + " (" + s(o["reports"]) + ") ";
-        return kv({{"id", s(r["id"])}, {"public key", s(r["public_key"])}, {"listen", listen},
+        std::string tcp;
+        for (auto& l : r["tcp"]) tcp += s(l) + " ";
+        return kv({{"address", s(r["address"]) + "  (give this to friends)"}, {"id", s(r["id"])},
+                   {"public key", s(r["public_key"])}, {"listen", listen}, {"sessions on tcp", tcp},
                    {"bootstrap from", shareable}, {"seen as", observed.empty() ? "-" : observed},
                    {"state", s(r["state"])}, {"contacts", s(r["contacts"])}, {"data dir", s(r["data_dir"])},
                    {"uptime", s(r["uptime_s"]) + " s"}});
@@ -147,6 +150,22 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
                    {"dropped", s(r["dropped_total"]) + (dropped.empty() ? "" : "  (" + dropped + ")")},
                    {"contacts", s(r["contacts"])}});
     }
+    if (path == "peers") {
+        Table t({"PEER", "REMOTE", "PATH", "DIALED BY", "AGE", "RTT", "BYTES IN", "BYTES OUT"});
+        for (auto& p : r["peers"])
+            t.add({s(p["id"]).substr(0, 16), s(p["remote"]), s(p["path"]), p["initiator"].get<bool>() ? "us" : "them",
+                   s(p["age_s"]) + " s", p["rtt_ms"].is_null() ? "-" : s(p["rtt_ms"]) + " ms", s(p["bytes_in"]),
+                   s(p["bytes_out"])});
+        return t.str() + std::to_string(r["peers"].size()) + " live session(s)\n";
+    }
+    if (path == "connect") {
+        auto& p = r["session"];
+        return kv({{"connected to", p.is_null() ? "?" : s(p["id"]).substr(0, 16)},
+                   {"remote", p.is_null() ? "?" : s(p["remote"]) + " (" + s(p["path"]) + ")"},
+                   {"lookup", s(r["lookup_ms"]) + " ms"},
+                   {"handshake", s(r["handshake_ms"]) + " ms"}});
+    }
+    if (path == "disconnect") return r["disconnected"].get<bool>() ? "disconnected\n" : "there was no session\n";
     if (path == "stop") return "stopping\n";
     if (path == "help") return s(r["usage"]);
     return r.dump(2) + "\n";

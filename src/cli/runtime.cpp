@@ -1,6 +1,7 @@
 #include "cli/runtime.hpp"
 
 #include <fcntl.h>
+#include <termios.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -61,6 +62,55 @@ Runtime::Runtime(net::Loop& loop, const NodeOptions& opts, base::Rng& rng, base:
 Runtime::~Runtime() {
     shutdown();
     stop_timer_.reset();
+}
+
+base::Result<std::optional<std::string>> Runtime::passphrase() {
+    if (!opts_.passphrase_file.empty()) {
+        std::ifstream f(opts_.passphrase_file);
+        if (!f) return base::io_error("cannot read --passphrase-file " + opts_.passphrase_file);
+        std::string line;
+        std::getline(f, line);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) return base::invalid_argument("--passphrase-file " + opts_.passphrase_file + " is empty");
+        return std::optional<std::string>{std::move(line)};
+    }
+    std::string path = key_path(opts_.data_dir);
+    if (!crypto::is_encrypted_key_file(path) || !::isatty(STDIN_FILENO)) return std::optional<std::string>{};
+    // Ask on the terminal with echo off.
+    std::cerr << "Passphrase for " << path << ": " << std::flush;
+    termios old{};
+    bool restore = tcgetattr(STDIN_FILENO, &old) == 0;
+    if (restore) {
+        termios quiet = old;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::string line;
+    std::getline(std::cin, line);
+    if (restore) tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::cerr << "\n";
+    return std::optional<std::string>{std::move(line)};
+}
+
+base::Status Runtime::start_sessions() {
+    session_keys_ = std::make_unique<crypto::SessionKeys>(host_->identity());
+    sessions_ = std::make_unique<net::SessionManager>(loop_, *session_keys_, rng_, log_);
+    // Sessions use TCP on the DHT's port, so a contact's endpoint names both.
+    size_t ok = 0;
+    for (auto& ep : host_->local_endpoints()) {
+        auto st = sessions_->listen(ep);
+        if (st.ok()) {
+            ++ok;
+        } else {
+            KC_LOG(log_, warn, "session", "cannot accept sessions on tcp %s: %s", ep.to_string().c_str(),
+                   st.detail().c_str());
+        }
+    }
+    if (ok == 0) KC_LOG(log_, warn, "session", "no TCP listener: peers cannot open sessions to this node");
+    sessions_->on_message = [this](const crypto::PublicKey& peer, std::span<const uint8_t> m) {
+        KC_LOG(log_, debug, "session", "%zu bytes from %s", m.size(), dht::NodeId{peer}.short_hex().c_str());
+    };
+    return {};
 }
 
 base::Status Runtime::prepare_data_dir() {
@@ -167,7 +217,12 @@ base::Status Runtime::start() {
     ::unlink(socket_path(opts_.data_dir).c_str());
 
     bool created = false;
-    auto id = crypto::load_or_create_identity(key_path(opts_.data_dir), created);
+    auto pass = passphrase();
+    if (!pass) return pass.status();
+    crypto::KeyFileOptions key_opts;
+    if (*pass) key_opts.passphrase = &**pass;
+    auto id = crypto::load_or_create_identity(key_path(opts_.data_dir), created, key_opts);
+    if (*pass) crypto::secure_wipe((*pass)->data(), (*pass)->size());
     if (!id) return id.status();
     log_.set_tag(dht::NodeId{id->public_key}.short_hex());
     KC_LOG(log_, info, "node", "%s identity %s", created ? "created new" : "loaded",
@@ -176,6 +231,7 @@ base::Status Runtime::start() {
     host_ = std::make_unique<NodeHost>(loop_, recv_buf_, decoder_, rng_, log_, cfg_, std::move(*id));
     if (auto st = bind_sockets(); !st.ok()) return st;
     if (auto st = host_->start(); !st.ok()) return st;
+    if (auto st = start_sessions(); !st.ok()) return st;
 
     auto ctl = net::ControlServer::listen(loop_, socket_path(opts_.data_dir),
                                           [this](const std::string& line, net::ControlServer::Reply reply) {
@@ -304,6 +360,8 @@ void Runtime::shutdown() {
     prompt_.reset();
     control_.reset();
     signals_.reset();
+    if (sessions_) sessions_->close_all("node stopping");
+    sessions_.reset();
     host_.reset();
     // stop_timer_ stays: shutdown() may be running inside its callback. It is inactive, so the
     // loop still ends; ~Runtime closes it.

@@ -4,12 +4,15 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "base/logger.hpp"
 #include "cli/node_host.hpp"
 #include "cli/options.hpp"
+#include "crypto/handshake.hpp"
 #include "net/control_server.hpp"
+#include "net/session_manager.hpp"
 #include "net/udp_socket.hpp"
 
 namespace cli {
@@ -35,6 +38,7 @@ public:
 
     dht::Node& node() { return host_->node(); }
     NodeHost& host() { return *host_; }
+    net::SessionManager& sessions() { return *sessions_; }
     const NodeOptions& options() const { return opts_; }
     base::TimePoint started_at() const { return started_at_; }
     void request_stop();
@@ -43,6 +47,8 @@ public:
 private:
     base::Status prepare_data_dir();
     base::Status bind_sockets();
+    base::Status start_sessions();
+    base::Result<std::optional<std::string>> passphrase();
     std::vector<base::Endpoint> resolve_bootstrap();
     void load_saved_contacts();
     void save_contacts();
@@ -57,6 +63,8 @@ private:
     net::RecvBuffer recv_buf_;
     dht::Decoder decoder_;
     std::unique_ptr<NodeHost> host_;
+    std::unique_ptr<crypto::SessionKeys> session_keys_;
+    std::unique_ptr<net::SessionManager> sessions_;
     std::unique_ptr<net::ControlServer> control_;
     std::unique_ptr<net::Signals> signals_;
     std::unique_ptr<net::LineReader> prompt_;

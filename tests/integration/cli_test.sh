@@ -102,6 +102,49 @@ else
     echo "note: no ::1 on this machine; IPv6 check not run"
 fi
 
+# address and sessions: b finds c through the DHT by its address and opens a session over TCP
+ADDR_C=$(ctl c id | json 'd["address"]')
+case "$ADDR_C" in kc1*) ;; *) fail "address does not start with kc1: $ADDR_C" ;; esac
+[ "${#ADDR_C}" = 61 ] || fail "address is not 61 characters: $ADDR_C"
+TYPO="${ADDR_C:0:20}$( [ "${ADDR_C:20:1}" = a ] && echo b || echo a )${ADDR_C:21}"
+OUT=$(ctl b connect "$TYPO" 2>&1) && fail "a mistyped address was accepted: $OUT"
+echo "$OUT" | grep -q "does not check out" || fail "mistyped address error: $OUT"
+OUT=$(ctl b connect "$ADDR_C")
+[ "$(echo "$OUT" | json 'd["connected"] and d["session"]["path"] == "tcp" and d["session"]["initiator"]')" = True ] \
+    || fail "connect: $OUT"
+ID_B=$(ctl b id | json 'd["id"]')
+for _ in $(seq 50); do [ "$(ctl c peers | json 'len(d["peers"])')" = 1 ] && break; sleep 0.05; done
+OUT=$(ctl c peers)
+[ "$(echo "$OUT" | json 'd["peers"][0]["id"]')" = "$ID_B" ] || fail "c does not list b's session: $OUT"
+[ "$(echo "$OUT" | json 'not d["peers"][0]["initiator"] and d["peers"][0]["bytes_in"] > 0')" = True ] || fail "peers: $OUT"
+"$KADCHAT" ctl --data-dir "$T/b" peers | grep -q "tcp" || fail "peers table has no tcp row"
+OUT=$(ctl b connect "$ID_C")  # already connected: the session is reused
+[ "$(ctl b peers | json 'len(d["peers"])')" = 1 ] || fail "a second connect opened a second session"
+[ "$(ctl b disconnect "$ADDR_C" | json 'd["disconnected"]')" = True ] || fail "disconnect"
+for _ in $(seq 50); do [ "$(ctl c peers | json 'len(d["peers"])')" = 0 ] && break; sleep 0.05; done
+[ "$(ctl c peers | json 'd["stats"]["closed_by_reason"].get("peer closed", 0)')" = 1 ] || fail "c did not see a clean close: $(ctl c peers)"
+OUT=$(ctl b connect 0000000000000000000000000000000000000000000000000000000000000002 2>&1) && fail "connect to nobody: $OUT"
+echo "$OUT" | grep -q "not found in the DHT" || fail "connect to nobody says: $OUT"
+
+# a passphrase-encrypted key: created encrypted, refused without or with a wrong passphrase
+echo "open sesame" > "$T/pass"; echo "open says me" > "$T/wrong"
+"$KADCHAT" daemon --data-dir "$T/p" --listen 127.0.0.1:0 --passphrase-file "$T/pass" 2>"$T/p.log" >/dev/null &
+PP=$!
+wait_for_socket p
+ID_P=$(ctl p id | json 'd["id"]')
+ctl p stop >/dev/null; wait $PP || fail "encrypted-key node did not stop cleanly"
+head -c 8 "$T/p/identity.key" | grep -q KCIDENC1 || fail "key file is not encrypted"
+[ "$(stat -c %a "$T/p/identity.key")" = 600 ] || fail "encrypted key file is not 0600"
+OUT=$("$KADCHAT" daemon --data-dir "$T/p" --listen 127.0.0.1:0 </dev/null 2>&1) && fail "started without a passphrase"
+echo "$OUT" | grep -q "encrypted" || fail "no-passphrase error: $OUT"
+OUT=$("$KADCHAT" daemon --data-dir "$T/p" --listen 127.0.0.1:0 --passphrase-file "$T/wrong" 2>&1) && fail "started with a wrong passphrase"
+echo "$OUT" | grep -q "wrong passphrase" || fail "wrong-passphrase error: $OUT"
+"$KADCHAT" daemon --data-dir "$T/p" --listen 127.0.0.1:0 --passphrase-file "$T/pass" 2>>"$T/p.log" >/dev/null &
+PP=$!
+wait_for_socket p
+[ "$(ctl p id | json 'd["id"]')" = "$ID_P" ] || fail "identity changed after a restart with the passphrase"
+ctl p stop >/dev/null; wait $PP || true
+
 # stop: every daemon exits cleanly and saves its contacts
 for n in a b c; do ctl $n stop >/dev/null; done
 for p in "${pids[@]}"; do wait "$p" || fail "a daemon exited non-zero"; done
