@@ -18,6 +18,7 @@
 
 #include "crypto/keys.hpp"
 #include "loopback.hpp"
+#include "session_bench.hpp"
 #include "sim_world.hpp"
 
 using json = nlohmann::json;
@@ -25,11 +26,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--seed=S] [--json]
+const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--sessions=S] [--seed=S] [--json]
   --sim=LIST      simulated network sizes [default: 1000,10000,100000]; "none" to skip
   --loopback=N    real nodes on 127.0.0.1 in this process [default: 1000]; 0 to skip
   --lookups=N     lookups (and gets) measured per network [default: 500]
   --threads=T     loopback: event loops, one thread each, nodes spread evenly [default: 2]
+  --sessions=S    secure-session figures, S seconds each [default: 2]; 0 to skip
   --seed=S        simulation seed [default: 1]
   --json          one JSON document instead of tables
 )";
@@ -129,12 +131,37 @@ json in_child(const std::function<json()>& fn) {
     }
 }
 
+void print_sessions(const json& s) {
+    if (s.contains("error")) {
+        std::printf("\nSecure sessions: error: %s\n", s["error"].get<std::string>().c_str());
+        return;
+    }
+    auto num = [](const json& j, const char* k) { return j.contains(k) ? j[k].get<double>() : -1.0; };
+    std::printf("\nSecure sessions on 127.0.0.1 (sender and receiver on their own threads), with baselines\n");
+    std::printf("  AEAD (ChaCha20-Poly1305), one core:   %10.0f msg/s of 100 B   %6.2f GB/s in 64 KiB\n",
+                num(s["aead_one_core"]["100B"], "messages_per_s"), num(s["aead_one_core"]["65536B"], "gb_per_s"));
+    std::printf("  handshakes per second, one core:      %10.0f complete   %8.0f responder side   %8.0f initiator side\n",
+                num(s["handshakes"], "complete_per_s_one_core"), num(s["handshakes"], "responder_per_s_one_core"),
+                num(s["handshakes"], "initiator_per_s_one_core"));
+    std::printf("  %-36s %14s %14s\n", "", "raw TCP", "session");
+    std::printf("  %-36s %14.0f %14.0f\n", "256-byte messages per second", num(s["raw_tcp"]["messages_256"], "messages_per_s"),
+                num(s["session"]["messages_256"], "messages_per_s"));
+    std::printf("  %-36s %11.2f GB/s %9.2f GB/s  (%.0f%% of the AEAD ceiling)\n", "bulk, 65,000-byte messages",
+                num(s["raw_tcp"]["bulk_65000"], "gb_per_s"), num(s["session"]["bulk_65000"], "gb_per_s"),
+                100 * s.value("bulk_vs_aead_ceiling", 0.0));
+    std::printf("  %-36s %11.1f us %11.1f us\n", "echo round trip p50", num(s["raw_tcp"]["echo_64"], "rtt_us_p50"),
+                num(s["session"]["echo_64"], "rtt_us_p50"));
+    std::printf("  %-36s %11.1f us %11.1f us\n", "echo round trip p99", num(s["raw_tcp"]["echo_64"], "rtt_us_p99"),
+                num(s["session"]["echo_64"], "rtt_us_p99"));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (!crypto::init().ok()) return 1;
     std::vector<size_t> sizes{1000, 10000, 100000};
     size_t loopback = 1000, lookups = 500, threads = 2;
+    double session_secs = 2;
     uint64_t seed = 1;
     bool as_json = false;
     for (int i = 1; i < argc; ++i) {
@@ -151,6 +178,8 @@ int main(int argc, char** argv) {
             loopback = std::stoul(val("--loopback="));
         } else if (a.rfind("--lookups=", 0) == 0) {
             lookups = std::stoul(val("--lookups="));
+        } else if (a.rfind("--sessions=", 0) == 0) {
+            session_secs = std::stod(val("--sessions="));
         } else if (a.rfind("--threads=", 0) == 0) {
             threads = std::stoul(val("--threads="));
         } else if (a.rfind("--seed=", 0) == 0) {
@@ -168,6 +197,10 @@ int main(int argc, char** argv) {
     if (loopback > 0) {
         if (!as_json) std::cerr << "running " << loopback << " real nodes on loopback...\n";
         report["loopback"] = in_child([&] { return bench::run_loopback(loopback, lookups, threads); });
+    }
+    if (session_secs > 0) {
+        if (!as_json) std::cerr << "measuring secure sessions...\n";
+        report["sessions"] = in_child([&] { return bench::run_sessions(session_secs); });
     }
     if (as_json) {
         std::cout << report.dump(2) << "\n";
@@ -203,5 +236,6 @@ int main(int argc, char** argv) {
                         l["bytes_per_node"].get<double>());
         }
     }
+    if (report.contains("sessions")) print_sessions(report["sessions"]);
     return 0;
 }

@@ -43,6 +43,30 @@ uint64_t get_u64be(const uint8_t* p) {
 noise::Bytes32 mac1_key_for(const noise::Bytes32& x25519_public) { return derive("kadchat mac1 v1", x25519_public); }
 noise::Bytes32 cookie_key_for(const noise::Bytes32& x25519_public) { return derive("kadchat cookie v1", x25519_public); }
 
+bool StaticDhCache::get(const noise::Bytes32& peer, uint8_t out[32]) {
+    for (auto& e : entries_) {
+        if (e.peer == peer) {
+            e.used = ++clock_;
+            std::memcpy(out, e.shared.data(), 32);
+            return true;
+        }
+    }
+    if (crypto_scalarmult(out, statik_.secret.data(), peer.data()) != 0) return false;
+    ++computed_;
+    size_t slot = entries_.size();
+    if (entries_.size() >= capacity_) {
+        slot = 0;
+        for (size_t i = 1; i < entries_.size(); ++i)
+            if (entries_[i].used < entries_[slot].used) slot = i;
+    } else {
+        entries_.push_back({});
+    }
+    entries_[slot].peer = peer;
+    std::memcpy(entries_[slot].shared.data(), out, 32);
+    entries_[slot].used = ++clock_;
+    return true;
+}
+
 SessionKeys::SessionKeys(const Identity& id) : identity{id}, statik{noise::static_keys_of(id)} {
     mac1_key = mac1_key_for(statik.pub);
     cookie_key = cookie_key_for(statik.pub);
@@ -97,6 +121,7 @@ base::Result<std::vector<uint8_t>> InitiatorHandshake::init_message(std::span<co
                                                                     uint64_t timestamp_ms, base::Rng& rng,
                                                                     base::TimePoint now) {
     hs_.emplace(noise::HandshakeIK::initiator(me_->statik, peer_x_, prologue()));
+    hs_->set_static_dh(me_->static_dh_fn());
     std::vector<uint8_t> inner;
     inner.reserve(40 + payload.size());
     inner.insert(inner.end(), me_->identity.public_key.begin(), me_->identity.public_key.end());
@@ -174,6 +199,7 @@ InitResult accept_init(const SessionKeys& me, std::span<const uint8_t> msg, std:
         return r;
     }
     auto hs = noise::HandshakeIK::responder(me.statik, prologue());
+    hs.set_static_dh(me.static_dh_fn());
     auto inner = hs.read_message(msg.subspan(1, mac1_at - 1));
     if (!inner) {
         r.why = inner.status();

@@ -28,13 +28,39 @@ inline constexpr size_t kCookieReplySize = 1 + 24 + kCookieMacSize + 16;        
 
 using Cookie = std::array<uint8_t, kCookieMacSize>;
 
+// DH(our static, a peer's static) for the peers we meet most: every handshake with the same
+// peer needs it, and it costs one X25519. A small LRU of wiped-on-eviction secrets.
+class StaticDhCache {
+public:
+    StaticDhCache(const noise::KeyPair& statik, size_t capacity) : statik_{statik}, capacity_{capacity} {}
+    bool get(const noise::Bytes32& peer, uint8_t out[32]);
+    size_t computed() const { return computed_; }
+
+private:
+    struct Entry {
+        noise::Bytes32 peer;
+        SecretBytes<32> shared;
+        uint64_t used;
+    };
+    const noise::KeyPair& statik_;
+    size_t capacity_;
+    uint64_t clock_ = 0;
+    size_t computed_ = 0;
+    std::vector<Entry> entries_;
+};
+
 // What a node needs to take part in handshakes, derived once from its identity.
 struct SessionKeys {
     explicit SessionKeys(const Identity& id);
+    SessionKeys(const SessionKeys&) = delete;
     const Identity& identity;
     noise::KeyPair statik;             // X25519 form of the identity
     noise::Bytes32 mac1_key{};         // checks mac1 of messages sent to us
     noise::Bytes32 cookie_key{};       // encrypts the cookie replies we send
+    mutable StaticDhCache static_dh{statik, 256};
+    noise::HandshakeIK::StaticDh static_dh_fn() const {
+        return [this](const noise::Bytes32& rs, uint8_t out[32]) { return static_dh.get(rs, out); };
+    }
 };
 noise::Bytes32 mac1_key_for(const noise::Bytes32& x25519_public);
 noise::Bytes32 cookie_key_for(const noise::Bytes32& x25519_public);

@@ -9,6 +9,7 @@
 // types, MACs against floods, cookies, the identity in the payload) is in handshake.hpp.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -101,6 +102,11 @@ public:
     static HandshakeIK responder(const KeyPair& s, std::span<const uint8_t> prologue);
     HandshakeIK(HandshakeIK&&) = default;
 
+    // The static-static DH (`ss`) is the same in every handshake between two keys, so a caller
+    // may supply it from a cache: `fn(rs, out)` fills out with DH(s, rs), false on failure.
+    using StaticDh = std::function<bool(const Bytes32& rs, uint8_t out[32])>;
+    void set_static_dh(StaticDh fn) { static_dh_ = std::move(fn); }
+
     // Ephemeral keys come from `rng` unless one is injected (known-answer tests only).
     void set_ephemeral(std::span<const uint8_t, 32> secret) { fixed_e_ = KeyPair::from_secret(secret); }
 
@@ -119,6 +125,8 @@ public:
 private:
     HandshakeIK(bool initiator, const KeyPair& s, std::span<const uint8_t> prologue);
     bool dh_mix(const SecretBytes<32>& secret, const Bytes32& pub);
+    bool ss_mix();
+    StaticDh static_dh_;
 
     bool initiator_;
     const KeyPair& s_;

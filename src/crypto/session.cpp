@@ -65,7 +65,8 @@ void Session::seal(Inner type, std::span<const uint8_t> body, base::TimePoint no
     if (mode_ == Mode::stream) {
         // Seal straight into the output buffer behind a length prefix.
         size_t at = stream_out_.size();
-        stream_out_.resize(at + 2);
+        stream_out_.push_back(0);
+        stream_out_.push_back(0);
         cipher_->seal(static_cast<uint8_t>(type), body, now, stream_out_);
         size_t len = stream_out_.size() - at - 2;
         stream_out_[at] = static_cast<uint8_t>(len >> 8);
@@ -88,24 +89,38 @@ void Session::receive(std::span<const uint8_t> bytes, base::TimePoint now) {
         on_message(bytes, now);
         return;
     }
-    in_.insert(in_.end(), bytes.begin(), bytes.end());
-    while (state_ != State::closed && in_.size() - in_at_ >= 2) {
-        size_t len = size_t{in_[in_at_]} << 8 | in_[in_at_ + 1];
-        if (len == 0) {
-            fail("empty message on the stream", now);
-            return;
+    // Whole messages are handled straight from the caller's buffer; only a message split across
+    // reads is copied, into in_, and just until it is complete.
+    while (!bytes.empty() && state_ != State::closed) {
+        if (!in_.empty()) {
+            size_t take = in_.size() < 2 ? 2 - in_.size() : 0;
+            if (take == 0) {
+                size_t len = size_t{in_[0]} << 8 | in_[1];
+                take = 2 + len - in_.size();
+            }
+            take = std::min(take, bytes.size());
+            in_.insert(in_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
+            bytes = bytes.subspan(take);
+            if (in_.size() < 2) return;
+            size_t len = size_t{in_[0]} << 8 | in_[1];
+            if (len == 0) return fail("empty message on the stream", now);
+            if (in_.size() < 2 + len) continue;  // (bytes is empty now)
+            std::vector<uint8_t> whole;
+            whole.swap(in_);
+            on_message(std::span{whole}.subspan(2), now);
+            continue;
         }
-        if (in_.size() - in_at_ - 2 < len) break;
-        on_message(std::span{in_}.subspan(in_at_ + 2, len), now);
-        in_at_ += 2 + len;
-    }
-    // Compact once the consumed prefix dominates, not on every message.
-    if (in_at_ == in_.size()) {
-        in_.clear();
-        in_at_ = 0;
-    } else if (in_at_ > 65536 && in_at_ * 2 > in_.size()) {
-        in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_at_));
-        in_at_ = 0;
+        size_t at = 0;
+        while (state_ != State::closed && bytes.size() - at >= 2) {
+            size_t len = size_t{bytes[at]} << 8 | bytes[at + 1];
+            if (len == 0) return fail("empty message on the stream", now);
+            if (bytes.size() - at - 2 < len) break;
+            on_message(bytes.subspan(at + 2, len), now);
+            at += 2 + len;
+        }
+        if (state_ == State::closed) return;
+        in_.assign(bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.end());
+        return;
     }
 }
 
@@ -192,7 +207,8 @@ void Session::established(noise::TransportKeys keys, base::TimePoint now) {
 }
 
 void Session::on_transport(std::span<const uint8_t> msg, base::TimePoint now) {
-    auto opened = cipher_->open(msg);
+    std::vector<uint8_t> plain;
+    auto opened = cipher_->open(msg, plain);
     if (!opened) {
         if (mode_ == Mode::datagram) {
             ++dropped_;
@@ -205,7 +221,7 @@ void Session::on_transport(std::span<const uint8_t> msg, base::TimePoint now) {
     switch (static_cast<Inner>(opened->inner_type)) {
         case Inner::data:
             last_data_ = now;
-            events_.push_back(Event{Event::Type::data, {opened->body.begin(), opened->body.end()}, {}});
+            events_.push_back(Event{Event::Type::data, std::move(plain), {}, 1});
             return;
         case Inner::ping: {
             std::vector<uint8_t> echo{opened->body.begin(), opened->body.end()};

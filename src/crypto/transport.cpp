@@ -33,13 +33,17 @@ void TransportCipher::seal(uint8_t inner_type, std::span<const uint8_t> body, ba
         epoch_started_ = now;
     }
     size_t at = out.size();
-    out.resize(at + kFrameHeader + 1 + body.size() + noise::kTagLen);
+    // Appended, not resized and overwritten: the body is written once (a resize would zero it
+    // first), and the vector grows geometrically across frames.
+    uint8_t head[kFrameHeader + 1];
+    head[0] = static_cast<uint8_t>(SessionMsg::transport);
+    put_u64le(head + 1, send_counter_);
+    head[kFrameHeader] = inner_type;
+    out.insert(out.end(), head, head + sizeof head);
+    out.insert(out.end(), body.data(), body.data() + body.size());
+    out.insert(out.end(), noise::kTagLen, uint8_t{0});
     uint8_t* p = out.data() + at;
-    p[0] = static_cast<uint8_t>(SessionMsg::transport);
-    put_u64le(p + 1, send_counter_);
-    // Seal in place: the inner type and body are copied to where the ciphertext goes.
-    p[kFrameHeader] = inner_type;
-    if (!body.empty()) std::memcpy(p + kFrameHeader + 1, body.data(), body.size());
+    // Seal in place: the inner type and body become the ciphertext, the tag follows.
     uint8_t nonce[12] = {};
     put_u64le(nonce + 4, send_counter_);
     unsigned long long len = 0;
@@ -49,7 +53,8 @@ void TransportCipher::seal(uint8_t inner_type, std::span<const uint8_t> body, ba
     ++sent_;
 }
 
-bool TransportCipher::try_open(const SecretBytes<32>& key, uint64_t counter, std::span<const uint8_t> msg) {
+bool TransportCipher::try_open(const SecretBytes<32>& key, uint64_t counter, std::span<const uint8_t> msg,
+                               std::vector<uint8_t>& plain_) {
     uint8_t nonce[12] = {};
     put_u64le(nonce + 4, counter);
     size_t ct_len = msg.size() - kFrameHeader;
@@ -79,7 +84,8 @@ void TransportCipher::window_mark(uint64_t c) {
     seen_.set(c % kWindow);
 }
 
-base::Result<TransportCipher::Opened> TransportCipher::open(std::span<const uint8_t> msg) {
+base::Result<TransportCipher::Opened> TransportCipher::open(std::span<const uint8_t> msg,
+                                                            std::vector<uint8_t>& plain_) {
     if (msg.size() < kFrameHeader + 1 + noise::kTagLen)
         return base::Status{base::Errc::malformed, "transport frame too short"};
     if (msg.size() > kMaxMessage) return base::Status{base::Errc::malformed, "transport frame too long"};
@@ -96,15 +102,15 @@ base::Result<TransportCipher::Opened> TransportCipher::open(std::span<const uint
         return base::Status{base::Errc::exists, "replayed frame"};
     }
     if (epoch == recv_epoch_) {
-        if (!try_open(recv_key_, counter, msg)) return base::Status{base::Errc::crypto, "frame does not authenticate"};
+        if (!try_open(recv_key_, counter, msg, plain_)) return base::Status{base::Errc::crypto, "frame does not authenticate"};
     } else if (epoch + 1 == recv_epoch_ && have_prev_ && mode_ == Mode::datagram) {
-        if (!try_open(prev_recv_key_, counter, msg))
+        if (!try_open(prev_recv_key_, counter, msg, plain_))
             return base::Status{base::Errc::crypto, "frame does not authenticate"};
     } else if (epoch == recv_epoch_ + 1) {
         SecretBytes<32> next;
         std::memcpy(next.data(), recv_key_.data(), 32);
         noise::rekey(next);
-        if (!try_open(next, counter, msg)) return base::Status{base::Errc::crypto, "frame does not authenticate"};
+        if (!try_open(next, counter, msg, plain_)) return base::Status{base::Errc::crypto, "frame does not authenticate"};
         prev_recv_key_ = std::move(recv_key_);
         have_prev_ = true;
         recv_key_ = std::move(next);

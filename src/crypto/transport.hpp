@@ -41,18 +41,20 @@ public:
 
     struct Opened {
         uint8_t inner_type;
-        std::span<const uint8_t> body;  // valid until the next open()
+        std::span<const uint8_t> body;  // inside `plain`, after the inner type byte
     };
-    // Errc::crypto: does not authenticate (tampered, wrong key, truncated tag);
-    // Errc::malformed: too short, wrong type; Errc::exists: replayed or (on a stream) out of order.
-    base::Result<Opened> open(std::span<const uint8_t> msg);
+    // Decrypts into `plain` (inner type, then body). Errc::crypto: does not authenticate
+    // (tampered, wrong key, truncated tag); Errc::malformed: too short, wrong type;
+    // Errc::exists: replayed or (on a stream) out of order.
+    base::Result<Opened> open(std::span<const uint8_t> msg, std::vector<uint8_t>& plain);
 
     uint64_t sent_frames() const { return sent_; }
     uint64_t send_epoch() const { return send_epoch_; }
     uint64_t recv_epoch() const { return recv_epoch_; }
 
 private:
-    bool try_open(const SecretBytes<32>& key, uint64_t counter, std::span<const uint8_t> msg);
+    bool try_open(const SecretBytes<32>& key, uint64_t counter, std::span<const uint8_t> msg,
+                  std::vector<uint8_t>& plain);
     bool window_seen(uint64_t counter) const;
     void window_mark(uint64_t counter);
 
@@ -66,7 +68,6 @@ private:
     uint64_t highest_ = 0;            // datagram: highest counter accepted + 1 (0 = none yet)
     std::bitset<kWindow> seen_;       // datagram: bit (c % kWindow) for c in (highest_-kWindow, highest_]
     uint64_t sent_ = 0;
-    std::vector<uint8_t> plain_;
 };
 
 }  // namespace crypto

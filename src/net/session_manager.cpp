@@ -130,6 +130,9 @@ void SessionManager::start_outbound(const PublicKey& peer, const base::Endpoint&
         }
         c->tcp->start([this, id](std::span<const uint8_t> b) { on_bytes(id, b); },
                       [this, id](const std::string& why) { on_tcp_closed(id, why); });
+        c->tcp->on_written = [this, id](std::vector<uint8_t>&& b) {
+            if (Conn* c = find(id); c && c->session) c->session->recycle(std::move(b));
+        };
         c->tcp->on_drain = [this, id] {
             Conn* c = find(id);
             if (c && c->linger_until != base::kNever) {
@@ -174,6 +177,9 @@ void SessionManager::on_accept(std::unique_ptr<TcpConnection> tcp) {
     uint64_t id = c.id;
     c.tcp->start([this, id](std::span<const uint8_t> b) { on_bytes(id, b); },
                  [this, id](const std::string& why) { on_tcp_closed(id, why); });
+    c.tcp->on_written = [this, id](std::vector<uint8_t>&& b) {
+        if (Conn* c = find(id); c && c->session) c->session->recycle(std::move(b));
+    };
     c.tcp->on_drain = [this, id] {
         Conn* c = find(id);
         if (c && c->linger_until != base::kNever) {
@@ -214,7 +220,7 @@ void SessionManager::drive(Conn& c, base::TimePoint now) {
                 established(c, now);
                 break;
             case crypto::Session::Event::Type::data:
-                if (on_message && !c.dead) on_message(c.session->peer(), e.data);
+                if (on_message && !c.dead) on_message(c.session->peer(), e.payload());
                 break;
             case crypto::Session::Event::Type::closed:
                 break;

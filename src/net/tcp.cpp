@@ -103,6 +103,7 @@ void TcpConnection::write(std::vector<uint8_t> bytes) {
         auto* w = reinterpret_cast<WriteReq*>(req);
         auto* self = static_cast<TcpConnection*>(req->handle->data);
         size_t n = w->data.size();
+        if (self && status == 0 && self->on_written) self->on_written(std::move(w->data));
         delete w;
         if (!self) return;
         self->queued_ -= n;

@@ -28,6 +28,7 @@ public:
     void write(std::vector<uint8_t> bytes);
     size_t queued_bytes() const { return queued_; }  // handed to write() but not yet written
     std::function<void()> on_drain;                  // the queue just emptied
+    std::function<void(std::vector<uint8_t>&&)> on_written;  // a buffer given to write(), done with
 
     const base::Endpoint& remote() const { return remote_; }
     bool connected() const { return connected_; }

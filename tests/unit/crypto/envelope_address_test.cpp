@@ -32,6 +32,8 @@ TEST_CASE("address: round trip, case and separators, and every typo caught") {
     std::string a = encode_address(alice.public_key);
     CHECK(a.size() == kAddressLength);
     CHECK(a.rfind("kc1", 0) == 0);
+    // Computed independently (Python's base64 and hashlib) from PROTOCOL.md §11.
+    CHECK(a == "kc1rkeohxlubhyzl7ks3mwtzos5olfgocn7dwkbeg7toseadnapn5olw654xy");
     auto back = decode_address(a);
     REQUIRE(back);
     CHECK(*back == alice.public_key);

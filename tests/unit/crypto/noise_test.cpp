@@ -3,6 +3,8 @@
 // byte for byte, or we are not speaking Noise.
 #include <doctest/doctest.h>
 
+#include <sodium.h>
+
 #include <string>
 
 #include "base/hex.hpp"
@@ -148,5 +150,15 @@ TEST_CASE("noise IK: a wrong responder key, flipped bytes and truncation all fai
         std::fill(m1.begin(), m1.begin() + 32, 0);
         auto res = HandshakeIK::responder(rs, prologue);
         CHECK_FALSE(res.read_message(m1));
+    }
+}
+
+TEST_CASE("noise: ephemeral keys from the Ed25519 fixed-base table equal X25519(s, 9)") {
+    base::SeededRng rng{11};
+    for (int i = 0; i < 1000; ++i) {
+        KeyPair kp = KeyPair::generate(rng);
+        Bytes32 expect{};
+        REQUIRE(crypto_scalarmult_base(expect.data(), kp.secret.data()) == 0);
+        REQUIRE(kp.pub == expect);
     }
 }
