@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 
 #include <functional>
+#include <algorithm>
 #include <map>
 
 #include "base/hex.hpp"
@@ -204,11 +205,25 @@ void cmd_peers(Runtime& rt, const Command&, CommandDone done) {
     for (auto& [why, n] : s.closed_by_reason) closed[why] = n;
     done({true,
           {{"peers", peers},
+           {"payloads", {{"received", rt.payload_counts().received}, {"malformed", rt.payload_counts().malformed},
+                         {"unknown_type", rt.payload_counts().unknown_type},
+                         {"pings_answered", rt.payload_counts().pings_answered}}},
            {"stats", {{"inbound", s.inbound}, {"outbound", s.outbound}, {"established", s.established},
                       {"connect_failures", s.connect_failures}, {"refused", s.refused},
                       {"duplicates_closed", s.duplicates_closed}, {"reconnects", s.reconnects},
                       {"closed_by_reason", closed}}}},
           {}});
+}
+
+std::optional<base::Endpoint> via_of(const Command& c, std::string& error) {
+    auto via = c.args.find("--via");
+    if (via == c.args.end()) return std::nullopt;
+    auto eps = net::resolve(via->second);
+    if (!eps) {
+        error = "--via " + via->second + ": " + eps.status().detail();
+        return std::nullopt;
+    }
+    return eps->front();
 }
 
 // Opens a session: looks the peer up in the DHT (unless --via names the address), dials it
@@ -217,33 +232,54 @@ void cmd_connect(Runtime& rt, const Command& c, CommandDone done) {
     auto peer = crypto::parse_peer(c.args.at("<peer>"));
     if (!peer) return done({false, {}, "peer: " + peer.status().detail()});
     if (*peer == rt.host().identity().public_key) return done({false, {}, "that is this node's own address"});
+    std::string error;
+    auto via = via_of(c, error);
+    if (!error.empty()) return done({false, {}, error});
     auto t0 = base::steady_now();
-    auto dial = [&rt, done, pk = *peer, t0](const base::Endpoint& at, double lookup_ms) {
-        auto t1 = base::steady_now();
-        rt.sessions().connect(pk, at, [&rt, done, pk, at, lookup_ms, t1](base::Status st) {
-            if (!st.ok()) return done({false, {}, "cannot open a session with " + at.to_string() + ": " + st.detail()});
-            json r = {{"connected", true}, {"lookup_ms", lookup_ms},
-                      {"handshake_ms", base::to_ms(base::steady_now() - t1)}};
-            for (auto& p : rt.sessions().peers(base::steady_now()))
-                if (p.peer == pk) r["session"] = peer_json(p);
-            done({true, r, {}});
-        });
-    };
-    auto via = c.args.find("--via");
-    if (via != c.args.end()) {
-        auto eps = net::resolve(via->second);
-        if (!eps) return done({false, {}, "--via " + via->second + ": " + eps.status().detail()});
-        return dial(eps->front(), 0);
+    rt.open_session(*peer, via, [&rt, done, pk = *peer, t0](base::Status st, double lookup_ms) {
+        if (!st.ok()) return done({false, {}, st.detail()});
+        json r = {{"connected", true}, {"lookup_ms", lookup_ms},
+                  {"handshake_ms", base::to_ms(base::steady_now() - t0) - lookup_ms}};
+        for (auto& p : rt.sessions().peers(base::steady_now()))
+            if (p.peer == pk) r["session"] = peer_json(p);
+        done({true, r, {}});
+    });
+}
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+// Application-level pings through the session (opened first if needed): checks the whole path,
+// handshake, frames and the peer's node, and measures the round trip.
+void cmd_ping(Runtime& rt, const Command& c, CommandDone done) {
+    auto peer = crypto::parse_peer(c.args.at("<peer>"));
+    if (!peer) return done({false, {}, "peer: " + peer.status().detail()});
+    if (*peer == rt.host().identity().public_key) return done({false, {}, "that is this node's own address"});
+    uint64_t count = 4;
+    if (auto it = c.args.find("--count"); it != c.args.end()) {
+        char* end = nullptr;
+        unsigned long long v = std::strtoull(it->second.c_str(), &end, 10);
+        if (it->second.empty() || *end || v == 0 || v > 10'000'000) return done({false, {}, "--count: 1 to 10,000,000"});
+        count = v;
     }
-    dht::NodeId target{*peer};
-    rt.node().find_node(target, [dial, done, target, t0](const dht::LookupResult& r) {
-        for (auto& n : r.closest)
-            if (n.id == target) return dial(n.endpoint, base::to_ms(base::steady_now() - t0));
-        done({false, {}, "peer " + target.short_hex() + " not found in the DHT (" + std::to_string(r.messages) +
-                             " queries, " + std::to_string(r.closest.size()) +
-                             " closest nodes answered); it may be offline; --via HOST:PORT skips the lookup"});
-    }, base::steady_now());
-    rt.host().rearm();
+    std::string error;
+    auto via = via_of(c, error);
+    if (!error.empty()) return done({false, {}, error});
+    rt.open_session(*peer, via, [&rt, done, pk = *peer, count](base::Status st, double) {
+        if (!st.ok()) return done({false, {}, st.detail()});
+        rt.ping(pk, count, [done, count](base::Status st, Runtime::PingReport r) {
+            json out = {{"sent", r.sent}, {"received", r.received}, {"lost", count - r.received},
+                        {"duration_ms", r.duration_ms}, {"rtt_ms_p50", percentile(r.rtt_ms, 0.5)},
+                        {"rtt_ms_p99", percentile(r.rtt_ms, 0.99)},
+                        {"rtt_ms_max", r.rtt_ms.empty() ? 0.0 : *std::max_element(r.rtt_ms.begin(), r.rtt_ms.end())}};
+            if (!st.ok()) return done({false, out, st.detail() + " (" + std::to_string(r.received) + " of " +
+                                                      std::to_string(count) + " answered)"});
+            done({true, out, {}});
+        });
+    });
 }
 
 void cmd_disconnect(Runtime& rt, const Command& c, CommandDone done) {
@@ -269,6 +305,7 @@ const std::map<std::string, Handler>& table() {
         {"dht put", cmd_put},     {"dht get", cmd_get},         {"dht storage", cmd_storage},
         {"dht stats", cmd_stats}, {"stop", cmd_stop},           {"help", cmd_help},
         {"peers", cmd_peers},     {"connect", cmd_connect},     {"disconnect", cmd_disconnect},
+        {"ping", cmd_ping},
     };
     return kTable;
 }

@@ -27,6 +27,7 @@ Usage:
   kadchat ctl [--data-dir=DIR] [--json] peers
   kadchat ctl [--data-dir=DIR] [--json] connect <peer> [--via=HOST:PORT]
   kadchat ctl [--data-dir=DIR] [--json] disconnect <peer>
+  kadchat ctl [--data-dir=DIR] [--json] ping <peer> [--count=N] [--via=HOST:PORT]
   kadchat ctl [--data-dir=DIR] [--json] stop
   kadchat (-h | --help)
   kadchat --version
@@ -48,6 +49,7 @@ Options:
   --trace                 Show every hop of the lookup.
   --ttl=SECONDS           Lifetime of a stored value [default: 3600].
   --via=HOST:PORT         Connect to this address instead of looking the peer up in the DHT.
+  --count=N               Pings to send through the session [default: 4].
   -h --help               Show this text.
   --version               Show the version.
 )";
@@ -64,6 +66,7 @@ const char kCommandUsage[] =
   cmd peers
   cmd connect <peer> [--via=HOST:PORT]
   cmd disconnect <peer>
+  cmd ping <peer> [--count=N] [--via=HOST:PORT]
   cmd dht stats
   cmd stop
   cmd help
@@ -72,6 +75,7 @@ Options:
   --trace
   --ttl=SECONDS  [default: 3600]
   --via=HOST:PORT
+  --count=N  [default: 4]
 )";
 
 std::string default_data_dir() {
@@ -197,9 +201,9 @@ base::Result<Command> parse_command(const std::vector<std::string>& words) {
     }
     Command c;
     for (const char* w : {"id", "dht", "table", "lookup", "put", "get", "storage", "stats", "peers", "connect",
-                          "disconnect", "stop", "help"})
+                          "disconnect", "ping", "stop", "help"})
         if (flag(a, w)) c.path += (c.path.empty() ? "" : " ") + std::string(w);
-    for (const char* k : {"<id>", "<key>", "<value>", "<peer>", "--ttl", "--via"}) {
+    for (const char* k : {"<id>", "<key>", "<value>", "<peer>", "--ttl", "--via", "--count"}) {
         std::string v = str(a, k);
         if (!v.empty()) c.args[k] = v;
     }

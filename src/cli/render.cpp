@@ -165,6 +165,12 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
                    {"lookup", s(r["lookup_ms"]) + " ms"},
                    {"handshake", s(r["handshake_ms"]) + " ms"}});
     }
+    if (path == "ping") {
+        return kv({{"pings", s(r["sent"]) + " sent, " + s(r["received"]) + " answered, " + s(r["lost"]) + " lost"},
+                   {"round trip", "p50 " + s(r["rtt_ms_p50"]) + " ms, p99 " + s(r["rtt_ms_p99"]) + " ms, max " +
+                                      s(r["rtt_ms_max"]) + " ms"},
+                   {"took", s(r["duration_ms"]) + " ms"}});
+    }
     if (path == "disconnect") return r["disconnected"].get<bool>() ? "disconnected\n" : "there was no session\n";
     if (path == "stop") return "stopping\n";
     if (path == "help") return s(r["usage"]);

@@ -108,9 +108,116 @@ base::Status Runtime::start_sessions() {
     }
     if (ok == 0) KC_LOG(log_, warn, "session", "no TCP listener: peers cannot open sessions to this node");
     sessions_->on_message = [this](const crypto::PublicKey& peer, std::span<const uint8_t> m) {
-        KC_LOG(log_, debug, "session", "%zu bytes from %s", m.size(), dht::NodeId{peer}.short_hex().c_str());
+        on_session_payload(peer, m);
+    };
+    sessions_->on_closed = [this](const crypto::PublicKey& peer, const std::string& why) {
+        ping_finish(peer, base::Status{base::Errc::unavailable, "session closed: " + why});
     };
     return {};
+}
+
+void Runtime::open_session(const crypto::PublicKey& peer, std::optional<base::Endpoint> via, SessionOpened done) {
+    if (sessions_->connected(peer)) return done({}, 0);
+    auto dial = [this, peer, done](const base::Endpoint& at, double lookup_ms) {
+        sessions_->connect(peer, at, [done, at, lookup_ms](base::Status st) {
+            if (!st.ok()) return done(base::Status{st.code(), "cannot open a session with " + at.to_string() + ": " + st.detail()}, lookup_ms);
+            done({}, lookup_ms);
+        });
+    };
+    if (via) return dial(*via, 0);
+    auto t0 = base::steady_now();
+    dht::NodeId target{peer};
+    node().find_node(target, [dial, done, target, t0](const dht::LookupResult& r) {
+        double ms = base::to_ms(base::steady_now() - t0);
+        for (auto& n : r.closest)
+            if (n.id == target) return dial(n.endpoint, ms);
+        done(base::Status{base::Errc::not_found,
+                          "peer " + target.short_hex() + " not found in the DHT (" + std::to_string(r.messages) +
+                              " queries, " + std::to_string(r.closest.size()) +
+                              " closest nodes answered); it may be offline; --via HOST:PORT skips the lookup"},
+             ms);
+    }, base::steady_now());
+    host_->rearm();
+}
+
+struct Runtime::PingRun {
+    crypto::PublicKey peer{};
+    uint64_t count = 0, next = 0;
+    std::map<uint64_t, base::TimePoint> in_flight;
+    PingReport report;
+    base::TimePoint started{};
+    std::function<void(base::Status, PingReport)> done;
+    std::unique_ptr<net::Timer> timeout;
+};
+
+void Runtime::ping(const crypto::PublicKey& peer, uint64_t count, std::function<void(base::Status, PingReport)> done) {
+    if (pings_.count(peer)) return done(base::Status{base::Errc::exists, "a ping to this peer is running"}, {});
+    auto run = std::make_unique<PingRun>();
+    run->peer = peer;
+    run->count = count;
+    run->started = base::steady_now();
+    run->done = std::move(done);
+    auto t = net::Timer::make(loop_, [this, peer] {
+        ping_finish(peer, base::Status{base::Errc::timeout, "no answer for 10 s"});
+    });
+    if (!t) return run->done(t.status(), {});
+    run->timeout = std::move(*t);
+    run->timeout->start(10000);
+    PingRun& r = *run;
+    pings_.emplace(peer, std::move(run));
+    ping_step(r);
+}
+
+void Runtime::ping_step(PingRun& run) {
+    constexpr size_t kWindow = 64;
+    sessions_->cork();
+    while (run.next < run.count && run.in_flight.size() < kWindow) {
+        std::string m = chat::encode({chat::PayloadType::ping, run.next});
+        auto st = sessions_->send(run.peer, {reinterpret_cast<const uint8_t*>(m.data()), m.size()});
+        if (!st.ok()) break;  // (queue full: the next pong sends more)
+        run.in_flight[run.next] = base::steady_now();
+        ++run.next;
+        ++run.report.sent;
+    }
+    sessions_->uncork();
+}
+
+void Runtime::ping_finish(const crypto::PublicKey& peer, base::Status st) {
+    auto it = pings_.find(peer);
+    if (it == pings_.end()) return;
+    auto run = std::move(it->second);
+    pings_.erase(it);
+    run->report.duration_ms = base::to_ms(base::steady_now() - run->started);
+    run->done(st, std::move(run->report));
+}
+
+void Runtime::on_session_payload(const crypto::PublicKey& peer, std::span<const uint8_t> bytes) {
+    ++payload_counts_.received;
+    auto p = payload_decoder_.decode(bytes);
+    if (!p) {
+        bool unknown = p.status().code() == base::Errc::not_found;
+        ++(unknown ? payload_counts_.unknown_type : payload_counts_.malformed);
+        KC_LOG(log_, debug, "session", "payload from %s dropped: %s", dht::NodeId{peer}.short_hex().c_str(),
+               p.status().detail().c_str());
+        return;
+    }
+    if (p->type == chat::PayloadType::ping) {
+        std::string m = chat::encode({chat::PayloadType::pong, p->n});
+        if (sessions_->send(peer, {reinterpret_cast<const uint8_t*>(m.data()), m.size()}).ok())
+            ++payload_counts_.pings_answered;
+        return;
+    }
+    auto it = pings_.find(peer);
+    if (it == pings_.end()) return;
+    PingRun& run = *it->second;
+    auto f = run.in_flight.find(p->n);
+    if (f == run.in_flight.end()) return;
+    run.report.rtt_ms.push_back(base::to_ms(base::steady_now() - f->second));
+    run.in_flight.erase(f);
+    ++run.report.received;
+    if (run.report.received == run.count) return ping_finish(peer, {});
+    run.timeout->start(10000);  // ten seconds without progress, not in total
+    ping_step(run);
 }
 
 base::Status Runtime::prepare_data_dir() {
@@ -360,6 +467,8 @@ void Runtime::shutdown() {
     prompt_.reset();
     control_.reset();
     signals_.reset();
+    for (auto& [peer, run] : pings_) run->timeout.reset();
+    pings_.clear();
     if (sessions_) sessions_->close_all("node stopping");
     sessions_.reset();
     host_.reset();

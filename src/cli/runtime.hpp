@@ -4,12 +4,14 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <string>
 
 #include "base/logger.hpp"
 #include "cli/node_host.hpp"
 #include "cli/options.hpp"
+#include "chat/payload.hpp"
 #include "crypto/handshake.hpp"
 #include "net/control_server.hpp"
 #include "net/session_manager.hpp"
@@ -42,6 +44,22 @@ public:
     const NodeOptions& options() const { return opts_; }
     base::TimePoint started_at() const { return started_at_; }
     void request_stop();
+
+    // Looks `peer` up in the DHT (unless `via` is given) and opens a session, or reuses one.
+    using SessionOpened = std::function<void(base::Status, double lookup_ms)>;
+    void open_session(const crypto::PublicKey& peer, std::optional<base::Endpoint> via, SessionOpened done);
+
+    // `ctl ping`: `count` application-level pings over the session, at most 64 in flight.
+    struct PingReport {
+        uint64_t sent = 0, received = 0;
+        std::vector<double> rtt_ms;
+        double duration_ms = 0;
+    };
+    void ping(const crypto::PublicKey& peer, uint64_t count, std::function<void(base::Status, PingReport)> done);
+    struct PayloadCounts {
+        uint64_t received = 0, malformed = 0, unknown_type = 0, pings_answered = 0;
+    };
+    const PayloadCounts& payload_counts() const { return payload_counts_; }
     std::vector<std::string> shareable_addresses() const;
 
 private:
@@ -53,6 +71,10 @@ private:
     void load_saved_contacts();
     void save_contacts();
     void on_prompt_line(std::string line);
+    void on_session_payload(const crypto::PublicKey& peer, std::span<const uint8_t> bytes);
+    struct PingRun;
+    void ping_step(PingRun& run);
+    void ping_finish(const crypto::PublicKey& peer, base::Status st);
     void print_banner();
 
     net::Loop& loop_;
@@ -65,6 +87,9 @@ private:
     std::unique_ptr<NodeHost> host_;
     std::unique_ptr<crypto::SessionKeys> session_keys_;
     std::unique_ptr<net::SessionManager> sessions_;
+    chat::PayloadDecoder payload_decoder_;
+    PayloadCounts payload_counts_;
+    std::map<crypto::PublicKey, std::unique_ptr<PingRun>> pings_;
     std::unique_ptr<net::ControlServer> control_;
     std::unique_ptr<net::Signals> signals_;
     std::unique_ptr<net::LineReader> prompt_;

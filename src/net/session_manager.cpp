@@ -357,8 +357,14 @@ void SessionManager::end(Conn& c, const std::string& reason, base::TimePoint now
         return;
     }
     ++stats_.closed_by_reason[reason_key(reason)];
-    KC_LOG(log_, debug, "session", "session %s ended: %s", known ? short_id(peer).c_str() : "(unknown peer)",
-           reason.c_str());
+    // A failure is worth a line in the normal log; a planned close is not.
+    if (deliberate(reason)) {
+        KC_LOG(log_, debug, "session", "session %s ended: %s", known ? short_id(peer).c_str() : "(unknown peer)",
+               reason.c_str());
+    } else {
+        KC_LOG(log_, info, "session", "session %s with %s ended: %s", known ? short_id(peer).c_str() : "(unknown peer)",
+               c.remote.to_string().c_str(), reason.c_str());
+    }
     if (was_live && on_closed) on_closed(peer, reason);
     if (known && !was_live) attempt_failed(peer, reason, now);
     if (was_live && !deliberate(reason)) {

@@ -118,6 +118,13 @@ OUT=$(ctl c peers)
 [ "$(echo "$OUT" | json 'd["peers"][0]["id"]')" = "$ID_B" ] || fail "c does not list b's session: $OUT"
 [ "$(echo "$OUT" | json 'not d["peers"][0]["initiator"] and d["peers"][0]["bytes_in"] > 0')" = True ] || fail "peers: $OUT"
 "$KADCHAT" ctl --data-dir "$T/b" peers | grep -q "tcp" || fail "peers table has no tcp row"
+# 10,000 application-level pings through the session: 10,000 frames each way, all answered
+OUT=$(ctl b ping "$ADDR_C" --count 10000)
+[ "$(echo "$OUT" | json 'd["sent"] == 10000 and d["received"] == 10000 and d["lost"] == 0')" = True ] || fail "ping: $OUT"
+[ "$(ctl c peers | json 'd["payloads"]["pings_answered"]')" = 10000 ] || fail "c did not answer 10,000 pings"
+[ "$(ctl c peers | json 'd["peers"][0]["frames_in"] >= 10000 and d["peers"][0]["frames_out"] >= 10000')" = True ] \
+    || fail "frame counts: $(ctl c peers)"
+"$KADCHAT" ctl --data-dir "$T/b" ping "$ADDR_C" --count 3 | grep -q "3 answered" || fail "ping table"
 OUT=$(ctl b connect "$ID_C")  # already connected: the session is reused
 [ "$(ctl b peers | json 'len(d["peers"])')" = 1 ] || fail "a second connect opened a second session"
 [ "$(ctl b disconnect "$ADDR_C" | json 'd["disconnected"]')" = True ] || fail "disconnect"
