@@ -1,0 +1,90 @@
+#include "chat/journal.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/hex.hpp"
+#include "crypto/keys.hpp"
+
+namespace chat {
+
+namespace {
+std::string checksum(std::string_view text) {
+    auto h = crypto::hash({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+    return base::to_hex(std::span<const uint8_t>{h.data(), 4});
+}
+std::string errno_text(const std::string& what, const std::string& path) {
+    return what + " " + path + ": " + std::strerror(errno);
+}
+}  // namespace
+
+base::Result<Journal> Journal::open(const std::string& path, Recovered& out) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        return base::Status{errno == EACCES ? base::Errc::permission : base::Errc::io,
+                            errno_text("cannot open", path)};
+    }
+    Journal j{path, fd};
+    std::string data;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(data.size()));
+        if (n < 0) return base::io_error(errno_text("cannot read", path));
+        if (n == 0) break;
+        data.append(buf, static_cast<size_t>(n));
+    }
+    size_t at = 0, line = 0;
+    while (at < data.size()) {
+        size_t nl = data.find('\n', at);
+        ++line;
+        bool last = nl == std::string::npos;
+        std::string_view l{data.data() + at, (last ? data.size() : nl) - at};
+        at = last ? data.size() : nl + 1;
+        if (last) {
+            // No newline at the end: a crash in the middle of an append, or a damaged newline.
+            // Nothing is deleted: the line is ended so that the next record starts on its own.
+            if (::write(fd, "\n", 1) != 1 || ::fdatasync(fd) != 0)
+                return base::io_error(errno_text("cannot repair", path));
+            bool intact = l.size() >= 10 && l[8] == ' ' && checksum(l.substr(9)) == l.substr(0, 8);
+            if (intact) {
+                out.records.emplace_back(l.substr(9));
+            } else {
+                out.problems.push_back("line " + std::to_string(line) + ": cut short (" + std::to_string(l.size()) +
+                                       " bytes; a crash while writing it?), skipped");
+            }
+            break;
+        }
+        if (l.size() < 10 || l[8] != ' ' || checksum(l.substr(9)) != l.substr(0, 8)) {
+            out.problems.push_back("line " + std::to_string(line) + ": checksum mismatch, skipped");
+            continue;
+        }
+        out.records.emplace_back(l.substr(9));
+    }
+    return j;
+}
+
+Journal::Journal(Journal&& o) noexcept : path_{std::move(o.path_)}, fd_{o.fd_} { o.fd_ = -1; }
+
+Journal::~Journal() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+base::Status Journal::append(const std::string& record) {
+    if (record.find('\n') != std::string::npos) return base::invalid_argument("a record cannot contain a newline");
+    std::string line = checksum(record) + " " + record + "\n";
+    size_t done = 0;
+    while (done < line.size()) {
+        ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return base::io_error(errno_text("cannot append to", path_));
+        done += static_cast<size_t>(n);
+    }
+    if (::fdatasync(fd_) != 0) return base::io_error(errno_text("cannot sync", path_));
+    return {};
+}
+
+}  // namespace chat
