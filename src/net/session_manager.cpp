@@ -128,19 +128,7 @@ void SessionManager::start_outbound(const PublicKey& peer, const base::Endpoint&
             end(*c, "connect failed: " + st.detail(), now, false);
             return;
         }
-        c->tcp->start([this, id](std::span<const uint8_t> b) { on_bytes(id, b); },
-                      [this, id](const std::string& why) { on_tcp_closed(id, why); });
-        c->tcp->on_written = [this, id](std::vector<uint8_t>&& b) {
-            if (Conn* c = find(id); c && c->session) c->session->recycle(std::move(b));
-        };
-        c->tcp->on_drain = [this, id] {
-            Conn* c = find(id);
-            if (c && c->linger_until != base::kNever) {
-                end(*c, c->session ? c->session->close_reason() : "closed", base::steady_now(), false);
-            } else if (c && c->session && c->session->peer_known() && on_writable) {
-                on_writable(c->session->peer());
-            }
-        };
+        wire(*c);
         flush(*c);
     });
     if (!tcp) {
@@ -174,6 +162,13 @@ void SessionManager::on_accept(std::unique_ptr<TcpConnection> tcp) {
     std::string src = c.remote.to_string();
     c.session = crypto::Session::accept(keys_, responder_context(), crypto::Session::Mode::stream, rng_, cfg_.session,
                                         now, std::vector<uint8_t>(src.begin(), src.end()));
+    wire(c);
+    rearm(now);
+}
+
+// A connected socket's callbacks: bytes to the session, written buffers back to it for reuse,
+// and an emptied queue either ends a lingering close or tells the owner it may send again.
+void SessionManager::wire(Conn& c) {
     uint64_t id = c.id;
     c.tcp->start([this, id](std::span<const uint8_t> b) { on_bytes(id, b); },
                  [this, id](const std::string& why) { on_tcp_closed(id, why); });
@@ -188,7 +183,6 @@ void SessionManager::on_accept(std::unique_ptr<TcpConnection> tcp) {
             on_writable(c->session->peer());
         }
     };
-    rearm(now);
 }
 
 SessionManager::Conn* SessionManager::find(uint64_t id) {
@@ -312,50 +306,45 @@ void SessionManager::attempt_failed(const PublicKey& peer, const std::string& wh
 
 void SessionManager::end(Conn& c, const std::string& reason, base::TimePoint now, bool linger) {
     if (c.dead) return;
-    bool was_live = false;
-    PublicKey peer{};
-    bool known = c.session && c.session->peer_known();
-    if (known) {
-        peer = c.session->peer();
-        auto it = live_.find(peer);
-        if (it != live_.end() && it->second == c.id) {
-            live_.erase(it);
-            was_live = true;
-        }
-    } else if (c.outbound) {
-        peer = c.dialed;
-        known = true;
-    }
-    if (c.session && c.session->state() != crypto::Session::State::closed) c.session->close(reason, now);
-    if (linger && c.tcp && c.tcp->connected()) {
-        flush(c);
-        if (c.tcp->queued_bytes() > 0 && c.linger_until == base::kNever) {
-            // Let the close frame go out; the drain callback or the timer ends it.
-            c.linger_until = now + cfg_.close_linger;
-            if (was_live || !known) {
-                ++stats_.closed_by_reason[reason_key(reason)];
+    if (c.linger_until != base::kNever) {
+        // The second call for a lingering connection: everything was reported the first time.
+        c.dead = true;
+    } else {
+        bool was_live = false;
+        PublicKey peer{};
+        bool known = c.session && c.session->peer_known();
+        if (known) {
+            peer = c.session->peer();
+            auto it = live_.find(peer);
+            if (it != live_.end() && it->second == c.id) {
+                live_.erase(it);
+                was_live = true;
             }
-            if (was_live && on_closed) on_closed(peer, reason);
-            if (known && !was_live) attempt_failed(peer, reason, now);
-            if (was_live && !deliberate(reason)) {
-                auto w = wanted_.find(peer);
-                if (w != wanted_.end()) w->second.retry_at = now + cfg_.reconnect_min;
-            }
-            rearm(now);
-            return;
+        } else if (c.outbound) {
+            peer = c.dialed;
+            known = true;
+        }
+        if (c.session && c.session->state() != crypto::Session::State::closed) c.session->close(reason, now);
+        if (linger && c.tcp && c.tcp->connected()) {
+            flush(c);
+            // Let the close frame go out; the drain callback or the timer ends the connection.
+            if (c.tcp->queued_bytes() > 0) c.linger_until = now + cfg_.close_linger;
+        }
+        if (c.linger_until == base::kNever) c.dead = true;
+        report_end(c, known, peer, was_live, reason, now);
+    }
+    if (c.dead) {
+        auto it = conns_.find(c.id);
+        if (it != conns_.end()) {
+            graveyard_.push_back(std::move(it->second));
+            conns_.erase(it);
         }
     }
-    bool counted = c.linger_until != base::kNever;
-    c.dead = true;
-    auto it = conns_.find(c.id);
-    if (it != conns_.end()) {
-        graveyard_.push_back(std::move(it->second));
-        conns_.erase(it);
-    }
-    if (counted) {
-        rearm(now);
-        return;
-    }
+    rearm(now);
+}
+
+void SessionManager::report_end(const Conn& c, bool known, const PublicKey& peer, bool was_live,
+                                const std::string& reason, base::TimePoint now) {
     ++stats_.closed_by_reason[reason_key(reason)];
     // A failure is worth a line in the normal log; a planned close is not.
     if (deliberate(reason)) {
@@ -371,7 +360,6 @@ void SessionManager::end(Conn& c, const std::string& reason, base::TimePoint now
         auto w = wanted_.find(peer);
         if (w != wanted_.end()) w->second.retry_at = now + cfg_.reconnect_min;
     }
-    rearm(now);
 }
 
 base::Status SessionManager::send(const PublicKey& peer, std::span<const uint8_t> payload) {

@@ -111,6 +111,9 @@ private:
     Conn& add_conn(std::unique_ptr<TcpConnection> tcp, bool outbound, base::TimePoint now);
     void start_outbound(const PublicKey& peer, const base::Endpoint& at, base::TimePoint now);
     void on_accept(std::unique_ptr<TcpConnection> tcp);
+    void wire(Conn& c);
+    void report_end(const Conn& c, bool known, const PublicKey& peer, bool was_live, const std::string& reason,
+                    base::TimePoint now);
     void on_bytes(uint64_t id, std::span<const uint8_t> bytes);
     void on_tcp_closed(uint64_t id, const std::string& why);
     void drive(Conn& c, base::TimePoint now);
