@@ -18,6 +18,7 @@
 
 #include "crypto/keys.hpp"
 #include "loopback.hpp"
+#include "stats.hpp"
 #include "session_bench.hpp"
 #include "sim_world.hpp"
 
@@ -25,6 +26,9 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
+
+using bench::kib_of;
+using bench::pct;
 
 const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--sessions=S] [--seed=S] [--json]
   --sim=LIST      simulated network sizes [default: 1000,10000,100000]; "none" to skip
@@ -35,21 +39,6 @@ const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--
   --seed=S        simulation seed [default: 1]
   --json          one JSON document instead of tables
 )";
-
-long kib_of(const char* field) {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind(field, 0) == 0) return std::atol(line.c_str() + std::strlen(field));
-    return 0;
-}
-
-double pct(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-    return v[i];
-}
 
 double wall_s(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,4 +1,5 @@
 #include "loopback.hpp"
+#include "stats.hpp"
 
 #include <sys/resource.h>
 
@@ -21,21 +22,6 @@ using namespace std::chrono_literals;
 namespace bench {
 
 namespace {
-
-long rss_kib() {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-    return 0;
-}
-
-double pct(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-    return v[i];
-}
 
 constexpr size_t kKeys = 20;
 dht::Key bench_key(size_t i) { return dht::NodeId::hash_of("bench-" + std::to_string(i % kKeys)); }
@@ -240,7 +226,7 @@ json run_loopback(size_t n, size_t lookups, size_t threads) {
     }
     std::vector<crypto::Identity> ids;
     for (size_t i = 0; i < n; ++i) ids.push_back(crypto::Identity::generate());
-    long rss0 = rss_kib();
+    long rss0 = kib_of("VmRSS:");
     std::vector<cli::NodeHost*> all;
     for (size_t i = 0; i < n; ++i) {
         Shard& s = *shards[i % threads];
@@ -261,7 +247,7 @@ json run_loopback(size_t n, size_t lookups, size_t threads) {
     std::vector<std::thread> workers;
     for (auto& s : shards) workers.emplace_back([&sh, &cfg, sp = s.get()] { sp->run(sh, cfg); });
     for (auto& w : workers) w.join();
-    long rss1 = rss_kib();
+    long rss1 = kib_of("VmRSS:");
 
     std::vector<double> get_ms, find_ms;
     size_t found = 0, get_found = 0;

@@ -1,4 +1,5 @@
 #include "session_bench.hpp"
+#include "stats.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -25,12 +26,6 @@ namespace bench {
 namespace {
 
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-
-double pct(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
 
 // libsodium's ChaCha20-Poly1305 on one core: the ceiling every secure transport here is held to.
 json aead_ceiling(double seconds) {
@@ -105,7 +100,6 @@ void run_receiver(Side& s, bool echo, std::promise<base::Endpoint>& ready, std::
         if (echo) (void)s.mgr->send(peer, m);
     };
     ready.set_value(s.mgr->listening().front());
-    auto t = net::Timer::make(s.loop, [] {});
     std::unique_ptr<net::Timer> poll;
     auto p = net::Timer::make(s.loop, [&] {
         if (stop.load()) {
