@@ -45,6 +45,7 @@ private:
 
 inline Status malformed(std::string d) { return {Errc::malformed, std::move(d)}; }
 inline Status invalid_argument(std::string d) { return {Errc::invalid_argument, std::move(d)}; }
+inline Status not_found(std::string d) { return {Errc::not_found, std::move(d)}; }
 inline Status io_error(std::string d) { return {Errc::io, std::move(d)}; }
 
 template <class T>

@@ -73,6 +73,41 @@ Journal::~Journal() {
     if (fd_ >= 0) ::close(fd_);
 }
 
+base::Status Journal::replace(const std::string& path, const std::vector<std::string>& records) {
+    std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return base::io_error(errno_text("cannot create", tmp));
+    std::string data;
+    for (auto& r : records) {
+        if (r.find('\n') != std::string::npos) {
+            ::close(fd);
+            return base::invalid_argument("a record cannot contain a newline");
+        }
+        data += checksum(r) + " " + r + "\n";
+    }
+    size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            ::close(fd);
+            return base::io_error(errno_text("cannot write", tmp));
+        }
+        done += static_cast<size_t>(n);
+    }
+    bool ok = ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return base::io_error(errno_text("cannot replace", path));
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);  // make the rename itself durable
+        ::close(dfd);
+    }
+    return {};
+}
+
 base::Status Journal::append(const std::string& record) {
     if (record.find('\n') != std::string::npos) return base::invalid_argument("a record cannot contain a newline");
     std::string line = checksum(record) + " " + record + "\n";

@@ -30,6 +30,10 @@ public:
     Journal& operator=(Journal&&) = delete;
     ~Journal();
 
+    // Atomically replaces the file at `path` with `records` (compaction): a temporary file is
+    // written and synced, then renamed over it. A crash leaves either the old or the new file.
+    static base::Status replace(const std::string& path, const std::vector<std::string>& records);
+
     // `record` must not contain a newline. Durable when OK is returned.
     base::Status append(const std::string& record);
     const std::string& path() const { return path_; }

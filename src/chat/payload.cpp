@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "base/hex.hpp"
+
 namespace chat {
 
 namespace {
@@ -15,39 +17,89 @@ constexpr size_t kMaxPayload = 65536;
 struct PayloadDecoder::Impl {
     simdjson::dom::parser parser{kMaxPayload + 64};
     std::vector<uint8_t> buf = std::vector<uint8_t>(kMaxPayload + simdjson::SIMDJSON_PADDING);
+
+    base::Result<simdjson::dom::object> parse(std::span<const uint8_t> bytes, const char* what) {
+        if (bytes.size() > kMaxPayload) return base::malformed(std::string(what) + " larger than 64 KiB");
+        std::memcpy(buf.data(), bytes.data(), bytes.size());
+        simdjson::dom::element doc;
+        if (parser.parse(buf.data(), bytes.size(), false).get(doc) != simdjson::SUCCESS)
+            return base::malformed(std::string(what) + " is not JSON");
+        simdjson::dom::object obj;
+        if (doc.get_object().get(obj) != simdjson::SUCCESS)
+            return base::malformed(std::string(what) + " is not a JSON object");
+        return obj;
+    }
 };
 
 PayloadDecoder::PayloadDecoder() : impl_{new Impl} {}
 PayloadDecoder::~PayloadDecoder() { delete impl_; }
 
 base::Result<Payload> PayloadDecoder::decode(std::span<const uint8_t> bytes) {
-    if (bytes.size() > kMaxPayload) return base::malformed("payload larger than 64 KiB");
-    std::memcpy(impl_->buf.data(), bytes.data(), bytes.size());
-    simdjson::dom::element doc;
-    if (impl_->parser.parse(impl_->buf.data(), bytes.size(), false).get(doc) != simdjson::SUCCESS)
-        return base::malformed("payload is not JSON");
-    simdjson::dom::object obj;
-    if (doc.get_object().get(obj) != simdjson::SUCCESS) return base::malformed("payload is not a JSON object");
+    auto parsed = impl_->parse(bytes, "payload");
+    if (!parsed) return parsed.status();
+    simdjson::dom::object obj = *parsed;
     std::string_view t;
     if (obj["t"].get_string().get(t) != simdjson::SUCCESS) return base::malformed("payload.t: missing or not a string");
     Payload p;
-    if (t == "ping") {
-        p.type = PayloadType::ping;
-    } else if (t == "pong") {
-        p.type = PayloadType::pong;
+    if (t == "ping" || t == "pong") {
+        p.type = t == "ping" ? PayloadType::ping : PayloadType::pong;
+        if (obj["n"].get_uint64().get(p.n) != simdjson::SUCCESS)
+            return base::malformed("payload.n: missing or not an unsigned integer");
+    } else if (t == "msg") {
+        p.type = PayloadType::msg;
+        std::string_view e;
+        if (obj["e"].get_string().get(e) != simdjson::SUCCESS || e.size() % 2 != 0)
+            return base::malformed("msg.e: missing or not hex");
+        p.envelope.resize(e.size() / 2);
+        if (!base::from_hex_exact(e, std::span<uint8_t>{p.envelope})) return base::malformed("msg.e: not hex");
+    } else if (t == "ack") {
+        p.type = PayloadType::ack;
+        std::string_view id;
+        if (obj["id"].get_string().get(id) != simdjson::SUCCESS || !base::from_hex_exact(id, p.id))
+            return base::malformed("ack.id: not 32 hex");
     } else {
         return base::Status{base::Errc::not_found, "payload type '" + std::string(t) + "' is not known here"};
     }
-    if (obj["n"].get_uint64().get(p.n) != simdjson::SUCCESS)
-        return base::malformed("payload.n: missing or not an unsigned integer");
     return p;
+}
+
+base::Result<LetterBody> PayloadDecoder::decode_body(std::span<const uint8_t> bytes) {
+    auto parsed = impl_->parse(bytes, "letter");
+    if (!parsed) return parsed.status();
+    simdjson::dom::object obj = *parsed;
+    LetterBody b;
+    std::string_view text;
+    if (obj["text"].get_string().get(text) != simdjson::SUCCESS) return base::malformed("letter.text: not a string");
+    if (obj["seq"].get_uint64().get(b.seq) != simdjson::SUCCESS) return base::malformed("letter.seq: not an unsigned integer");
+    b.text = text;
+    return b;
 }
 
 std::string encode(const Payload& p) {
     nlohmann::ordered_json j;
-    j["t"] = p.type == PayloadType::ping ? "ping" : "pong";
-    j["n"] = p.n;
+    switch (p.type) {
+        case PayloadType::ping:
+        case PayloadType::pong:
+            j["t"] = p.type == PayloadType::ping ? "ping" : "pong";
+            j["n"] = p.n;
+            break;
+        case PayloadType::msg:
+            j["t"] = "msg";
+            j["e"] = base::to_hex(std::span<const uint8_t>{p.envelope});
+            break;
+        case PayloadType::ack:
+            j["t"] = "ack";
+            j["id"] = base::to_hex(std::span<const uint8_t>{p.id});
+            break;
+    }
     return j.dump();
+}
+
+std::string encode(const LetterBody& b) {
+    nlohmann::ordered_json j;
+    j["text"] = b.text;
+    j["seq"] = b.seq;
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace chat

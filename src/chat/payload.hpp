@@ -1,20 +1,31 @@
 #pragma once
 // What travels inside a session's data frames: one JSON object whose "t" names its type
-// (PROTOCOL.md §12.7). So far: "ping" and "pong", an application-level echo that `kadchat ctl
-// ping` uses to check a session end to end; the chat messages will join them.
+// (PROTOCOL.md §12.7): "ping"/"pong", the application-level echo of `kadchat ctl ping`; "msg", a
+// sealed envelope (§13) carrying one chat message; "ack", the recipient's receipt for one.
+// Inside a msg's envelope, the letter body is {"text": ..., "seq": n} (§15).
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/status.hpp"
+#include "crypto/envelope.hpp"
 
 namespace chat {
 
-enum class PayloadType { ping, pong };
+enum class PayloadType { ping, pong, msg, ack };
 
 struct Payload {
     PayloadType type = PayloadType::ping;
-    uint64_t n = 0;  // ping/pong: sequence number, echoed
+    uint64_t n = 0;                 // ping/pong: sequence number, echoed
+    std::vector<uint8_t> envelope;  // msg: the sealed envelope
+    crypto::MessageId id{};         // ack: the message received
+};
+
+// What a letter's payload holds once the envelope is open.
+struct LetterBody {
+    std::string text;
+    uint64_t seq = 0;  // the sender's per-conversation counter, for ordering
 };
 
 // Decodes with simdjson (the hot path); Errc::malformed names what is wrong, and an unknown "t"
@@ -23,7 +34,10 @@ class PayloadDecoder {
 public:
     PayloadDecoder();
     ~PayloadDecoder();
+    PayloadDecoder(const PayloadDecoder&) = delete;
+    PayloadDecoder& operator=(const PayloadDecoder&) = delete;
     base::Result<Payload> decode(std::span<const uint8_t> bytes);
+    base::Result<LetterBody> decode_body(std::span<const uint8_t> bytes);
 
 private:
     struct Impl;
@@ -31,5 +45,6 @@ private:
 };
 
 std::string encode(const Payload& p);
+std::string encode(const LetterBody& b);
 
 }  // namespace chat

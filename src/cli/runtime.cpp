@@ -172,7 +172,7 @@ void Runtime::ping_step(PingRun& run) {
     constexpr size_t kWindow = 64;
     sessions_->cork();
     while (run.next < run.count && run.in_flight.size() < kWindow) {
-        std::string m = chat::encode({chat::PayloadType::ping, run.next});
+        std::string m = chat::encode(chat::Payload{chat::PayloadType::ping, run.next, {}, {}});
         auto st = sessions_->send(run.peer, {reinterpret_cast<const uint8_t*>(m.data()), m.size()});
         if (!st.ok()) break;  // (queue full: the next pong sends more)
         run.in_flight[run.next] = base::steady_now();
@@ -202,7 +202,7 @@ void Runtime::on_session_payload(const crypto::PublicKey& peer, std::span<const 
         return;
     }
     if (p->type == chat::PayloadType::ping) {
-        std::string m = chat::encode({chat::PayloadType::pong, p->n});
+        std::string m = chat::encode(chat::Payload{chat::PayloadType::pong, p->n, {}, {}});
         if (sessions_->send(peer, {reinterpret_cast<const uint8_t*>(m.data()), m.size()}).ok())
             ++payload_counts_.pings_answered;
         return;

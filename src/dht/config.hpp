@@ -36,6 +36,13 @@ struct Config {
     base::Duration default_ttl = 1h;
     base::Duration max_ttl = 24h;
     base::Duration republish_interval = 10min;
+    // Mailboxes: sealed chat envelopes kept for offline recipients (PROTOCOL.md §8, §14).
+    size_t max_mailbox_item = 10240;         // bytes of one item (a 4,000-byte message, sealed, in hex)
+    size_t max_mailbox_items = 4096;         // items one node keeps in total
+    size_t max_items_per_mailbox = 256;      // items one node keeps for one recipient
+    size_t max_items_per_sender = 128;       // items one node keeps from one sender, all mailboxes
+    size_t mailbox_reply_bytes = 48000;      // item bytes in one mbox_get reply; the owner removes and asks again
+    base::Duration max_mailbox_ttl = 7 * 24h;
     base::Duration bootstrap_backoff_min = 1s;
     base::Duration bootstrap_backoff_max = 60s;
     size_t max_lookup_candidates = 0;      // 0 = 4 * k

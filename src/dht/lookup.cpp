@@ -92,10 +92,10 @@ void Lookup::on_reply(size_t idx, size_t attempt, const Message& reply, const No
     trace_[attempt].closer = closer_count;
     // Looking for a node: once it answers in person, the search is over.
     if (kind_ == Kind::find_node && replier == target_) done_ = true;
-    if (kind_ == Kind::find_value && !reply.values.empty()) {
+    if (kind_ != Kind::find_node && !reply.values.empty()) {
         for (auto& v : reply.values) {
             bool dup = std::any_of(values_.begin(), values_.end(), [&](auto& x) {
-                return x.publisher == v.publisher && x.data == v.data;
+                return x.publisher == v.publisher && x.slot == v.slot && x.data == v.data;
             });
             if (!dup) values_.push_back(v);
         }
@@ -165,7 +165,7 @@ LookupResult Lookup::result(base::TimePoint now) const {
             closest_hop = c.hop;
         }
     }
-    if (kind_ == Kind::find_value) {
+    if (kind_ != Kind::find_node) {
         r.found = !values_.empty();
         r.hops = r.found ? value_hop_ : closest_hop;
     } else {

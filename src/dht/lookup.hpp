@@ -51,7 +51,7 @@ using LookupDone = std::function<void(const LookupResult&)>;
 
 class Lookup {
 public:
-    enum class Kind { find_node, find_value };
+    enum class Kind { find_node, find_value, mailbox };  // mailbox: mbox_get, values from all k
     Lookup(LookupId id, Kind kind, const NodeId& target, const Config& cfg, base::TimePoint now,
            bool collect_tokens);
 

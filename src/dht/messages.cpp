@@ -19,6 +19,8 @@ constexpr std::string_view kClose = "\"}";
 constexpr size_t kMacTrailer = kMacOpen.size() + 2 * crypto::kMacSize + kClose.size();        // 42
 constexpr size_t kSigTrailer = kSigOpen.size() + 2 * crypto::kSignatureSize + kClose.size();  // 138
 constexpr size_t kMaxTokenLength = 64;
+constexpr size_t kMaxSlotLength = 64;
+constexpr size_t kMaxSlotsPerDel = 64;
 
 using ojson = nlohmann::ordered_json;
 
@@ -46,6 +48,9 @@ const char* method_name(Method m) {
         case Method::find_node: return "find_node";
         case Method::find_value: return "find_value";
         case Method::store: return "store";
+        case Method::mbox_put: return "mbox_put";
+        case Method::mbox_get: return "mbox_get";
+        case Method::mbox_del: return "mbox_del";
     }
     return "?";
 }
@@ -89,6 +94,18 @@ std::string encode(const Message& m, Authenticator& auth, const NodeId* recipien
                 a["value"] = m.value;
                 a["ttl"] = m.ttl_s;
                 break;
+            case Method::mbox_put:
+                a["key"] = m.target.hex();
+                a["token"] = m.token;
+                a["slot"] = m.slot;
+                a["value"] = m.value;
+                a["ttl"] = m.ttl_s;
+                break;
+            case Method::mbox_get: a["key"] = m.target.hex(); break;
+            case Method::mbox_del:
+                a["key"] = m.target.hex();
+                a["slots"] = m.slots;
+                break;
         }
         j["a"] = std::move(a);
     } else if (m.kind == Kind::reply) {
@@ -97,8 +114,13 @@ std::string encode(const Message& m, Authenticator& auth, const NodeId* recipien
         if (m.has_nodes) r["nodes"] = nodes_json(m.nodes);
         if (m.has_values) {
             ojson vals = ojson::array();
-            for (auto& v : m.values)
-                vals.push_back(ojson{{"p", v.publisher.hex()}, {"d", v.data}, {"ttl", v.ttl_s}});
+            for (auto& v : m.values) {
+                ojson o{{"p", v.publisher.hex()}};
+                if (!v.slot.empty()) o["s"] = v.slot;
+                o["d"] = v.data;
+                o["ttl"] = v.ttl_s;
+                vals.push_back(std::move(o));
+            }
             r["values"] = std::move(vals);
         }
         j["r"] = std::move(r);
@@ -193,6 +215,35 @@ const char* decode_args(Method m, object a, Message& msg) {
             msg.value = val;
             return nullptr;
         }
+        case Method::mbox_put: {
+            if (!get_id(a, "key", msg.target)) return "mbox_put.key: not 64 hex";
+            std::string_view tok, val, slot;
+            if (a.at_key("token").get_string().get(tok) || tok.size() > kMaxTokenLength)
+                return "mbox_put.token: not a string of at most 64 characters";
+            if (a.at_key("slot").get_string().get(slot) || slot.empty() || slot.size() > kMaxSlotLength)
+                return "mbox_put.slot: not a string of 1 to 64 characters";
+            if (a.at_key("value").get_string().get(val)) return "mbox_put.value: not a string";
+            if (!get_u32(a, "ttl", msg.ttl_s)) return "mbox_put.ttl: not an unsigned 32-bit integer";
+            msg.token = tok;
+            msg.slot = slot;
+            msg.value = val;
+            return nullptr;
+        }
+        case Method::mbox_get:
+            return get_id(a, "key", msg.target) ? nullptr : "mbox_get.key: not 64 hex";
+        case Method::mbox_del: {
+            if (!get_id(a, "key", msg.target)) return "mbox_del.key: not 64 hex";
+            simdjson::dom::array arr;
+            if (a.at_key("slots").get_array().get(arr) || arr.size() > kMaxSlotsPerDel)
+                return "mbox_del.slots: not an array of at most 64 strings";
+            for (element e : arr) {
+                std::string_view slot;
+                if (e.get_string().get(slot) || slot.empty() || slot.size() > kMaxSlotLength)
+                    return "mbox_del.slots[]: not a string of 1 to 64 characters";
+                msg.slots.emplace_back(slot);
+            }
+            return nullptr;
+        }
     }
     return "unknown method";
 }
@@ -233,6 +284,11 @@ const char* decode_reply(object r, Message& msg) {
             if (v.get_object().get(vo)) return "r.values[]: not an object";
             if (!get_id(vo, "p", rec.publisher)) return "r.values[].p: not 64 hex";
             if (vo.at_key("d").get_string().get(data)) return "r.values[].d: not a string";
+            if (auto s = vo.at_key("s"); s.error() != simdjson::NO_SUCH_FIELD) {
+                std::string_view slot;
+                if (s.get_string().get(slot) || slot.size() > kMaxSlotLength) return "r.values[].s: bad";
+                rec.slot = slot;
+            }
             if (!get_u32(vo, "ttl", rec.ttl_s)) return "r.values[].ttl: bad";
             rec.data = data;
             msg.values.push_back(std::move(rec));

@@ -19,8 +19,8 @@ namespace dht {
 inline constexpr int kProtocolVersion = 1;
 
 enum class Kind : uint8_t { query, reply, error };
-enum class Method : uint8_t { ping, find_node, find_value, store };
-inline constexpr size_t kMethodCount = 4;
+enum class Method : uint8_t { ping, find_node, find_value, store, mbox_put, mbox_get, mbox_del };
+inline constexpr size_t kMethodCount = 7;
 const char* method_name(Method m);
 
 // Error codes of "e" replies (docs/PROTOCOL.md §Errors).
@@ -32,12 +32,14 @@ enum ErrorCode : int {
     kErrBadToken = 205,
     kErrValueTooLarge = 206,
     kErrStorageFull = 207,
+    kErrNotOwner = 208,  // mbox_del from someone whose mailbox it is not
 };
 
 struct ValueRecord {
     NodeId publisher;
     std::string data;
     uint32_t ttl_s = 0;  // seconds left
+    std::string slot;    // mailbox items only: the item's name within its sender's share
     friend bool operator==(const ValueRecord&, const ValueRecord&) = default;
 };
 
@@ -47,10 +49,12 @@ struct Message {
     uint64_t txid = 0;
     NodeId sender;
     // Query arguments.
-    NodeId target;       // find_node.target, find_value.key, store.key
+    NodeId target;       // find_node.target, find_value.key, store.key, mbox_*.key
     std::string token;   // store.token; find_value reply token
-    std::string value;   // store.value
-    uint32_t ttl_s = 0;  // store.ttl
+    std::string value;   // store.value, mbox_put.value
+    uint32_t ttl_s = 0;  // store.ttl, mbox_put.ttl
+    std::string slot;    // mbox_put.slot
+    std::vector<std::string> slots;  // mbox_del.slots
     // Reply fields.
     std::optional<base::Endpoint> observed;  // "ip": where the replier saw the request come from
     bool has_nodes = false;

@@ -11,7 +11,7 @@ constexpr size_t kMaxObserved = 16;
 // A stored value as the wire carries it: the TTL is what is left, at least one second.
 ValueRecord record_of(const StoredValue& v, base::TimePoint now) {
     auto left = std::chrono::duration_cast<std::chrono::seconds>(v.expires_at - now).count();
-    return {v.publisher, v.data, static_cast<uint32_t>(std::max<int64_t>(left, 1))};
+    return {v.publisher, v.data, static_cast<uint32_t>(std::max<int64_t>(left, 1)), {}};
 }
 }  // namespace
 
@@ -31,6 +31,9 @@ const Node::QueryHandler Node::kQueryHandlers[kMethodCount] = {
     &Node::handle_find_node,
     &Node::handle_find_value,
     &Node::handle_store,
+    &Node::handle_mbox_put,
+    &Node::handle_mbox_get,
+    &Node::handle_mbox_del,
 };
 
 Node::Node(const Config& cfg, Authenticator& auth, Transport& transport, Decoder& decoder,
@@ -47,6 +50,7 @@ Node::Node(const Config& cfg, Authenticator& auth, Transport& transport, Decoder
       tokens_{rng_, cfg_.token_rotation, now},
       storage_{std::make_unique<MemoryStorage>(cfg_.max_values, cfg_.max_values_per_publisher,
                                                cfg_.max_value_size)},
+      mailboxes_{cfg_},
       next_refresh_check_{now + kHousekeeping} {}
 
 Node::~Node() = default;
@@ -212,7 +216,9 @@ void Node::pump_lookup(LookupId id, base::TimePoint now) {
     Lookup& l = *it->second;
     for (size_t idx : l.next_queries(now)) {
         Message q;
-        q.method = l.kind() == Lookup::Kind::find_node ? Method::find_node : Method::find_value;
+        q.method = l.kind() == Lookup::Kind::find_node    ? Method::find_node
+                   : l.kind() == Lookup::Kind::find_value ? Method::find_value
+                                                          : Method::mbox_get;
         q.target = l.target();
         NodeInfo peer = l.node(idx);
         size_t attempt = l.attempt_of(idx);
@@ -290,7 +296,7 @@ LookupId Node::get(const Key& key, LookupDone done, base::TimePoint now) {
 
 base::TimePoint Node::tick(base::TimePoint now) {
     base::TimePoint next = rpc_.tick(now);
-    if (now >= next_expiry_) next_expiry_ = storage_->expire(now);
+    if (now >= next_expiry_) next_expiry_ = std::min(storage_->expire(now), mailboxes_.expire(now));
     if (now >= next_refresh_check_) {
         next_refresh_check_ = now + kHousekeeping;
         if (table_.size() > 0 && !join_in_progress_) {

@@ -18,6 +18,7 @@
 #include "dht/auth.hpp"
 #include "dht/config.hpp"
 #include "dht/lookup.hpp"
+#include "dht/mailbox_store.hpp"
 #include "dht/messages.hpp"
 #include "dht/routing_table.hpp"
 #include "dht/rpc.hpp"
@@ -63,6 +64,19 @@ public:
     void put(const Key& key, std::string value, base::Duration ttl, PutDone done,
              base::TimePoint now);
 
+    // Mailboxes (PROTOCOL.md §14). Leaves `value` as item `slot` in `owner`'s mailbox on the k
+    // nodes closest to mailbox_key(owner), for `ttl` (at most Config::max_mailbox_ttl). Not
+    // republished: the sender's outbox puts it again while it is undelivered.
+    void mailbox_put(const NodeId& owner, const std::string& slot, std::string value, base::Duration ttl,
+                     PutDone done, base::TimePoint now);
+    // Collects this node's own mailbox from the k closest nodes: the result's values carry
+    // sender (publisher) and slot, its `closest` are the holders to pass to mailbox_remove.
+    void mailbox_fetch(LookupDone done, base::TimePoint now);
+    // Removes this node's own items from the holders; `done` gets how many holders confirmed.
+    void mailbox_remove(const std::vector<NodeInfo>& holders, const std::vector<std::string>& slots,
+                        std::function<void(size_t confirmed)> done, base::TimePoint now);
+    const MailboxStore& mailboxes() const { return mailboxes_; }
+
     enum class JoinState { alone, joining, connected, isolated };
     JoinState join_state() const { return join_state_; }
     const NodeId& id() const { return self_; }
@@ -84,6 +98,9 @@ private:
     void handle_find_node(const Message& q, const base::Endpoint& from, base::TimePoint now);
     void handle_find_value(const Message& q, const base::Endpoint& from, base::TimePoint now);
     void handle_store(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_mbox_put(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_mbox_get(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_mbox_del(const Message& q, const base::Endpoint& from, base::TimePoint now);
     Message reply_to(const Message& q, const base::Endpoint& from) const;
     void send_error(const Message& q, const base::Endpoint& from, int code, std::string msg);
 
@@ -124,6 +141,7 @@ private:
     Rpc rpc_;
     TokenIssuer tokens_;
     std::unique_ptr<Storage> storage_;
+    MailboxStore mailboxes_;
     base::TimePoint next_expiry_ = base::kNever;
 
     LookupId next_lookup_id_ = 1;

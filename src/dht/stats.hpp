@@ -27,6 +27,7 @@ struct Stats {
     uint64_t lookups_started = 0, lookups_found = 0, lookups_failed = 0;
     uint64_t short_timeouts = 0;
     uint64_t values_stored = 0, values_refused = 0;
+    uint64_t mailbox_stored = 0, mailbox_removed = 0, mailbox_refused = 0;  // refused: removal by a non-owner
     uint64_t bootstrap_attempts = 0;
 
     uint64_t dropped_total() const {

@@ -43,7 +43,7 @@ std::vector<Vector> all() {
         r->has_nodes = true;
         r->nodes = {{target, ep_c}};
         r->has_values = true;
-        r->values = {{a, "hello, \"world\"", 3599}};
+        r->values = {{a, "hello, \"world\"", 3599, {}}};
     }
     {
         auto* q = query("store_query", dht::Method::store, 0x4142434445464748ULL, false);
@@ -58,6 +58,28 @@ std::vector<Vector> all() {
         e->kind = dht::Kind::error;
         e->error_code = dht::kErrBadToken;
         e->error_msg = "bad or expired token";
+    }
+    auto mbox = dht::mailbox_key(b);
+    {
+        auto* q = query("mbox_put_query", dht::Method::mbox_put, 0x6162636465666768ULL, false);
+        q->target = mbox;
+        q->token = "5f4dcc3b5aa765d6";
+        q->slot = "00112233445566778899aabbccddeeff";
+        q->value = "01a1b2";  // a sealed envelope in hex (shortened)
+        q->ttl_s = 604800;
+    }
+    query("mbox_get_query", dht::Method::mbox_get, 0x7172737475767778ULL, false)->target = mbox;
+    {
+        auto* r = reply("mbox_get_reply", dht::Method::mbox_get, 0x7172737475767778ULL);
+        r->has_nodes = true;
+        r->nodes = {{target, ep_c}};
+        r->has_values = true;
+        r->values = {{a, "01a1b2", 604000, "00112233445566778899aabbccddeeff"}};
+    }
+    {
+        auto* q = query("mbox_del_query", dht::Method::mbox_del, 0x8182838485868788ULL, false);
+        q->target = dht::mailbox_key(a);  // only alice may empty her own mailbox
+        q->slots = {"00112233445566778899aabbccddeeff"};
     }
     return v;
 }

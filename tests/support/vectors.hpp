@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "crypto/keys.hpp"
+#include "dht/mailbox_store.hpp"
 #include "dht/messages.hpp"
 
 namespace vectors {

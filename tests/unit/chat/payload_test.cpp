@@ -11,13 +11,13 @@ std::span<const uint8_t> b(const std::string& s) { return {reinterpret_cast<cons
 
 TEST_CASE("session payloads: round trip, and every bad input is an error") {
     chat::PayloadDecoder d;
-    auto ping = chat::encode({chat::PayloadType::ping, 42});
+    auto ping = chat::encode(chat::Payload{chat::PayloadType::ping, 42, {}, {}});
     CHECK(ping == R"({"t":"ping","n":42})");
     auto p = d.decode(b(ping));
     REQUIRE(p);
     CHECK(p->type == chat::PayloadType::ping);
     CHECK(p->n == 42);
-    auto pong = d.decode(b(chat::encode({chat::PayloadType::pong, 7})));
+    auto pong = d.decode(b(chat::encode(chat::Payload{chat::PayloadType::pong, 7, {}, {}})));
     REQUIRE(pong);
     CHECK(pong->type == chat::PayloadType::pong);
     CHECK(d.decode(b(R"({"t":"hello","n":1})")).status().code() == base::Errc::not_found);

@@ -22,7 +22,7 @@ TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to 
     dht::NodeId id_a{a.public_key}, id_b{b.public_key};
     dht::Decoder dec;
     auto all = vectors::all();
-    CHECK(all.size() == 10);
+    CHECK(all.size() == 14);
     for (auto& v : all) {
         INFO(v.name);
         std::string golden = read_vector(v.name);

@@ -1,0 +1,394 @@
+#include "chat/messenger.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+
+#include "base/hex.hpp"
+
+namespace chat {
+
+namespace {
+std::string hex(std::span<const uint8_t> b) { return base::to_hex(b); }
+std::string slot_of(const MessageId& id) { return hex(id); }
+std::span<const uint8_t> bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+}  // namespace
+
+Messenger::Messenger(const crypto::Identity& me, Contacts& contacts, History& history, Outbox& outbox,
+                     Effects& fx, base::Rng& rng, base::Logger& log, MessengerConfig cfg)
+    : me_{me}, contacts_{contacts}, history_{history}, outbox_{outbox}, fx_{fx}, rng_{rng}, log_{log},
+      cfg_{cfg}, opener_{me} {
+    for (auto* i : outbox_.pending())
+        if (i->stored) stored_at_[i->id] = base::TimePoint{};  // put again after restore_every
+}
+
+size_t Messenger::sending() const {
+    size_t n = 0;
+    for (auto* i : outbox_.pending()) n += !i->stored;
+    return n;
+}
+
+void Messenger::problem(const std::string& text) {
+    KC_LOG(log_, warn, "chat", "%s", text.c_str());
+    Notice n;
+    n.kind = Notice::Kind::problem;
+    n.text = text;
+    fx_.notify(n);
+}
+
+base::Result<Entry> Messenger::send_text(const PublicKey& to, const std::string& text, Clock now) {
+    const Contact* c = contacts_.find(to);
+    if (!c || c->state != ContactState::contact)
+        return base::not_found(c && c->state == ContactState::blocked ? "that sender is blocked; add it again first"
+                                                                      : "not a contact; add it first");
+    if (to == me_.public_key) return base::invalid_argument("that is this node's own address");
+    if (text.empty()) return base::invalid_argument("empty message");
+    if (text.size() > kMaxTextBytes)
+        return base::Status{base::Errc::too_large, "message is " + std::to_string(text.size()) +
+                                                       " bytes; the limit is " + std::to_string(kMaxTextBytes)};
+    if (simdjson::validate_utf8(text.data(), text.size()) == false)
+        return base::invalid_argument("message is not valid UTF-8");
+
+    Entry e;
+    rng_.fill(std::as_writable_bytes(std::span{e.id}));
+    e.from = me_.public_key;
+    e.to = to;
+    e.text = text;
+    e.ts_ms = now.wall_ms;
+    e.seq = history_.next_seq(to);
+    e.incoming = false;
+    e.status = "sending";
+    auto env = crypto::seal_envelope(me_, to, e.id, e.ts_ms, bytes(encode(LetterBody{text, e.seq})), rng_);
+    if (!env) return env.status();
+    OutboxItem item;
+    item.id = e.id;
+    item.to = to;
+    item.envelope = std::move(*env);
+    item.ts_ms = e.ts_ms;
+    item.seq = e.seq;
+    item.expires_ms = now.wall_ms + static_cast<uint64_t>(base::to_ms_int(cfg_.expiry));
+    // Outbox first: once it is there the message cannot be lost. History second: a crash in
+    // between leaves a message that is delivered but missing from our own history view.
+    if (auto st = outbox_.add(item); !st.ok()) {
+        ++counts_.write_errors;
+        return st;
+    }
+    if (auto st = history_.add(to, e); !st.ok()) {
+        ++counts_.write_errors;
+        problem("history: " + st.detail());
+    }
+    ++counts_.sent;
+    deliver(to, now);
+    return e;
+}
+
+void Messenger::maybe_connect(const PublicKey& peer, PeerState& ps, Clock now) {
+    if (ps.connecting || now.mono < ps.next_attempt) return;
+    ps.connecting = true;
+    fx_.connect(peer);
+}
+
+void Messenger::deliver(const PublicKey& peer, Clock now) {
+    PeerState& ps = peers_[peer];
+    auto items = outbox_.pending_for(peer);
+    if (items.empty() && ps.acks.empty()) return;
+    // Acknowledgements first: they are small and free the other side's outbox.
+    while (!ps.acks.empty()) {
+        Payload a;
+        a.type = PayloadType::ack;
+        a.id = ps.acks.front();
+        auto r = fx_.send(peer, encode(a));
+        if (r == Effects::Sent::no_session) return maybe_connect(peer, ps, now);
+        if (r == Effects::Sent::busy) return;
+        ps.acks.erase(ps.acks.begin());
+    }
+    for (auto* i : items) {
+        if (ps.sent.count(i->id)) continue;
+        Payload m;
+        m.type = PayloadType::msg;
+        m.envelope = i->envelope;
+        auto r = fx_.send(peer, encode(m));
+        if (r == Effects::Sent::no_session) return maybe_connect(peer, ps, now);
+        if (r == Effects::Sent::busy) return;  // on_writable() continues, in order
+        ps.sent[i->id] = now.mono;
+    }
+}
+
+void Messenger::on_connected(const PublicKey& peer, Clock now) {
+    PeerState& ps = peers_[peer];
+    ps.connecting = false;
+    ps.failures = 0;
+    ps.next_attempt = now.mono;
+    ps.sent.clear();  // a new session: everything unacknowledged goes again, in order
+    deliver(peer, now);
+}
+
+void Messenger::on_unreachable(const PublicKey& peer, const std::string& why, Clock now) {
+    PeerState& ps = peers_[peer];
+    ps.connecting = false;
+    ++ps.failures;
+    auto backoff = cfg_.retry_min * (1 << std::min(ps.failures - 1, 10));
+    backoff = std::min<base::Duration>(backoff, cfg_.retry_max);
+    ps.next_attempt = now.mono + backoff + std::chrono::milliseconds(rng_.uniform(500));
+    // The other side resends what we could not acknowledge; these acks are not needed.
+    ps.acks.clear();
+    auto items = outbox_.pending_for(peer);
+    if (!items.empty())
+        KC_LOG(log_, info, "chat", "%s unreachable (%s); %zu message(s) waiting, retry in %lld ms",
+               default_name(peer).c_str(), why.c_str(), items.size(),
+               static_cast<long long>(base::to_ms_int(ps.next_attempt - now.mono)));
+    for (auto* i : items)
+        if (!i->stored) store_in_mailbox(*i, now);
+}
+
+void Messenger::on_disconnected(const PublicKey& peer, Clock now) {
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) return;
+    it->second.sent.clear();
+    if (!outbox_.pending_for(peer).empty()) it->second.next_attempt = now.mono + cfg_.retry_min;
+}
+
+void Messenger::on_writable(const PublicKey& peer, Clock now) { deliver(peer, now); }
+
+void Messenger::store_in_mailbox(const OutboxItem& item, Clock now) {
+    if (!putting_.insert(item.id).second) return;
+    stored_at_[item.id] = now.mono;
+    fx_.mailbox_put(item.to, slot_of(item.id), hex(item.envelope), cfg_.mailbox_ttl);
+}
+
+void Messenger::on_mailbox_put(const std::string& slot, size_t stored, Clock) {
+    MessageId id{};
+    if (!base::from_hex_exact(slot, id)) return;
+    putting_.erase(id);
+    const OutboxItem* item = outbox_.find(id);
+    if (!item) return;  // delivered meanwhile
+    if (stored == 0) {
+        stored_at_.erase(id);  // try again after the next failed attempt to connect
+        return;
+    }
+    if (item->stored) return;
+    PublicKey to = item->to;
+    if (auto st = outbox_.mark_stored(id); !st.ok()) {
+        ++counts_.write_errors;
+        return problem("outbox: " + st.detail());
+    }
+    ++counts_.stored;
+    const Entry* e = history_.find(to, id);
+    if (e && e->status == "sending") set_status(to, id, "stored");
+}
+
+void Messenger::set_status(const PublicKey& peer, const MessageId& id, const std::string& status) {
+    if (auto st = history_.set_status(peer, id, status); !st.ok()) {
+        if (st.code() != base::Errc::not_found) problem("history: " + st.detail());
+        return;
+    }
+    Notice n;
+    n.kind = Notice::Kind::status;
+    n.peer = peer;
+    if (const Entry* e = history_.find(peer, id)) n.entry = *e;
+    fx_.notify(n);
+}
+
+void Messenger::on_payload(const PublicKey& peer, const Payload& p, Clock now) {
+    if (p.type == PayloadType::ack) {
+        const OutboxItem* item = outbox_.find(p.id);
+        if (!item || item->to != peer) {
+            ++counts_.stray_acks;  // a late duplicate, or an ack for someone else's message
+            return;
+        }
+        if (auto st = outbox_.finish(p.id, "delivered"); !st.ok()) {
+            ++counts_.write_errors;
+            return problem("outbox: " + st.detail());
+        }
+        ++counts_.delivered;
+        peers_[peer].sent.erase(p.id);
+        stored_at_.erase(p.id);
+        set_status(peer, p.id, "delivered");
+        return;
+    }
+    if (p.type != PayloadType::msg) return;
+    auto letter = opener_.open(p.envelope);
+    if (!letter) {
+        ++(letter.status().detail().find("forged") != std::string::npos ? counts_.forged : counts_.undecryptable);
+        KC_LOG(log_, info, "chat", "envelope from %s refused: %s", default_name(peer).c_str(),
+               letter.status().detail().c_str());
+        return;
+    }
+    if (letter->sender != peer) {
+        // A session partner may only hand over its own messages (relays are another path).
+        ++counts_.wrong_sender;
+        return;
+    }
+    auto body = decoder_.decode_body(letter->payload);
+    if (!body || body->text.size() > kMaxTextBytes) {
+        ++counts_.malformed;
+        return;
+    }
+    accept(*letter, *body, now);
+}
+
+bool Messenger::accept(const crypto::Letter& letter, const LetterBody& body, Clock now) {
+    const PublicKey& from = letter.sender;
+    const Contact* c = contacts_.find(from);
+    if (c && c->state == ContactState::blocked) {
+        ++counts_.blocked;
+        return false;
+    }
+    PeerState& ps = peers_[from];
+    if (history_.has(from, letter.id)) {
+        ++counts_.duplicates;  // a resend: our ack was lost or late
+        ps.acks.push_back(letter.id);
+        deliver(from, now);
+        return true;
+    }
+    Entry e;
+    e.id = letter.id;
+    e.from = from;
+    e.to = me_.public_key;
+    e.text = body.text;
+    e.ts_ms = letter.timestamp_ms;
+    e.seq = body.seq;
+    e.incoming = true;
+    e.status = "received";
+    e.read = false;
+    if (auto st = history_.add(from, e); !st.ok()) {
+        ++counts_.write_errors;
+        problem("history: " + st.detail() + " (message not acknowledged; the sender will resend it)");
+        return false;
+    }
+    ++counts_.received;
+    Notice n;
+    n.peer = from;
+    n.entry = e;
+    if (!c) {
+        if (auto st = contacts_.note_request(from, now.wall_ms); !st.ok()) problem("contacts: " + st.detail());
+        ++counts_.requests;
+        n.kind = Notice::Kind::request;
+    } else if (c->state == ContactState::request) {
+        n.kind = Notice::Kind::request;
+    } else {
+        n.kind = Notice::Kind::message;
+    }
+    fx_.notify(n);
+    ps.acks.push_back(letter.id);
+    deliver(from, now);
+    return true;
+}
+
+void Messenger::fetch_soon(Clock now) { next_fetch_ = now.mono; }
+
+void Messenger::on_mailbox(const std::vector<MailboxLetter>& items, Clock now) {
+    fetching_ = false;
+    ++counts_.mailbox_fetches;
+    struct Opened {
+        crypto::Letter letter;
+        LetterBody body;
+    };
+    std::vector<Opened> letters;
+    std::vector<std::string> slots;
+    for (auto& it : items) {
+        slots.push_back(it.slot);
+        auto env = base::from_hex(it.data);
+        if (!env) {
+            ++counts_.malformed;
+            continue;
+        }
+        auto l = opener_.open(*env);
+        if (!l) {
+            ++(l.status().detail().find("forged") != std::string::npos ? counts_.forged : counts_.undecryptable);
+            continue;
+        }
+        auto body = decoder_.decode_body(l->payload);
+        if (!body || body->text.size() > kMaxTextBytes) {
+            ++counts_.malformed;
+            continue;
+        }
+        letters.push_back({std::move(*l), std::move(*body)});
+    }
+    // Each sender's messages in the order they were written, whatever order the nodes kept.
+    std::stable_sort(letters.begin(), letters.end(), [](const Opened& a, const Opened& b) {
+        if (a.letter.sender != b.letter.sender) return a.letter.sender < b.letter.sender;
+        return a.body.seq < b.body.seq;
+    });
+    size_t fresh = 0;
+    std::vector<std::string> done_slots;
+    for (auto& o : letters) {
+        bool dup = history_.has(o.letter.sender, o.letter.id);
+        if (accept(o.letter, o.body, now) && !dup) ++fresh;
+    }
+    counts_.mailbox_items += fresh;
+    // Remove what we hold now (and what nobody can open: it is ours to clear). A message we
+    // failed to write stays, and is fetched again.
+    for (auto& s : slots) {
+        MessageId id{};
+        bool keep = false;
+        if (base::from_hex_exact(s, id))
+            for (auto& o : letters)
+                if (o.letter.id == id && !history_.has(o.letter.sender, id) &&
+                    !(contacts_.find(o.letter.sender) && contacts_.find(o.letter.sender)->state == ContactState::blocked))
+                    keep = true;
+        if (!keep) done_slots.push_back(s);
+    }
+    if (!done_slots.empty()) fx_.mailbox_remove(done_slots);
+    // A reply carries at most ~48 KB of items: if this one brought new ones, look for more.
+    next_fetch_ = now.mono + (fresh > 0 ? base::Duration{1s} : cfg_.fetch_every);
+    if (early_fetches_ < 4 && fresh == 0) {
+        static constexpr base::Duration kEarly[] = {2s, 5s, 15s, 30s};
+        next_fetch_ = now.mono + kEarly[early_fetches_++];
+    }
+}
+
+base::TimePoint Messenger::tick(Clock now) {
+    base::TimePoint next = now.mono + 10s;
+    // Expiry, on the wall clock (it spans restarts).
+    for (auto* i : outbox_.pending()) {
+        if (now.wall_ms < i->expires_ms) continue;
+        PublicKey to = i->to;
+        MessageId id = i->id;
+        if (auto st = outbox_.finish(id, "expired"); !st.ok()) {
+            ++counts_.write_errors;
+            continue;
+        }
+        ++counts_.expired;
+        set_status(to, id, "expired");
+    }
+    std::set<PublicKey> waiting;
+    for (auto* i : outbox_.pending()) {
+        waiting.insert(i->to);
+        if (i->stored) {
+            auto s = stored_at_.find(i->id);
+            if (s == stored_at_.end() || now.mono - s->second >= cfg_.restore_every) {
+                if (!putting_.count(i->id)) {
+                    putting_.insert(i->id);
+                    stored_at_[i->id] = now.mono;
+                    fx_.mailbox_put(i->to, slot_of(i->id), hex(i->envelope), cfg_.mailbox_ttl);
+                }
+            }
+        }
+    }
+    for (auto& [peer, ps] : peers_) {
+        for (auto it = ps.sent.begin(); it != ps.sent.end();) {
+            if (now.mono - it->second >= cfg_.ack_timeout) {
+                ++counts_.resent;
+                it = ps.sent.erase(it);  // sent again below
+            } else {
+                next = std::min(next, it->second + cfg_.ack_timeout);
+                ++it;
+            }
+        }
+        if (!ps.acks.empty()) waiting.insert(peer);
+    }
+    for (auto& peer : waiting) {
+        PeerState& ps = peers_[peer];
+        if (now.mono >= ps.next_attempt) deliver(peer, now);
+        if (!ps.connecting && ps.next_attempt > now.mono) next = std::min(next, ps.next_attempt);
+    }
+    if (!fetching_ && now.mono >= next_fetch_) {
+        fetching_ = true;
+        fx_.mailbox_fetch();
+    }
+    if (!fetching_) next = std::min(next, next_fetch_);
+    return std::max(next, now.mono);
+}
+
+}  // namespace chat

@@ -1,0 +1,150 @@
+#pragma once
+// The chat protocol core, sans-I/O: what to do when the user sends, when a session comes up or
+// fails, when a payload, an acknowledgement or a mailbox arrives, and when time passes. It
+// writes the outbox and history (durable files) itself; everything that touches the network goes
+// out through Effects, and the answers come back through the on_*() calls. The runtime joins it
+// to the session manager and the DHT; the tests join two of them to a simulated network.
+//
+// Delivery (PROTOCOL.md §15): a message is sealed and written to the outbox before anything is
+// sent. If a session with the recipient is up, it goes over it (with every earlier unacknowledged
+// message to the same peer first, so order holds); otherwise the runtime is asked to connect
+// (DHT lookup + handshake). If that fails, the envelope is put in the recipient's DHT mailbox
+// (status "stored") and connecting is retried with backoff (2 s doubling to 5 min) until an
+// acknowledgement arrives ("delivered") or the message expires (30 days, "expired", shown).
+// The receiver writes a message to its history before acknowledging it, and recognises resends
+// by message ID: it acknowledges them again and shows nothing.
+#include <functional>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/logger.hpp"
+#include "base/rng.hpp"
+#include "base/status.hpp"
+#include "base/time.hpp"
+#include "chat/contacts.hpp"
+#include "chat/history.hpp"
+#include "chat/outbox.hpp"
+#include "chat/payload.hpp"
+#include "crypto/envelope.hpp"
+
+namespace chat {
+
+using namespace std::chrono_literals;
+
+inline constexpr size_t kMaxTextBytes = 4000;  // UTF-8 bytes of one message's text
+
+struct Clock {
+    base::TimePoint mono;  // timers
+    uint64_t wall_ms = 0;  // timestamps and expiry, which must survive restarts
+};
+
+struct Notice {
+    enum class Kind { message, request, status, problem };
+    Kind kind = Kind::message;
+    PublicKey peer{};
+    Entry entry;       // message, request, status
+    std::string text;  // problem
+};
+
+struct MailboxLetter {
+    PublicKey sender{};  // the DHT publisher; the envelope says who really wrote it
+    std::string slot;
+    std::string data;    // hex of the sealed envelope
+};
+
+class Effects {
+public:
+    enum class Sent { ok, no_session, busy };
+    virtual ~Effects() = default;
+    virtual Sent send(const PublicKey& peer, const std::string& payload) = 0;
+    // Find the peer and open a session: answer with on_connected() or on_unreachable().
+    virtual void connect(const PublicKey& peer) = 0;
+    // Answer with on_mailbox_put(slot, how many nodes stored it).
+    virtual void mailbox_put(const PublicKey& owner, const std::string& slot, const std::string& value,
+                             base::Duration ttl) = 0;
+    // Answer with on_mailbox(items).
+    virtual void mailbox_fetch() = 0;
+    virtual void mailbox_remove(const std::vector<std::string>& slots) = 0;
+    virtual void notify(const Notice& n) = 0;
+};
+
+struct MessengerConfig {
+    base::Duration expiry = 30 * 24h;
+    base::Duration mailbox_ttl = 7 * 24h;
+    base::Duration retry_min = 2s, retry_max = 5min;
+    base::Duration ack_timeout = 20s;      // sent on a live session and not acknowledged: send again
+    base::Duration fetch_every = 60s;      // own mailbox
+    base::Duration restore_every = 12h;    // a stored message is put again (storing nodes churn)
+};
+
+class Messenger {
+public:
+    Messenger(const crypto::Identity& me, Contacts& contacts, History& history, Outbox& outbox, Effects& fx,
+              base::Rng& rng, base::Logger& log, MessengerConfig cfg = {});
+
+    // Seals, writes to the outbox and history, and starts delivery. Errors: unknown or blocked
+    // contact, empty, oversized or non-UTF-8 text, or a disk that refuses the write.
+    base::Result<Entry> send_text(const PublicKey& to, const std::string& text, Clock now);
+
+    void on_connected(const PublicKey& peer, Clock now);
+    void on_unreachable(const PublicKey& peer, const std::string& why, Clock now);
+    void on_disconnected(const PublicKey& peer, Clock now);
+    void on_writable(const PublicKey& peer, Clock now);
+    void on_payload(const PublicKey& peer, const Payload& p, Clock now);
+    void on_mailbox_put(const std::string& slot, size_t stored, Clock now);
+    void on_mailbox(const std::vector<MailboxLetter>& items, Clock now);
+    // Fetch the mailbox at the next tick (after joining the DHT, say).
+    void fetch_soon(Clock now);
+    // Runs timers; returns when to be called again.
+    base::TimePoint tick(Clock now);
+
+    struct Counts {
+        uint64_t sent = 0, resent = 0, delivered = 0, stored = 0, expired = 0;
+        uint64_t received = 0, duplicates = 0, requests = 0, blocked = 0;
+        uint64_t undecryptable = 0, forged = 0, malformed = 0, wrong_sender = 0, stray_acks = 0;
+        uint64_t mailbox_fetches = 0, mailbox_items = 0, write_errors = 0;
+    };
+    const Counts& counts() const { return counts_; }
+    size_t pending() const { return outbox_.size(); }
+    size_t sending() const;  // pending and not yet stored anywhere
+
+private:
+    struct PeerState {
+        bool connecting = false;
+        int failures = 0;
+        base::TimePoint next_attempt{};
+        std::vector<MessageId> acks;                  // to send once a session is up
+        std::map<MessageId, base::TimePoint> sent;    // on the current session, unacknowledged
+    };
+    void deliver(const PublicKey& peer, Clock now);
+    void maybe_connect(const PublicKey& peer, PeerState& ps, Clock now);
+    void store_in_mailbox(const OutboxItem& item, Clock now);
+    // Opens, dedupes, stores and acknowledges one letter. False if it was refused.
+    bool accept(const crypto::Letter& letter, const LetterBody& body, Clock now);
+    void set_status(const PublicKey& peer, const MessageId& id, const std::string& status);
+    void problem(const std::string& text);
+
+    const crypto::Identity& me_;
+    Contacts& contacts_;
+    History& history_;
+    Outbox& outbox_;
+    Effects& fx_;
+    base::Rng& rng_;
+    base::Logger& log_;
+    MessengerConfig cfg_;
+    crypto::EnvelopeOpener opener_;
+    PayloadDecoder decoder_;
+    std::map<PublicKey, PeerState> peers_;
+    std::set<MessageId> putting_;                      // mailbox puts in progress
+    std::map<MessageId, base::TimePoint> stored_at_;   // when each stored message was last put
+    bool fetching_ = false;
+    base::TimePoint next_fetch_{};
+    int early_fetches_ = 0;
+    Counts counts_;
+};
+
+
+}  // namespace chat

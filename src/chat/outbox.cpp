@@ -1,0 +1,120 @@
+#include "chat/outbox.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "base/hex.hpp"
+
+namespace chat {
+
+namespace {
+using json = nlohmann::json;
+std::string hex(std::span<const uint8_t> b) { return base::to_hex(b); }
+
+std::string add_record(const OutboxItem& i) {
+    return json{{"op", "add"}, {"id", hex(i.id)}, {"to", hex(i.to)}, {"env", hex(i.envelope)},
+                {"ts", i.ts_ms}, {"seq", i.seq}, {"expires", i.expires_ms}}
+        .dump();
+}
+std::string stored_record(const crypto::MessageId& id) { return json{{"op", "stored"}, {"id", hex(id)}}.dump(); }
+}  // namespace
+
+base::Result<Outbox> Outbox::open(const std::string& path, std::vector<std::string>& problems) {
+    Journal::Recovered rec;
+    auto j = Journal::open(path, rec);
+    if (!j) return j.status();
+    for (auto& p : rec.problems) problems.push_back(path + ": " + p);
+    Outbox box{std::move(*j)};
+    size_t n = 0, finished = 0;
+    bool damaged = !rec.problems.empty();
+    for (auto& r : rec.records) {
+        ++n;
+        try {
+            auto o = json::parse(r);
+            crypto::MessageId id{};
+            if (!base::from_hex_exact(o.at("id").get<std::string>(), id)) throw std::runtime_error("bad id");
+            std::string op = o.at("op").get<std::string>();
+            if (op == "add") {
+                OutboxItem i;
+                i.id = id;
+                auto env = base::from_hex(o.at("env").get<std::string>());
+                if (!env || !base::from_hex_exact(o.at("to").get<std::string>(), i.to)) throw std::runtime_error("bad hex");
+                i.envelope = std::move(*env);
+                i.ts_ms = o.at("ts").get<uint64_t>();
+                i.seq = o.at("seq").get<uint64_t>();
+                i.expires_ms = o.at("expires").get<uint64_t>();
+                box.items_[id] = {box.next_order_++, std::move(i)};
+            } else if (op == "stored") {
+                if (auto it = box.items_.find(id); it != box.items_.end()) it->second.second.stored = true;
+            } else if (op == "done") {
+                box.items_.erase(id);
+                ++finished;
+            }
+        } catch (const std::exception& e) {
+            damaged = true;
+            problems.push_back(path + ": record " + std::to_string(n) + " unreadable (" + e.what() + "), skipped");
+        }
+    }
+    if (finished > 0 && !damaged) {
+        std::vector<std::string> keep;
+        for (auto* i : box.pending()) {
+            keep.push_back(add_record(*i));
+            if (i->stored) keep.push_back(stored_record(i->id));
+        }
+        if (auto st = Journal::replace(path, keep); st.ok()) {
+            Journal::Recovered again;
+            auto j2 = Journal::open(path, again);
+            if (!j2) return j2.status();
+            box.journal_ = std::make_unique<Journal>(std::move(*j2));
+        } else {
+            problems.push_back(path + ": compaction failed (" + st.detail() + "); kept as is");
+        }
+    }
+    return box;
+}
+
+base::Status Outbox::add(const OutboxItem& item) {
+    if (auto st = journal_->append(add_record(item)); !st.ok()) return st;
+    items_[item.id] = {next_order_++, item};
+    return {};
+}
+
+base::Status Outbox::mark_stored(const crypto::MessageId& id) {
+    auto it = items_.find(id);
+    if (it == items_.end()) return base::not_found("not in the outbox");
+    if (auto st = journal_->append(stored_record(id)); !st.ok()) return st;
+    it->second.second.stored = true;
+    return {};
+}
+
+base::Status Outbox::finish(const crypto::MessageId& id, const std::string& status) {
+    auto it = items_.find(id);
+    if (it == items_.end()) return base::not_found("not in the outbox");
+    if (auto st = journal_->append(json{{"op", "done"}, {"id", hex(id)}, {"status", status}}.dump()); !st.ok())
+        return st;
+    items_.erase(it);
+    return {};
+}
+
+const OutboxItem* Outbox::find(const crypto::MessageId& id) const {
+    auto it = items_.find(id);
+    return it == items_.end() ? nullptr : &it->second.second;
+}
+
+std::vector<const OutboxItem*> Outbox::pending() const {
+    std::vector<std::pair<uint64_t, const OutboxItem*>> v;
+    for (auto& [id, p] : items_) v.emplace_back(p.first, &p.second);
+    std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::vector<const OutboxItem*> out;
+    for (auto& [o, i] : v) out.push_back(i);
+    return out;
+}
+
+std::vector<const OutboxItem*> Outbox::pending_for(const crypto::PublicKey& to) const {
+    std::vector<const OutboxItem*> out;
+    for (auto* i : pending())
+        if (i->to == to) out.push_back(i);
+    return out;
+}
+
+}  // namespace chat

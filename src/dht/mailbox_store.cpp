@@ -1,0 +1,106 @@
+#include "dht/mailbox_store.hpp"
+
+#include <algorithm>
+
+namespace dht {
+
+Key mailbox_key(const NodeId& owner) {
+    std::string text = "kadchat mailbox v1";
+    text.append(reinterpret_cast<const char*>(owner.bytes().data()), owner.bytes().size());
+    return NodeId::hash_of(text);
+}
+
+base::Status MailboxStore::put(const Key& key, const NodeId& sender, const std::string& slot, std::string data,
+                               base::TimePoint now, base::TimePoint expires_at) {
+    if (data.size() > cfg_.max_mailbox_item)
+        return {base::Errc::too_large, "item of " + std::to_string(data.size()) + " bytes exceeds the limit of " +
+                                           std::to_string(cfg_.max_mailbox_item)};
+    auto& box = boxes_[key];
+    auto it = box.find({sender, slot});
+    if (it != box.end()) {  // a resend of the same item: refresh it, counts unchanged
+        bytes_ = bytes_ - it->second.data.size() + data.size();
+        it->second.data = std::move(data);
+        it->second.expires_at = std::max(it->second.expires_at, expires_at);
+        return {};
+    }
+    auto refuse = [&](std::string why) {
+        if (box.empty()) boxes_.erase(key);
+        return base::Status{base::Errc::limit, std::move(why)};
+    };
+    if (count_ >= cfg_.max_mailbox_items) return refuse("mailbox storage full on this node");
+    if (box.size() >= cfg_.max_items_per_mailbox) return refuse("this mailbox is full");
+    auto& mine = per_sender_[sender];
+    if (mine >= cfg_.max_items_per_sender) return refuse("sender quota reached");
+    ++mine;
+    ++count_;
+    bytes_ += data.size();
+    box.emplace(ItemKey{sender, slot}, MailboxItem{sender, slot, std::move(data), now, expires_at});
+    return {};
+}
+
+std::vector<MailboxItem> MailboxStore::get(const Key& key, base::TimePoint now, size_t max_bytes) const {
+    std::vector<MailboxItem> out;
+    auto it = boxes_.find(key);
+    if (it == boxes_.end()) return out;
+    for (auto& [k, item] : it->second)
+        if (item.expires_at > now) out.push_back(item);
+    std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.stored_at < b.stored_at; });
+    size_t used = 0, n = 0;
+    for (; n < out.size(); ++n) {
+        used += out[n].data.size() + out[n].slot.size() + 100;  // + the record's framing
+        if (used > max_bytes && n > 0) break;
+    }
+    out.resize(n);
+    return out;
+}
+
+void MailboxStore::erase_one(std::map<ItemKey, MailboxItem>& box, std::map<ItemKey, MailboxItem>::iterator it) {
+    if (auto p = per_sender_.find(it->second.sender); p != per_sender_.end() && --p->second == 0)
+        per_sender_.erase(p);
+    --count_;
+    bytes_ -= it->second.data.size();
+    box.erase(it);
+}
+
+size_t MailboxStore::remove(const Key& key, const std::vector<std::string>& slots) {
+    auto b = boxes_.find(key);
+    if (b == boxes_.end()) return 0;
+    size_t removed = 0;
+    auto& box = b->second;
+    for (auto it = box.begin(); it != box.end();) {
+        auto next = std::next(it);
+        if (std::find(slots.begin(), slots.end(), it->second.slot) != slots.end()) {
+            erase_one(box, it);
+            ++removed;
+        }
+        it = next;
+    }
+    if (box.empty()) boxes_.erase(b);
+    return removed;
+}
+
+base::TimePoint MailboxStore::expire(base::TimePoint now) {
+    base::TimePoint next = base::kNever;
+    for (auto b = boxes_.begin(); b != boxes_.end();) {
+        auto& box = b->second;
+        for (auto it = box.begin(); it != box.end();) {
+            auto nx = std::next(it);
+            if (it->second.expires_at <= now)
+                erase_one(box, it);
+            else
+                next = std::min(next, it->second.expires_at);
+            it = nx;
+        }
+        b = box.empty() ? boxes_.erase(b) : std::next(b);
+    }
+    return next;
+}
+
+std::vector<std::pair<Key, MailboxItem>> MailboxStore::all() const {
+    std::vector<std::pair<Key, MailboxItem>> out;
+    for (auto& [k, box] : boxes_)
+        for (auto& [ik, item] : box) out.emplace_back(k, item);
+    return out;
+}
+
+}  // namespace dht
