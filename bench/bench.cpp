@@ -20,6 +20,7 @@
 #include "loopback.hpp"
 #include "stats.hpp"
 #include "session_bench.hpp"
+#include "chat_bench.hpp"
 #include "sim_world.hpp"
 
 using json = nlohmann::json;
@@ -30,12 +31,13 @@ namespace {
 using bench::kib_of;
 using bench::pct;
 
-const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--sessions=S] [--seed=S] [--json]
+const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--sessions=S] [--chat=N] [--seed=S] [--json]
   --sim=LIST      simulated network sizes [default: 1000,10000,100000]; "none" to skip
   --loopback=N    real nodes on 127.0.0.1 in this process [default: 1000]; 0 to skip
   --lookups=N     lookups (and gets) measured per network [default: 500]
   --threads=T     loopback: event loops, one thread each, nodes spread evenly [default: 2]
   --sessions=S    secure-session figures, S seconds each [default: 2]; 0 to skip
+  --chat=N        chat figures with N messages each [default: 1000]; 0 to skip
   --seed=S        simulation seed [default: 1]
   --json          one JSON document instead of tables
 )";
@@ -151,6 +153,7 @@ int main(int argc, char** argv) {
     std::vector<size_t> sizes{1000, 10000, 100000};
     size_t loopback = 1000, lookups = 500, threads = 2;
     double session_secs = 2;
+    size_t chat_messages = 1000;
     uint64_t seed = 1;
     bool as_json = false;
     for (int i = 1; i < argc; ++i) {
@@ -169,6 +172,8 @@ int main(int argc, char** argv) {
             lookups = std::stoul(val("--lookups="));
         } else if (a.rfind("--sessions=", 0) == 0) {
             session_secs = std::stod(val("--sessions="));
+        } else if (a.rfind("--chat=", 0) == 0) {
+            chat_messages = std::stoul(val("--chat="));
         } else if (a.rfind("--threads=", 0) == 0) {
             threads = std::stoul(val("--threads="));
         } else if (a.rfind("--seed=", 0) == 0) {
@@ -190,6 +195,10 @@ int main(int argc, char** argv) {
     if (session_secs > 0) {
         if (!as_json) std::cerr << "measuring secure sessions...\n";
         report["sessions"] = in_child([&] { return bench::run_sessions(session_secs); });
+    }
+    if (chat_messages > 0) {
+        if (!as_json) std::cerr << "measuring chat...\n";
+        report["chat"] = in_child([&] { return bench::run_chat(chat_messages); });
     }
     if (as_json) {
         std::cout << report.dump(2) << "\n";
@@ -226,5 +235,26 @@ int main(int argc, char** argv) {
         }
     }
     if (report.contains("sessions")) print_sessions(report["sessions"]);
+    if (report.contains("chat")) {
+        auto& c = report["chat"];
+        std::printf("\nChat between real nodes on 127.0.0.1 (sealed, fdatasync'ed outbox and history, acknowledged)\n");
+        if (c.contains("error")) {
+            std::printf("error: %s\n", c["error"].get<std::string>().c_str());
+        } else {
+            std::printf("  send -> acknowledged, warm session: p50 %.2f ms, p99 %.2f ms (%zu messages, one at a time)\n",
+                        c["latency_ms"]["p50"].get<double>(), c["latency_ms"]["p99"].get<double>(),
+                        c["latency_ms"]["messages"].get<size_t>());
+            std::printf("  throughput: %.0f messages/s (%zu sent at once, until the last acknowledgement)\n",
+                        c["throughput"]["msgs_per_s"].get<double>(), c["throughput"]["messages"].get<size_t>());
+            std::printf("  cold start of the sender to delivered: median %.0f ms (min %.0f, max %.0f, %zu runs)\n",
+                        c["cold_start_to_delivered_ms"]["median"].get<double>(),
+                        c["cold_start_to_delivered_ms"]["min"].get<double>(),
+                        c["cold_start_to_delivered_ms"]["max"].get<double>(),
+                        c["cold_start_to_delivered_ms"]["runs"].get<size_t>());
+            std::printf("  mailbox: stored in %.0f ms; recipient start -> received %.0f ms, -> sender sees delivered %.0f ms (medians of %zu)\n",
+                        c["mailbox"]["store_ms_median"].get<double>(), c["mailbox"]["start_to_received_ms_median"].get<double>(),
+                        c["mailbox"]["start_to_delivered_ms_median"].get<double>(), c["mailbox"]["runs"].get<size_t>());
+        }
+    }
     return 0;
 }

@@ -119,7 +119,8 @@ void Messenger::on_connected(const PublicKey& peer, Clock now) {
     ps.connecting = false;
     ps.failures = 0;
     ps.next_attempt = now.mono;
-    ps.sent.clear();  // a new session: everything unacknowledged goes again, in order
+    if (!ps.up) ps.sent.clear();  // a new session: everything unacknowledged goes again, in order
+    ps.up = true;
     deliver(peer, now);
 }
 
@@ -144,6 +145,7 @@ void Messenger::on_unreachable(const PublicKey& peer, const std::string& why, Cl
 void Messenger::on_disconnected(const PublicKey& peer, Clock now) {
     auto it = peers_.find(peer);
     if (it == peers_.end()) return;
+    it->second.up = false;
     it->second.sent.clear();
     if (!outbox_.pending_for(peer).empty()) it->second.next_attempt = now.mono + cfg_.retry_min;
 }

@@ -114,6 +114,7 @@ public:
 private:
     struct PeerState {
         bool connecting = false;
+        bool up = false;  // a session is established
         int failures = 0;
         base::TimePoint next_attempt{};
         std::vector<MessageId> acks;                  // to send once a session is up

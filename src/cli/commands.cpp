@@ -13,7 +13,6 @@ namespace cli {
 namespace {
 
 using json = nlohmann::json;
-using Handler = std::function<void(Runtime&, const Command&, CommandDone)>;
 
 int64_t ms_since(base::TimePoint t, base::TimePoint now) { return base::to_ms_int(now - t); }
 
@@ -300,13 +299,17 @@ void cmd_help(Runtime&, const Command&, CommandDone done) {
 }
 
 const std::map<std::string, Handler>& table() {
-    static const std::map<std::string, Handler> kTable = {
+    static const std::map<std::string, Handler> kTable = [] {
+      std::map<std::string, Handler> t = {
         {"id", cmd_id},           {"dht table", cmd_table},     {"dht lookup", cmd_lookup},
         {"dht put", cmd_put},     {"dht get", cmd_get},         {"dht storage", cmd_storage},
         {"dht stats", cmd_stats}, {"stop", cmd_stop},           {"help", cmd_help},
         {"peers", cmd_peers},     {"connect", cmd_connect},     {"disconnect", cmd_disconnect},
-        {"ping", cmd_ping},
-    };
+        {"ping", cmd_ping},       {"lookup", cmd_lookup},
+      };
+      add_chat_commands(t);
+      return t;
+    }();
     return kTable;
 }
 

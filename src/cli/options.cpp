@@ -28,6 +28,15 @@ Usage:
   kadchat ctl [--data-dir=DIR] [--json] connect <peer> [--via=HOST:PORT]
   kadchat ctl [--data-dir=DIR] [--json] disconnect <peer>
   kadchat ctl [--data-dir=DIR] [--json] ping <peer> [--count=N] [--via=HOST:PORT]
+  kadchat ctl [--data-dir=DIR] [--json] send <contact> <text> [--wait=SECONDS]
+  kadchat ctl [--data-dir=DIR] [--json] history <contact> [--limit=N]
+  kadchat ctl [--data-dir=DIR] [--json] inbox
+  kadchat ctl [--data-dir=DIR] [--json] contacts
+  kadchat ctl [--data-dir=DIR] [--json] add <address> [--name=NAME]
+  kadchat ctl [--data-dir=DIR] [--json] remove <contact>
+  kadchat ctl [--data-dir=DIR] [--json] accept <contact> [--name=NAME]
+  kadchat ctl [--data-dir=DIR] [--json] block <contact>
+  kadchat ctl [--data-dir=DIR] [--json] lookup <id>
   kadchat ctl [--data-dir=DIR] [--json] stop
   kadchat (-h | --help)
   kadchat --version
@@ -50,6 +59,9 @@ Options:
   --ttl=SECONDS           Lifetime of a stored value [default: 3600].
   --via=HOST:PORT         Connect to this address instead of looking the peer up in the DHT.
   --count=N               Pings to send through the session [default: 4].
+  --wait=SECONDS          Wait up to this long for the message to be delivered.
+  --limit=N               Only the last N messages [default: 0 = all].
+  --name=NAME             A name for the contact (default: the first 8 hex digits of its ID).
   -h --help               Show this text.
   --version               Show the version.
 )";
@@ -68,6 +80,15 @@ const char kCommandUsage[] =
   cmd disconnect <peer>
   cmd ping <peer> [--count=N] [--via=HOST:PORT]
   cmd dht stats
+  cmd send <contact> <text> [--wait=SECONDS]
+  cmd history <contact> [--limit=N]
+  cmd inbox
+  cmd contacts
+  cmd add <address> [--name=NAME]
+  cmd remove <contact>
+  cmd accept <contact> [--name=NAME]
+  cmd block <contact>
+  cmd lookup <id>
   cmd stop
   cmd help
 
@@ -76,6 +97,9 @@ Options:
   --ttl=SECONDS  [default: 3600]
   --via=HOST:PORT
   --count=N  [default: 4]
+  --wait=SECONDS
+  --limit=N
+  --name=NAME
 )";
 
 std::string default_data_dir() {
@@ -201,9 +225,11 @@ base::Result<Command> parse_command(const std::vector<std::string>& words) {
     }
     Command c;
     for (const char* w : {"id", "dht", "table", "lookup", "put", "get", "storage", "stats", "peers", "connect",
-                          "disconnect", "ping", "stop", "help"})
+                          "disconnect", "ping", "stop", "help", "send", "history", "inbox", "contacts", "add",
+                          "remove", "accept", "block"})
         if (flag(a, w)) c.path += (c.path.empty() ? "" : " ") + std::string(w);
-    for (const char* k : {"<id>", "<key>", "<value>", "<peer>", "--ttl", "--via", "--count"}) {
+    for (const char* k : {"<id>", "<key>", "<value>", "<peer>", "--ttl", "--via", "--count", "<contact>", "<text>",
+                          "<address>", "--wait", "--limit", "--name"}) {
         std::string v = str(a, k);
         if (!v.empty()) c.args[k] = v;
     }

@@ -174,6 +174,35 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
     if (path == "disconnect") return r["disconnected"].get<bool>() ? "disconnected\n" : "there was no session\n";
     if (path == "stop") return "stopping\n";
     if (path == "help") return s(r["usage"]);
+    if (path == "lookup") return render_lookup(r, false);
+    if (path == "send") return "message " + s(r["id"]).substr(0, 8) + ": " + s(r["status"]) + "\n";
+    if (path == "contacts" || path == "add" || path == "accept" || path == "block") {
+        json list = r.is_array() ? r : json::array({r});
+        Table t({"NAME", "STATE", "ONLINE", "UNREAD", "ADDRESS"});
+        for (auto& c : list)
+            t.add({s(c["name"]), s(c["state"]), c["online"].get<bool>() ? "yes" : "no", s(c["unread"]), s(c["address"])});
+        return t.str();
+    }
+    if (path == "remove") return "removed " + s(r["removed"]["name"]) + "\n";
+    if (path == "history" || path == "inbox") {
+        auto line = [](const json& e) {
+            std::string who = e["direction"] == "in" ? s(e["contact"]) : "me";
+            std::string mark = e["direction"] == "out" ? "  (" + s(e["status"]) + ")" : "";
+            return "[" + who + "] " + s(e["text"]) + mark + "\n";
+        };
+        std::string out;
+        if (path == "history") {
+            for (auto& e : r) out += line(e);
+            return out.empty() ? "(no messages)\n" : out;
+        }
+        for (auto& e : r["messages"]) out += line(e);
+        for (auto& q : r["requests"]) {
+            out += "request from " + s(q["name"]) + " (" + s(q["address"]) + "):\n";
+            for (auto& e : q["messages"]) out += "  " + line(e);
+        }
+        for (auto& p : r["problems"]) out += "warning: " + s(p) + "\n";
+        return out.empty() ? "nothing unread\n" : out;
+    }
     return r.dump(2) + "\n";
 }
 

@@ -112,6 +112,13 @@ base::Status Runtime::start_sessions() {
     };
     sessions_->on_closed = [this](const crypto::PublicKey& peer, const std::string& why) {
         ping_finish(peer, base::Status{base::Errc::unavailable, "session closed: " + why});
+        if (chat_) chat_->session_down(peer);
+    };
+    sessions_->on_established = [this](const crypto::PublicKey& peer) {
+        if (chat_) chat_->session_up(peer);
+    };
+    sessions_->on_writable = [this](const crypto::PublicKey& peer) {
+        if (chat_) chat_->writable(peer);
     };
     return {};
 }
@@ -199,6 +206,10 @@ void Runtime::on_session_payload(const crypto::PublicKey& peer, std::span<const 
         ++(unknown ? payload_counts_.unknown_type : payload_counts_.malformed);
         KC_LOG(log_, debug, "session", "payload from %s dropped: %s", dht::NodeId{peer}.short_hex().c_str(),
                p.status().detail().c_str());
+        return;
+    }
+    if (p->type == chat::PayloadType::msg || p->type == chat::PayloadType::ack) {
+        if (chat_) chat_->payload(peer, *p);
         return;
     }
     if (p->type == chat::PayloadType::ping) {
@@ -339,6 +350,9 @@ base::Status Runtime::start() {
     if (auto st = bind_sockets(); !st.ok()) return st;
     if (auto st = host_->start(); !st.ok()) return st;
     if (auto st = start_sessions(); !st.ok()) return st;
+    chat_ = std::make_unique<ChatHost>(*this, loop_, rng_, log_);
+    if (auto st = chat_->start(opts_.data_dir, host_->identity()); !st.ok()) return st;
+    chat_->on_notice = [this](const chat::Notice& n) { on_notice(n); };
 
     auto ctl = net::ControlServer::listen(loop_, socket_path(opts_.data_dir),
                                           [this](const std::string& line, net::ControlServer::Reply reply) {
@@ -378,14 +392,19 @@ base::Status Runtime::start() {
     host_->rearm();
     print_banner();
 
-    if (!opts_.daemon && ::isatty(STDIN_FILENO)) {
-        auto reader = net::LineReader::open_stdin(
+    if (!opts_.daemon) {
+        input_ = Input::open_stdin(
             loop_, [this](std::string line) { on_prompt_line(std::move(line)); },
-            [this] { request_stop(); });
-        if (reader) {
-            prompt_ = std::move(*reader);
-            std::cout << "Type /help for commands, /quit to leave.\n> " << std::flush;
+            [this] {
+                if (input_ && input_->interactive()) return request_stop();
+                finish_script(0);
+            });
+        if (!input_) return base::io_error("cannot read standard input (use `kadchat daemon` to run without one)");
+        if (input_->interactive()) {
+            input_->print("Type a message, or /help for commands; /quit leaves.");
+            for (auto& p : chat_->problems()) input_->print("warning: " + p);
         }
+        update_prompt();
     }
     return {};
 }
@@ -428,34 +447,6 @@ void Runtime::print_banner() {
     std::cout << "Control: kadchat ctl --data-dir " << opts_.data_dir << " id\n" << std::flush;
 }
 
-void Runtime::on_prompt_line(std::string line) {
-    auto b = line.find_first_not_of(" \t\r");
-    if (b == std::string::npos) {
-        std::cout << "> " << std::flush;
-        return;
-    }
-    line = line.substr(b);
-    if (line == "/quit" || line == "/exit") {
-        request_stop();
-        return;
-    }
-    if (line[0] != '/') {
-        std::cout << "Chat messages arrive with the chat issue; for now, commands start with '/'. "
-                     "Try /help.\n> " << std::flush;
-        return;
-    }
-    std::vector<std::string> words;
-    std::istringstream ss(line.substr(1));
-    for (std::string w; ss >> w;) words.push_back(w);
-    execute(words, [words](CommandReply r) {
-        if (!r.ok)
-            std::cout << "error: " << r.error << "\n";
-        else
-            std::cout << render_command(words, r.result);
-        std::cout << "> " << std::flush;
-    });
-}
-
 void Runtime::request_stop() {
     if (stop_timer_) stop_timer_->start(0);  // never tear down from inside a callback of ours
 }
@@ -464,7 +455,9 @@ void Runtime::shutdown() {
     if (stopped_) return;
     stopped_ = true;
     save_contacts();
-    prompt_.reset();
+    input_.reset();
+    script_timer_.reset();
+    chat_.reset();  // before the sessions and the node it calls
     control_.reset();
     signals_.reset();
     for (auto& [peer, run] : pings_) run->timeout.reset();

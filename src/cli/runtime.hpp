@@ -9,7 +9,9 @@
 #include <string>
 
 #include "base/logger.hpp"
+#include "cli/chat_host.hpp"
 #include "cli/node_host.hpp"
+#include "cli/terminal.hpp"
 #include "cli/options.hpp"
 #include "chat/payload.hpp"
 #include "crypto/handshake.hpp"
@@ -41,6 +43,7 @@ public:
     dht::Node& node() { return host_->node(); }
     NodeHost& host() { return *host_; }
     net::SessionManager& sessions() { return *sessions_; }
+    ChatHost& chat() { return *chat_; }
     const NodeOptions& options() const { return opts_; }
     base::TimePoint started_at() const { return started_at_; }
     void request_stop();
@@ -71,6 +74,11 @@ private:
     void load_saved_contacts();
     void save_contacts();
     void on_prompt_line(std::string line);
+    void prompt_command(std::vector<std::string> words);
+    void on_notice(const chat::Notice& n);
+    void update_prompt();
+    void finish_script(int waited_s);
+    std::string name_of(const crypto::PublicKey& k) const;
     void on_session_payload(const crypto::PublicKey& peer, std::span<const uint8_t> bytes);
     struct PingRun;
     void ping_step(PingRun& run);
@@ -92,7 +100,12 @@ private:
     std::map<crypto::PublicKey, std::unique_ptr<PingRun>> pings_;
     std::unique_ptr<net::ControlServer> control_;
     std::unique_ptr<net::Signals> signals_;
-    std::unique_ptr<net::LineReader> prompt_;
+    std::unique_ptr<ChatHost> chat_;
+    std::unique_ptr<Input> input_;
+    std::optional<crypto::PublicKey> selected_;   // the prompt's conversation
+    std::optional<crypto::PublicKey> last_request_;
+    std::unique_ptr<net::Timer> script_timer_;
+    int script_waited_s_ = 0;
     std::unique_ptr<net::Timer> stop_timer_;
     base::TimePoint started_at_{};
     bool stopped_ = false;

@@ -240,6 +240,10 @@ void SessionManager::uncork() {
         if (c->dirty) flush(*c);
 }
 
+namespace {
+constexpr base::Duration kSimultaneousWindow = std::chrono::seconds(3);
+}
+
 void SessionManager::established(Conn& c, base::TimePoint now) {
     const PublicKey& peer = c.session->peer();
     ++stats_.established;
@@ -254,6 +258,10 @@ void SessionManager::established(Conn& c, base::TimePoint now) {
             const PublicKey& init_c = c.outbound ? me : peer;
             const PublicKey& init_o = other->outbound ? me : peer;
             bool keep_c = init_c == init_o ? true : init_c < init_o;
+            // A handshake for a new session while an old one is live, and not at the same
+            // moment: the peer restarted (kill -9 leaves our side of the old one open until
+            // keepalives fail) or lost it. The new one is the one that works.
+            if (now - other->since > kSimultaneousWindow) keep_c = true;
             Conn& loser = keep_c ? *other : c;
             ++stats_.duplicates_closed;
             KC_LOG(log_, debug, "session", "two sessions with %s: keeping the one %s started", short_id(peer).c_str(),

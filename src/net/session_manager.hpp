@@ -3,6 +3,7 @@
 // protocol (handshake, frames, keepalive timers) is crypto::Session, sans-I/O; this class only
 // joins it to sockets and one timer, and keeps the policies that need a clock and a socket:
 //   * two nodes that dial each other at once keep the session started by the smaller public key;
+//     a new session replacing one older than 3 s (a restarted peer) is always kept;
 //   * sessions to peers someone asked for are re-established with backoff (1 s doubling to 60 s)
 //     after a failure, not after an idle close or a disconnect();
 //   * more than `load_inits_per_s` handshake inits in a second puts the node "under load": inits

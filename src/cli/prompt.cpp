@@ -1,0 +1,156 @@
+// The interactive prompt (and scripts piped into it): plain text goes to the selected
+// conversation, slash commands go through the same command table as `kadchat ctl`, and chat
+// events are printed above the line being typed.
+#include <iostream>
+#include <sstream>
+
+#include "base/hex.hpp"
+#include "cli/commands.hpp"
+#include "cli/runtime.hpp"
+#include "crypto/address.hpp"
+
+namespace cli {
+
+namespace {
+const char kPromptHelp[] =
+    R"(Type a message to send it to the selected conversation. Commands:
+  /add ADDRESS [NAME]   add a contact          /contacts           list contacts
+  /select NAME          choose a conversation  /history [N]        last N messages (default 20)
+  /accept [NAME]        accept a request       /block [NAME]       block a request or contact
+  /remove NAME          forget a contact       /inbox              unread messages and requests
+  /peers                live sessions          /lookup ID          find a node in the DHT
+  /dht table|lookup ID [--trace]|put K V|get K|storage|stats     inspect the DHT
+  /connect PEER  /ping PEER  /id  /help  /quit
+)";
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> w;
+    std::istringstream ss(s);
+    for (std::string x; ss >> x;) w.push_back(x);
+    return w;
+}
+
+std::string status_mark(const std::string& status) {
+    if (status == "delivered") return "delivered";
+    if (status == "stored") return "stored (recipient offline; kept in the DHT)";
+    if (status == "expired") return "EXPIRED, not delivered";
+    return status;
+}
+}  // namespace
+
+std::string Runtime::name_of(const crypto::PublicKey& k) const {
+    const chat::Contact* c = chat_->contacts().find(k);
+    return c ? c->name : chat::default_name(k);
+}
+
+void Runtime::update_prompt() {
+    if (!input_) return;
+    input_->set_prompt(selected_ ? name_of(*selected_) + "> " : "> ");
+}
+
+void Runtime::on_notice(const chat::Notice& n) {
+    if (!input_) return;
+    std::string who = name_of(n.peer);
+    switch (n.kind) {
+        case chat::Notice::Kind::message:
+            input_->print("[" + who + "] " + n.entry.text);
+            if (!selected_) {
+                selected_ = n.peer;  // the first conversation to speak is the one answered
+                update_prompt();
+            }
+            break;
+        case chat::Notice::Kind::request:
+            last_request_ = n.peer;
+            input_->print("Contact request from " + who + " (" + crypto::encode_address(n.peer) + "): " +
+                          n.entry.text + "\n  /accept " + who + " to talk, /block " + who + " to refuse.");
+            break;
+        case chat::Notice::Kind::status: {
+            std::string t = n.entry.text.size() > 30 ? n.entry.text.substr(0, 30) + "…" : n.entry.text;
+            input_->print("  (to " + who + ": \"" + t + "\" " + status_mark(n.entry.status) + ")");
+            break;
+        }
+        case chat::Notice::Kind::problem: input_->print("warning: " + n.text); break;
+    }
+}
+
+void Runtime::prompt_command(std::vector<std::string> words) {
+    if (input_) input_->pause();
+    execute(words, [this, words](CommandReply r) {
+        if (!input_) return;
+        if (!r.ok)
+            input_->print("error: " + r.error);
+        else
+            input_->print(render_command(words, r.result));
+        input_->resume();
+    });
+}
+
+void Runtime::on_prompt_line(std::string line) {
+    auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos) return;
+    auto e = line.find_last_not_of(" \t\r");
+    line = line.substr(b, e - b + 1);
+    if (line[0] != '/') {
+        if (!selected_) return input_->print("No conversation selected: /select NAME (or /add ADDRESS NAME first).");
+        auto sent = chat_->messenger().send_text(*selected_, line, ChatHost::clock());
+        if (!sent) return input_->print("error: " + sent.status().detail());
+        chat_->kick();
+        return;
+    }
+    auto w = split(line.substr(1));
+    if (w.empty()) return;
+    const std::string cmd = w[0];
+    if (cmd == "quit" || cmd == "exit") return request_stop();
+    if (cmd == "help") return input_->print(kPromptHelp);
+    if (cmd == "select") {
+        if (w.size() != 2) return input_->print("usage: /select NAME");
+        auto k = chat_->contacts().resolve(w[1], {chat::ContactState::contact, chat::ContactState::request});
+        if (!k) return input_->print("error: " + k.status().detail());
+        selected_ = *k;
+        update_prompt();
+        return prompt_command({"history", w[1], "--limit=20"});
+    }
+    if (cmd == "add") {
+        if (w.size() < 2 || w.size() > 3) return input_->print("usage: /add ADDRESS [NAME]");
+        std::vector<std::string> words = {"add", w[1]};
+        if (w.size() == 3) words.push_back("--name=" + w[2]);
+        return prompt_command(words);
+    }
+    if (cmd == "history") {
+        if (!selected_) return input_->print("No conversation selected: /select NAME.");
+        std::string n = w.size() > 1 ? w[1] : "20";
+        return prompt_command({"history", base::to_hex(std::span<const uint8_t>{*selected_}), "--limit=" + n});
+    }
+    if (cmd == "accept" || cmd == "block") {
+        std::string who;
+        if (w.size() > 1)
+            who = w[1];
+        else if (cmd == "accept" && last_request_)
+            who = base::to_hex(std::span<const uint8_t>{*last_request_});
+        else if (cmd == "block" && (last_request_ || selected_))
+            who = base::to_hex(std::span<const uint8_t>{last_request_ ? *last_request_ : *selected_});
+        else
+            return input_->print("usage: /" + cmd + " NAME");
+        return prompt_command({cmd, who});
+    }
+    prompt_command(w);
+}
+
+// A script's input ended: leave once nothing is still "sending" (delivered or safely stored),
+// or after 30 s, so that `echo hi | kadchat` delivers what it was given.
+void Runtime::finish_script(int waited_s) {
+    if (chat_->messenger().sending() == 0 || waited_s >= 30) {
+        if (chat_->messenger().sending() > 0)
+            std::cerr << "kadchat: " << chat_->messenger().sending()
+                      << " message(s) not yet delivered; they stay in the outbox for the next start\n";
+        return request_stop();
+    }
+    if (!script_timer_) {
+        auto t = net::Timer::make(loop_, [this] { finish_script(++script_waited_s_); });
+        if (!t) return request_stop();
+        script_timer_ = std::move(*t);
+    }
+    script_timer_->start(1000);
+}
+
+}  // namespace cli
