@@ -85,6 +85,8 @@ base::Result<Entry> Messenger::send_text(const PublicKey& to, const std::string&
 void Messenger::maybe_connect(const PublicKey& peer, PeerState& ps, Clock now) {
     if (ps.connecting || now.mono < ps.next_attempt) return;
     ps.connecting = true;
+    ps.connect_started = now.mono;
+    ps.stored_while_connecting = false;
     fx_.connect(peer);
 }
 
@@ -170,13 +172,13 @@ void Messenger::on_mailbox_put(const std::string& slot, size_t stored, Clock) {
     }
     if (item->stored) return;
     PublicKey to = item->to;
+    const Entry* e = history_.find(to, id);
+    if (e && e->status == "sending") set_status(to, id, "stored");  // history first, as for acks
     if (auto st = outbox_.mark_stored(id); !st.ok()) {
         ++counts_.write_errors;
         return problem("outbox: " + st.detail());
     }
     ++counts_.stored;
-    const Entry* e = history_.find(to, id);
-    if (e && e->status == "sending") set_status(to, id, "stored");
 }
 
 void Messenger::set_status(const PublicKey& peer, const MessageId& id, const std::string& status) {
@@ -198,6 +200,10 @@ void Messenger::on_payload(const PublicKey& peer, const Payload& p, Clock now) {
             ++counts_.stray_acks;  // a late duplicate, or an ack for someone else's message
             return;
         }
+        // History first: a crash between the two writes then leaves the message in the outbox,
+        // which only means one more resend and a second acknowledgement. The other order could
+        // leave it "sending" in the history forever.
+        set_status(peer, p.id, "delivered");
         if (auto st = outbox_.finish(p.id, "delivered"); !st.ok()) {
             ++counts_.write_errors;
             return problem("outbox: " + st.detail());
@@ -205,7 +211,6 @@ void Messenger::on_payload(const PublicKey& peer, const Payload& p, Clock now) {
         ++counts_.delivered;
         peers_[peer].sent.erase(p.id);
         stored_at_.erase(p.id);
-        set_status(peer, p.id, "delivered");
         return;
     }
     if (p.type != PayloadType::msg) return;
@@ -382,6 +387,16 @@ base::TimePoint Messenger::tick(Clock now) {
     }
     for (auto& peer : waiting) {
         PeerState& ps = peers_[peer];
+        // Looking for an offline peer takes the lookup's full timeouts: do not make the message
+        // wait for them before it is safe in the mailbox. (If the session comes up after all, the
+        // receiver gets it twice and shows it once.)
+        if (ps.connecting && !ps.stored_while_connecting && now.mono - ps.connect_started >= cfg_.store_after) {
+            ps.stored_while_connecting = true;
+            for (auto* i : outbox_.pending_for(peer))
+                if (!i->stored && !putting_.count(i->id)) store_in_mailbox(*i, now);
+        } else if (ps.connecting && !ps.stored_while_connecting) {
+            next = std::min(next, ps.connect_started + cfg_.store_after);
+        }
         if (now.mono >= ps.next_attempt) deliver(peer, now);
         if (!ps.connecting && ps.next_attempt > now.mono) next = std::min(next, ps.next_attempt);
     }

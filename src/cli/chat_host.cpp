@@ -61,13 +61,21 @@ void ChatHost::post(std::function<void()> fn) {
 void ChatHost::kick() {
     if (!messenger_) return;
     auto now = clock();
-    if (!after_join_.empty() && rt_.node().join_state() != dht::Node::JoinState::joining) {
+    auto state = rt_.node().join_state();
+    bool connected = state == dht::Node::JoinState::connected;
+    if (connected && !was_connected_) {
+        messenger_->fetch_soon(now);  // the mailbox is reachable now
+        if (on_joined) on_joined();
+    }
+    was_connected_ = connected;
+    if (!after_join_.empty() && state != dht::Node::JoinState::joining) {
         auto peers = std::move(after_join_);
         after_join_.clear();
         for (auto& p : peers) dial(p);
     }
     auto next = messenger_->tick(now);
-    if (!after_join_.empty()) next = std::min(next, now.mono + std::chrono::milliseconds(100));
+    if (!after_join_.empty() || state == dht::Node::JoinState::joining)
+        next = std::min(next, now.mono + std::chrono::milliseconds(100));
     timer_->start(static_cast<uint64_t>(std::max<int64_t>(base::to_ms_int(next - now.mono), 0)) + 1);
 }
 

@@ -35,6 +35,8 @@ public:
     // Runs the Messenger's timers now and re-arms its timer; call after any call into it.
     void kick();
 
+    // Called when the node's DHT join completes (and again after a re-join).
+    std::function<void()> on_joined;
     // Called for every notice (after the waiters below have seen it).
     std::function<void(const chat::Notice&)> on_notice;
     // Runs `fn` once the message is delivered (true) or `timeout_ms` passes (false).
@@ -73,7 +75,8 @@ private:
     std::vector<std::function<void()>> posted_;
     std::vector<dht::NodeInfo> holders_;
     // Connects asked for while the node is still joining the DHT: a lookup then would fail.
-    std::vector<crypto::PublicKey> after_join_;  // who answered the last mailbox fetch
+    std::vector<crypto::PublicKey> after_join_;
+    bool was_connected_ = false;  // the DHT join state at the last kick(): a new join fetches mail  // who answered the last mailbox fetch
     struct Waiter {
         std::function<void(bool)> fn;
         std::unique_ptr<net::Timer> timeout;

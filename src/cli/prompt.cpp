@@ -75,6 +75,15 @@ void Runtime::on_notice(const chat::Notice& n) {
 
 void Runtime::prompt_command(std::vector<std::string> words) {
     if (input_) input_->pause();
+    // Commands that go over the network can take seconds: say so at once.
+    bool slow = !words.empty() && (words[0] == "lookup" || words[0] == "connect" || words[0] == "ping" ||
+                                   (words[0] == "dht" && words.size() > 1 &&
+                                    (words[1] == "lookup" || words[1] == "put" || words[1] == "get")));
+    if (slow && input_ && input_->interactive()) {
+        std::string what;
+        for (auto& w : words) what += (what.empty() ? "" : " ") + w;
+        input_->print("(" + what + ": working…)");
+    }
     execute(words, [this, words](CommandReply r) {
         if (!input_) return;
         if (!r.ok)

@@ -353,6 +353,10 @@ base::Status Runtime::start() {
     chat_ = std::make_unique<ChatHost>(*this, loop_, rng_, log_);
     if (auto st = chat_->start(opts_.data_dir, host_->identity()); !st.ok()) return st;
     chat_->on_notice = [this](const chat::Notice& n) { on_notice(n); };
+    chat_->on_joined = [this] {
+        if (input_ && input_->interactive())
+            input_->print("Joined the network (" + std::to_string(node().table().size()) + " DHT contacts).");
+    };
 
     auto ctl = net::ControlServer::listen(loop_, socket_path(opts_.data_dir),
                                           [this](const std::string& line, net::ControlServer::Reply reply) {

@@ -12,7 +12,7 @@ cleanup() {
     for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     tmux -L "kc$$" kill-server 2>/dev/null || true
     wait 2>/dev/null || true
-    rm -rf "$T"
+    [ -n "${KC_KEEP_TMP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do echo "== $f"; tail -30 "$f"; done >&2; exit 1; }
@@ -98,10 +98,8 @@ until_true 120 "len([e for e in d if e['direction']=='in']) >= 1003" ctl b histo
 sleep 1
 EXPECT=$(python3 -c "print(['n%d' % i for i in range(1, 1001)])")
 [ "$(ctl b history alice | json "[e['text'] for e in d if e['direction']=='in'][3:]")" = "$EXPECT" ] || fail "1,000 messages out of order or duplicated"
-# KNOWN ISSUE (see the issue #4 note): in one run some of a's messages were not marked delivered
-# within 60 s although b had them all. Reported, not yet failing, until the cause is found.
 until_true 60 "all(e['status']=='delivered' for e in d)" ctl a history bob \
-    || echo "WARN: a shows not delivered: $(ctl a history bob | json "[(e['text'], e['status']) for e in d if e['status'] != 'delivered']")" >&2
+    || fail "a shows not delivered: $(ctl a history bob | json "[(e['text'], e['status']) for e in d if e['status'] != 'delivered']")"
 
 # --- 5. a stranger's message lands as a contact request ---
 ctl c add "$B" --name bob >/dev/null
@@ -148,11 +146,11 @@ $TM new-session -d -s kc -x 160 -y 40 \
     "$KADCHAT --data-dir $T/e --listen 127.0.0.1:0 --bootstrap $BOOT --log-level warn 2>$T/e.log"
 wait_for_socket e
 E=$(ctl e id | json 'd["address"]')
-for _ in $(seq 50); do $TM capture-pane -p -t kc | grep -q "^> " && break; sleep 0.1; done  # the prompt is up
+for _ in $(seq 50); do $TM capture-pane -p -t kc | grep -q "^>" && break; sleep 0.1; done  # the prompt is up
 $TM send-keys -t kc "/add $B bob" Enter
 $TM send-keys -t kc "/select bob" Enter
-for _ in $(seq 50); do $TM capture-pane -p -t kc | grep -q "^bob> " && break; sleep 0.1; done
-$TM capture-pane -p -t kc | grep -q "^bob> " || fail "no prompt naming bob: $($TM capture-pane -p -t kc)"
+for _ in $(seq 50); do $TM capture-pane -p -t kc | grep -q "^bob>" && break; sleep 0.1; done
+$TM capture-pane -p -t kc | grep -q "^bob>" || fail "no prompt naming bob: $($TM capture-pane -p -t kc)"
 $TM send-keys -t kc "hi bob, from the terminal" Enter
 until_true 15 "any(m['text']=='hi bob, from the terminal' for r in d['requests'] for m in r['messages'])" ctl b inbox \
     || fail "typed message did not arrive: $($TM capture-pane -p -t kc)"

@@ -45,6 +45,7 @@ struct SimNode : chat::Effects {
     std::unique_ptr<chat::Messenger> m;
     std::vector<chat::Notice> notices;
     bool online = true;
+    bool silent = false;  // connects to it never complete (a lookup waiting out its timeouts)
 
     SimNode(World& world, uint64_t seed) : w{world}, dir{temp_dir()}, id{make_id(seed)}, rng{seed + 1000} {
         open();
@@ -151,7 +152,7 @@ chat::Effects::Sent SimNode::send(const PublicKey& peer, const std::string& payl
 void SimNode::connect(const PublicKey& peer) {
     w.queue.push_back([this, peer] {
         SimNode* to = w.find(peer);
-        if (!online) return;
+        if (!online || (to && to->silent)) return;
         if (!to || !to->online) return m->on_unreachable(peer, "not found in the DHT", w.clock());
         w.sessions.insert({pk(), peer});
         w.sessions.insert({peer, pk()});
@@ -391,4 +392,19 @@ TEST_CASE("chat sim: a damaged history or outbox line is reported; the other rec
     w.run(60s);
     // n0 was in the mailbox already: it arrives too, and its ack finds no outbox record.
     CHECK(texts(b, a.pk(), true) == std::vector<std::string>{"n0", "n1", "n2"});
+}
+
+TEST_CASE("chat sim: while a connect is still pending after 3 s, the message is stored in the mailbox") {
+    World w;
+    auto& a = w.add(1);
+    auto& b = w.add(2);
+    befriend(a, b);
+    b.silent = true;
+    auto e = a.m->send_text(b.pk(), "are you there?", w.clock());
+    REQUIRE(e);
+    w.run(2s);
+    CHECK(a.status_of(b.pk(), e->id) == "sending");
+    w.run(2s);
+    CHECK(a.status_of(b.pk(), e->id) == "stored");
+    CHECK(w.mailbox[b.pk()].size() == 1);
 }

@@ -204,3 +204,93 @@ TEST_CASE("node: a request to a silent contact times out, fails the contact, and
     CHECK(f.node.table().find(f.id_alice)->failures == 2);
     CHECK(f.node.stats().by_method[static_cast<size_t>(dht::Method::find_node)].timeouts == 2);
 }
+
+TEST_CASE("node: mailboxes: put needs a token; get returns the items; only the owner removes them") {
+    Fixture f;
+    // Carol leaves two items in alice's mailbox on bob.
+    auto key = dht::mailbox_key(f.id_alice);
+    f.deliver(f.query(dht::Method::find_value, &key, &f.auth_carol));
+    dht::Decoder::Failure fail{};
+    auto fv = f.dec.decode(testing::bytes(f.net.sent.back().data), f.auth_carol, fail);
+    REQUIRE(fv);
+    auto put = [&](const std::string& slot, const std::string& token) {
+        dht::Message q;
+        q.method = dht::Method::mbox_put;
+        q.txid = f.txid++;
+        q.sender = f.id_carol;
+        q.target = key;
+        q.token = token;
+        q.slot = slot;
+        q.value = "sealed-" + slot;
+        q.ttl_s = 7 * 86400;
+        f.deliver(dht::encode(q, f.auth_carol, &f.id_bob));
+        return f.dec.decode(testing::bytes(f.net.sent.back().data), f.auth_carol, fail);
+    };
+    auto bad = put("s0", "0000000000000000");
+    REQUIRE(bad);
+    CHECK(bad->msg.error_code == dht::kErrBadToken);
+    REQUIRE(put("s1", fv->msg.token));
+    REQUIRE(put("s2", fv->msg.token));
+    CHECK(f.node.mailboxes().size() == 2);
+
+    // Anyone may read (the items are sealed); alice gets both.
+    f.deliver(f.query(dht::Method::mbox_get, &key));
+    auto got = f.last_reply();
+    REQUIRE(got);
+    REQUIRE(got->values.size() == 2);
+    CHECK(got->values[0].slot == "s1");
+    CHECK(got->values[0].publisher == f.id_carol);
+
+    // Carol (not the owner) cannot remove; alice can.
+    auto del = [&](dht::Authenticator& as, const dht::NodeId& sender) {
+        dht::Message q;
+        q.method = dht::Method::mbox_del;
+        q.txid = f.txid++;
+        q.sender = sender;
+        q.target = key;
+        q.slots = {"s1"};
+        f.deliver(dht::encode(q, as, &f.id_bob));
+    };
+    del(f.auth_carol, f.id_carol);
+    auto refused = f.dec.decode(testing::bytes(f.net.sent.back().data), f.auth_carol, fail);
+    REQUIRE(refused);
+    CHECK(refused->msg.error_code == dht::kErrNotOwner);
+    CHECK(f.node.mailboxes().size() == 2);
+    del(f.auth_alice, f.id_alice);
+    auto ok = f.last_reply();
+    REQUIRE(ok);
+    CHECK(ok->kind == dht::Kind::reply);
+    CHECK(f.node.mailboxes().size() == 1);
+    // Items expire with their TTL.
+    f.now += 7 * 24h + 1s;
+    f.node.tick(f.now);
+    CHECK(f.node.mailboxes().size() == 0);
+}
+
+TEST_CASE("mailbox store: per-sender, per-mailbox and node quotas; size limit; a resend replaces") {
+    dht::Config cfg;
+    cfg.max_items_per_sender = 3;
+    cfg.max_items_per_mailbox = 4;
+    cfg.max_mailbox_items = 6;
+    dht::MailboxStore st{cfg};
+    auto t = base::TimePoint{} + 1s;
+    auto ttl = t + 1h;
+    base::SeededRng rng{3};
+    auto s1 = dht::NodeId::random(rng), s2 = dht::NodeId::random(rng), s3 = dht::NodeId::random(rng);
+    auto box1 = dht::NodeId::random(rng), box2 = dht::NodeId::random(rng);
+    for (int i = 0; i < 3; ++i) CHECK(st.put(box1, s1, "a" + std::to_string(i), "x", t, ttl).ok());
+    CHECK(st.put(box1, s1, "a0", "replaced", t, ttl).ok());  // same slot: no new item
+    CHECK(st.put(box2, s1, "z", "x", t, ttl).code() == base::Errc::limit);  // sender quota, any mailbox
+    CHECK(st.put(box1, s2, "b0", "x", t, ttl).ok());
+    CHECK(st.put(box1, s2, "b1", "x", t, ttl).code() == base::Errc::limit);  // mailbox full
+    CHECK(st.put(box2, s2, "b1", "x", t, ttl).ok());
+    CHECK(st.put(box2, s3, "c0", "x", t, ttl).ok());
+    CHECK(st.put(box2, s3, "c1", "x", t, ttl).code() == base::Errc::limit);  // node full (6)
+    CHECK(st.put(box2, s3, "big", std::string(cfg.max_mailbox_item + 1, 'x'), t, ttl).code() == base::Errc::too_large);
+    CHECK(st.size() == 6);
+    CHECK(st.get(box1, t, 1 << 20).size() == 4);
+    CHECK(st.remove(box1, {"a0", "a1", "nope"}) == 2);
+    CHECK(st.put(box2, s1, "z", "x", t, ttl).ok());  // s1's quota freed
+    CHECK(st.expire(ttl) == base::kNever);
+    CHECK(st.size() == 0);
+}
