@@ -78,6 +78,7 @@ base::Result<Entry> Messenger::send_text(const PublicKey& to, const std::string&
         problem("history: " + st.detail());
     }
     ++counts_.sent;
+    waiting_since_[e.id] = now.mono;
     deliver(to, now);
     return e;
 }
@@ -85,8 +86,6 @@ base::Result<Entry> Messenger::send_text(const PublicKey& to, const std::string&
 void Messenger::maybe_connect(const PublicKey& peer, PeerState& ps, Clock now) {
     if (ps.connecting || now.mono < ps.next_attempt) return;
     ps.connecting = true;
-    ps.connect_started = now.mono;
-    ps.stored_while_connecting = false;
     fx_.connect(peer);
 }
 
@@ -211,6 +210,7 @@ void Messenger::on_payload(const PublicKey& peer, const Payload& p, Clock now) {
         ++counts_.delivered;
         peers_[peer].sent.erase(p.id);
         stored_at_.erase(p.id);
+        waiting_since_.erase(p.id);
         return;
     }
     if (p.type != PayloadType::msg) return;
@@ -357,6 +357,7 @@ base::TimePoint Messenger::tick(Clock now) {
             continue;
         }
         ++counts_.expired;
+        waiting_since_.erase(id);
         set_status(to, id, "expired");
     }
     std::set<PublicKey> waiting;
@@ -387,15 +388,18 @@ base::TimePoint Messenger::tick(Clock now) {
     }
     for (auto& peer : waiting) {
         PeerState& ps = peers_[peer];
-        // Looking for an offline peer takes the lookup's full timeouts: do not make the message
-        // wait for them before it is safe in the mailbox. (If the session comes up after all, the
-        // receiver gets it twice and shows it once.)
-        if (ps.connecting && !ps.stored_while_connecting && now.mono - ps.connect_started >= cfg_.store_after) {
-            ps.stored_while_connecting = true;
-            for (auto* i : outbox_.pending_for(peer))
-                if (!i->stored && !putting_.count(i->id)) store_in_mailbox(*i, now);
-        } else if (ps.connecting && !ps.stored_while_connecting) {
-            next = std::min(next, ps.connect_started + cfg_.store_after);
+        // Looking for an offline peer waits out the lookup's timeouts, and reconnecting waits for
+        // the backoff: a message not on its way after store_after is put in the mailbox
+        // meanwhile. (If a session comes up after all, the receiver gets it twice, shows it once.)
+        if (!ps.up) {
+            for (auto* i : outbox_.pending_for(peer)) {
+                if (i->stored || putting_.count(i->id)) continue;
+                auto since = waiting_since_.emplace(i->id, now.mono).first->second;
+                if (now.mono - since >= cfg_.store_after)
+                    store_in_mailbox(*i, now);
+                else
+                    next = std::min(next, since + cfg_.store_after);
+            }
         }
         if (now.mono >= ps.next_attempt) deliver(peer, now);
         if (!ps.connecting && ps.next_attempt > now.mono) next = std::min(next, ps.next_attempt);

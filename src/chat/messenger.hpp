@@ -76,7 +76,7 @@ struct MessengerConfig {
     base::Duration mailbox_ttl = 7 * 24h;
     base::Duration retry_min = 2s, retry_max = 5min;
     base::Duration ack_timeout = 20s;      // sent on a live session and not acknowledged: send again
-    base::Duration store_after = 3s;       // still connecting after this long: store in the mailbox meanwhile
+    base::Duration store_after = 2s;       // not sent on a session this long after it was written: store it in the mailbox meanwhile
     base::Duration fetch_every = 60s;      // own mailbox
     base::Duration restore_every = 12h;    // a stored message is put again (storing nodes churn)
 };
@@ -115,8 +115,6 @@ public:
 private:
     struct PeerState {
         bool connecting = false;
-        base::TimePoint connect_started{};
-        bool stored_while_connecting = false;  // once per attempt
         bool up = false;  // a session is established
         int failures = 0;
         base::TimePoint next_attempt{};
@@ -144,6 +142,7 @@ private:
     std::map<PublicKey, PeerState> peers_;
     std::set<MessageId> putting_;                      // mailbox puts in progress
     std::map<MessageId, base::TimePoint> stored_at_;   // when each stored message was last put
+    std::map<MessageId, base::TimePoint> waiting_since_;  // pending messages: first seen by this process
     bool fetching_ = false;
     base::TimePoint next_fetch_{};
     int early_fetches_ = 0;
