@@ -57,7 +57,7 @@ std::vector<size_t> Lookup::next_queries(base::TimePoint now) {
     for (auto i : order_) {
         if (active >= cfg_.alpha || considered >= cfg_.k) break;
         Candidate& c = cand_[i];
-        if (c.state == State::failed) continue;
+        if (c.state == State::failed || (impatient_ && c.state == State::slow)) continue;
         ++considered;
         bool retry = c.state == State::slow && c.attempts < kMaxAttempts;
         if (c.state != State::fresh && !retry) continue;
@@ -118,6 +118,7 @@ void Lookup::on_short_timeout(size_t idx) {
     // Stop counting it against α: the next call to next_queries widens by one slot, and asks
     // this candidate again if it has attempts left.
     if (cand_[idx].state == State::in_flight) cand_[idx].state = State::slow;
+    if (impatient_) check_done();
 }
 
 void Lookup::on_timeout(size_t idx, size_t attempt, base::Duration rtt) {
@@ -136,7 +137,7 @@ void Lookup::check_done() {
     for (auto i : order_) {
         if (considered >= cfg_.k) break;
         const Candidate& c = cand_[i];
-        if (c.state == State::failed) continue;
+        if (c.state == State::failed || (impatient_ && c.state == State::slow)) continue;
         ++considered;
         if (c.state != State::responded) waiting = true;
     }

@@ -71,6 +71,10 @@ public:
 
     bool done() const { return done_; }
     void stop() { done_ = true; }  // the caller has what it wanted
+    // Candidates past their short timeout no longer hold the lookup open. For lookups where
+    // speed matters more than the last contact (a mailbox put for a peer that just went away,
+    // whose own stale entry would otherwise cost a full timeout).
+    void set_impatient() { impatient_ = true; }
     LookupResult result(base::TimePoint now) const;
     LookupId id() const { return id_; }
     Kind kind() const { return kind_; }
@@ -100,6 +104,7 @@ private:
     base::TimePoint started_;
     bool collect_tokens_;
     bool done_ = false;
+    bool impatient_ = false;
     std::vector<Candidate> cand_;      // in insertion order; `order_` sorts them by distance
     std::vector<size_t> order_;
     std::vector<TraceEntry> trace_;

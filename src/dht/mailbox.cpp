@@ -61,7 +61,7 @@ void Node::mailbox_put(const NodeId& owner, const std::string& slot, std::string
     Key key = mailbox_key(owner);
     ttl = std::clamp(ttl, base::Duration{std::chrono::seconds(1)}, cfg_.max_mailbox_ttl);
     // find_value gathers the write tokens (valid for any write) without fetching the items.
-    start_lookup(
+    LookupId id = start_lookup(
         Lookup::Kind::find_value, key, true,
         [this, key, slot, value = std::move(value), ttl, done = std::move(done)](const LookupResult& r,
                                                                                 base::TimePoint now) {
@@ -116,6 +116,7 @@ void Node::mailbox_put(const NodeId& owner, const std::string& slot, std::string
             if (p->outstanding == 0) defer([p](base::TimePoint) { p->done(p->result); });
         },
         now);
+    if (auto it = lookups_.find(id); it != lookups_.end()) it->second->set_impatient();
 }
 
 void Node::mailbox_fetch(LookupDone done, base::TimePoint now) {
