@@ -44,10 +44,12 @@ void StderrLogger::write(Level l, const char* component, std::string_view msg) {
     gettimeofday(&tv, nullptr);
     tm t{};
     localtime_r(&tv.tv_sec, &t);
-    std::fprintf(stderr, "%02d:%02d:%02d.%03ld %-5s %-9s %s %.*s\n", t.tm_hour, t.tm_min, t.tm_sec,
-                 static_cast<long>(tv.tv_usec / 1000), level_name(l), component,
-                 tag().empty() ? "--------" : tag().c_str(), static_cast<int>(msg.size()),
-                 msg.data());
+    char head[64];
+    std::snprintf(head, sizeof head, "%02d:%02d:%02d.%03ld %-5s %-9s ", t.tm_hour, t.tm_min, t.tm_sec,
+                  static_cast<long>(tv.tv_usec / 1000), level_name(l), component);
+    std::string line = std::string(head) + (tag().empty() ? "--------" : tag()) + " " + std::string(msg);
+    if (sink_) return sink_(line);
+    std::fprintf(stderr, "%s\n", line.c_str());
 }
 
 void CaptureLogger::write(Level l, const char* component, std::string_view msg) {

@@ -2,6 +2,7 @@
 // Injected, levelled logging with a component tag ("dht.rpc"). Never log secret keys, plaintext
 // or whole tokens. Costly formatting is guarded with enabled().
 #include <cstdarg>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,9 +38,15 @@ private:
 class StderrLogger final : public Logger {
 public:
     using Logger::Logger;
+    // Lines go to `sink` instead of stderr while it is set (the interactive prompt prints them
+    // above the line being typed). Pass nullptr to go back to stderr.
+    void set_sink(std::function<void(const std::string&)> sink) { sink_ = std::move(sink); }
 
 protected:
     void write(Level l, const char* component, std::string_view msg) override;
+
+private:
+    std::function<void(const std::string&)> sink_;
 };
 
 // Keeps lines in memory: each simulated node gets one, dumped when a test fails.

@@ -205,6 +205,8 @@ Parsed parse_args(int argc, char** argv) {
         p.exit_code = 2;
         return p;
     };
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]).rfind("--log-level", 0) == 0) n.log_level_given = true;
     if (!base::parse_level(str(a, "--log-level"), n.log_level))
         return usage_error("--log-level: expected trace, debug, info, warn, error or off");
     if (!parse_size(str(a, "--k"), n.k)) return usage_error("--k: expected a number from 1 to 1000");

@@ -22,6 +22,7 @@ struct NodeOptions {
     std::string bootstrap_file;
     std::string passphrase_file;
     base::Level log_level = base::Level::info;
+    bool log_level_given = false;  // the prompt defaults to warnings only
     size_t k = 20;
     size_t alpha = 3;
 };

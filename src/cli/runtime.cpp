@@ -405,6 +405,14 @@ base::Status Runtime::start() {
             });
         if (!input_) return base::io_error("cannot read standard input (use `kadchat daemon` to run without one)");
         if (input_->interactive()) {
+            // Log lines would tear the line being typed: they go through the prompt, and only
+            // warnings unless --log-level says otherwise.
+            if (auto* term_log = dynamic_cast<base::StderrLogger*>(&log_)) {
+                if (!opts_.log_level_given) log_.set_level(base::Level::warn);
+                term_log->set_sink([this](const std::string& line) {
+                    if (input_) input_->print(line);
+                });
+            }
             input_->print("Type a message, or /help for commands; /quit leaves.");
             for (auto& p : chat_->problems()) input_->print("warning: " + p);
         }
@@ -459,6 +467,7 @@ void Runtime::shutdown() {
     if (stopped_) return;
     stopped_ = true;
     save_contacts();
+    if (auto* term_log = dynamic_cast<base::StderrLogger*>(&log_)) term_log->set_sink(nullptr);
     input_.reset();
     script_timer_.reset();
     chat_.reset();  // before the sessions and the node it calls
