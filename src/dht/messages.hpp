@@ -88,6 +88,10 @@ const char* drop_reason_name(DropReason r);
 // Builds the datagram for `m`, authenticated with a MAC for `recipient`, or signed when the
 // recipient's ID is unknown (nullptr). REQUIRES: m.sender == auth.self().
 std::string encode(const Message& m, Authenticator& auth, const NodeId* recipient);
+// The parts of encode(), for tests: the JSON object without its closing brace (general path,
+// any message), and the authenticator trailer appended to such a text.
+std::string encode_general(const Message& m);
+std::string seal(std::string open_object, Authenticator& auth, const NodeId* recipient);
 
 // Reusable decoding state; one per process is enough (the cores are single-threaded).
 class Decoder {

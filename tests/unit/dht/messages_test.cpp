@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/hex.hpp"
 #include "dht/auth.hpp"
 #include "dht/messages.hpp"
 #include "fake_transport.hpp"
@@ -111,4 +112,31 @@ TEST_CASE("messages: hostile shapes are dropped with a reason, never thrown") {
                  "\",\"a\":{}" + mac) == dht::DropReason::bad_auth);  // wrong MAC
     CHECK(reason("{\"v\":1,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" +
                  dht::NodeId{b.public_key}.hex() + "\",\"a\":{}" + mac) == dht::DropReason::self_id);
+}
+
+TEST_CASE("messages: the direct encoder of hot messages writes the same bytes as the general one") {
+    auto a = vectors::alice(), b = vectors::bob();
+    dht::CryptoAuthenticator auth{a, 4};
+    dht::NodeId id_b{b.public_key};
+    base::SeededRng rng{11};
+    for (int i = 0; i < 2000; ++i) {
+        dht::Message m;
+        m.kind = rng.uniform(2) ? dht::Kind::query : dht::Kind::reply;
+        m.method = static_cast<dht::Method>(rng.uniform(3));  // ping, find_node, find_value
+        m.txid = rng.next_u64();
+        m.sender = dht::NodeId{a.public_key};
+        m.target = dht::NodeId::random(rng);
+        if (m.kind == dht::Kind::reply) {
+            if (rng.uniform(2)) m.observed = rng.uniform(2) ? base::Endpoint::v4(10, 0, 0, static_cast<uint8_t>(i), 4000)
+                                                            : *base::Endpoint::parse("[2001:db8::" + std::to_string(i % 100) + "]:44544");
+            if (rng.uniform(2)) m.token = base::to_hex(std::span<const uint8_t>{m.target.bytes()}).substr(0, 16);
+            m.has_nodes = rng.uniform(3) != 0;
+            if (m.has_nodes)
+                for (uint64_t n = rng.uniform(21); n > 0; --n)
+                    m.nodes.push_back({dht::NodeId::random(rng), base::Endpoint::v4(192, 0, 2, static_cast<uint8_t>(n), 1000 + static_cast<uint16_t>(n))});
+        }
+        const dht::NodeId* to = rng.uniform(4) ? &id_b : nullptr;
+        if (m.kind == dht::Kind::reply && !to) to = &id_b;  // replies are never signed
+        CHECK(dht::encode(m, auth, to) == dht::seal(dht::encode_general(m), auth, to));
+    }
 }
