@@ -365,13 +365,7 @@ base::TimePoint Messenger::tick(Clock now) {
         waiting.insert(i->to);
         if (i->stored) {
             auto s = stored_at_.find(i->id);
-            if (s == stored_at_.end() || now.mono - s->second >= cfg_.restore_every) {
-                if (!putting_.count(i->id)) {
-                    putting_.insert(i->id);
-                    stored_at_[i->id] = now.mono;
-                    fx_.mailbox_put(i->to, slot_of(i->id), hex(i->envelope), cfg_.mailbox_ttl);
-                }
-            }
+            if (s == stored_at_.end() || now.mono - s->second >= cfg_.restore_every) store_in_mailbox(*i, now);
         }
     }
     for (auto& [peer, ps] : peers_) {

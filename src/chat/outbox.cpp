@@ -43,11 +43,15 @@ base::Result<Outbox> Outbox::open(const std::string& path, std::vector<std::stri
                 i.ts_ms = o.at("ts").get<uint64_t>();
                 i.seq = o.at("seq").get<uint64_t>();
                 i.expires_ms = o.at("expires").get<uint64_t>();
-                box.items_[id] = {box.next_order_++, std::move(i)};
+                box.order_of_[id] = box.next_order_;
+                box.items_[box.next_order_++] = std::move(i);
             } else if (op == "stored") {
-                if (auto it = box.items_.find(id); it != box.items_.end()) it->second.second.stored = true;
+                if (auto it = box.order_of_.find(id); it != box.order_of_.end()) box.items_[it->second].stored = true;
             } else if (op == "done") {
-                box.items_.erase(id);
+                if (auto it = box.order_of_.find(id); it != box.order_of_.end()) {
+                    box.items_.erase(it->second);
+                    box.order_of_.erase(it);
+                }
                 ++finished;
             }
         } catch (const std::exception& e) {
@@ -75,45 +79,44 @@ base::Result<Outbox> Outbox::open(const std::string& path, std::vector<std::stri
 
 base::Status Outbox::add(const OutboxItem& item) {
     if (auto st = journal_->append(add_record(item)); !st.ok()) return st;
-    items_[item.id] = {next_order_++, item};
+    order_of_[item.id] = next_order_;
+    items_[next_order_++] = item;
     return {};
 }
 
 base::Status Outbox::mark_stored(const crypto::MessageId& id) {
-    auto it = items_.find(id);
-    if (it == items_.end()) return base::not_found("not in the outbox");
+    auto it = order_of_.find(id);
+    if (it == order_of_.end()) return base::not_found("not in the outbox");
     if (auto st = journal_->append(stored_record(id)); !st.ok()) return st;
-    it->second.second.stored = true;
+    items_[it->second].stored = true;
     return {};
 }
 
 base::Status Outbox::finish(const crypto::MessageId& id, const std::string& status) {
-    auto it = items_.find(id);
-    if (it == items_.end()) return base::not_found("not in the outbox");
+    auto it = order_of_.find(id);
+    if (it == order_of_.end()) return base::not_found("not in the outbox");
     if (auto st = journal_->append(json{{"op", "done"}, {"id", hex(id)}, {"status", status}}.dump()); !st.ok())
         return st;
-    items_.erase(it);
+    items_.erase(it->second);
+    order_of_.erase(it);
     return {};
 }
 
 const OutboxItem* Outbox::find(const crypto::MessageId& id) const {
-    auto it = items_.find(id);
-    return it == items_.end() ? nullptr : &it->second.second;
+    auto it = order_of_.find(id);
+    return it == order_of_.end() ? nullptr : &items_.at(it->second);
 }
 
 std::vector<const OutboxItem*> Outbox::pending() const {
-    std::vector<std::pair<uint64_t, const OutboxItem*>> v;
-    for (auto& [id, p] : items_) v.emplace_back(p.first, &p.second);
-    std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.first < b.first; });
     std::vector<const OutboxItem*> out;
-    for (auto& [o, i] : v) out.push_back(i);
+    for (auto& [order, item] : items_) out.push_back(&item);
     return out;
 }
 
 std::vector<const OutboxItem*> Outbox::pending_for(const crypto::PublicKey& to) const {
     std::vector<const OutboxItem*> out;
-    for (auto* i : pending())
-        if (i->to == to) out.push_back(i);
+    for (auto& [order, item] : items_)
+        if (item.to == to) out.push_back(&item);
     return out;
 }
 

@@ -43,7 +43,8 @@ private:
     explicit Outbox(Journal j) : journal_{std::make_unique<Journal>(std::move(j))} {}
     std::unique_ptr<Journal> journal_;
     uint64_t next_order_ = 0;
-    std::map<crypto::MessageId, std::pair<uint64_t, OutboxItem>> items_;  // id -> (write order, item)
+    std::map<uint64_t, OutboxItem> items_;             // write order -> item
+    std::map<crypto::MessageId, uint64_t> order_of_;   // id -> write order
 };
 
 }  // namespace chat

@@ -65,55 +65,18 @@ void Node::mailbox_put(const NodeId& owner, const std::string& slot, std::string
         Lookup::Kind::find_value, key, true,
         [this, key, slot, value = std::move(value), ttl, done = std::move(done)](const LookupResult& r,
                                                                                 base::TimePoint now) {
-            struct Progress {
-                PutResult result;
-                size_t outstanding = 0;
-                PutDone done;
-            };
-            auto p = std::make_shared<Progress>();
-            p->result.key = key;
-            p->result.lookup = r;
-            p->done = done;
-            bool self_close = r.closest.size() < cfg_.k || closer(self_, r.closest.back().id, key);
-            if (self_close) {
-                auto st = mailboxes_.put(key, self_, slot, value, now, now + ttl);
-                if (st.ok()) {
-                    ++p->result.stored;
-                    p->result.stored_here = true;
-                    next_expiry_ = std::min(next_expiry_, now + ttl);
-                } else {
-                    p->result.errors.push_back("this node: " + st.detail());
-                }
-            }
-            if (r.closest.empty()) p->result.errors.push_back("no node answered the lookup");
-            for (size_t i = 0; i < r.closest.size(); ++i) {
-                if (r.tokens[i].empty()) continue;
-                Message q;
-                q.method = Method::mbox_put;
-                q.target = key;
-                q.token = r.tokens[i];
-                q.slot = slot;
-                q.value = value;
-                q.ttl_s = whole_seconds(ttl);
-                NodeId peer = r.closest[i].id;
-                ++p->outstanding;
-                ++p->result.attempted;
-                rpc_.send_query(
-                    q, r.closest[i].endpoint, &peer,
-                    [this, p, peer](const RpcEvent& ev) {
-                        if (ev.type == RpcEvent::Type::short_timeout) return;
-                        if (ev.type == RpcEvent::Type::reply)
-                            ++p->result.stored;
-                        else if (ev.type == RpcEvent::Type::error)
-                            p->result.errors.push_back(peer.short_hex() + ": error " +
-                                                       std::to_string(ev.msg->error_code) + " " + ev.msg->error_msg);
-                        else
-                            p->result.errors.push_back(peer.short_hex() + ": timeout");
-                        if (--p->outstanding == 0) defer([p](base::TimePoint) { p->done(p->result); });
-                    },
-                    now);
-            }
-            if (p->outstanding == 0) defer([p](base::TimePoint) { p->done(p->result); });
+            Message q;
+            q.method = Method::mbox_put;
+            q.target = key;
+            q.slot = slot;
+            q.value = value;
+            q.ttl_s = whole_seconds(ttl);
+            write_to_closest(
+                q, r,
+                [this, key, slot, value, ttl](base::TimePoint now) {
+                    return mailboxes_.put(key, self_, slot, value, now, now + ttl);
+                },
+                ttl, done, now);
         },
         now);
     if (auto it = lookups_.find(id); it != lookups_.end()) it->second->set_impatient();

@@ -125,6 +125,10 @@ private:
     void bootstrap_tick(base::TimePoint now);
     void refresh_after_join(base::TimePoint now);
     void schedule_refresh(const LookupResult& r, base::TimePoint now);
+    // Sends `q` (a store or mbox_put, token filled in per node) to every node of `r` that gave a
+    // token, and keeps a copy here through `keep_here` when this node is among the k closest.
+    void write_to_closest(Message q, const LookupResult& r, std::function<base::Status(base::TimePoint)> keep_here,
+                          base::Duration ttl, PutDone done, base::TimePoint now);
     void store_at(const Key& key, const std::string& value, base::Duration ttl,
                   const LookupResult& r, PutDone done, base::TimePoint now);
     void republish_due(base::TimePoint now);

@@ -37,19 +37,31 @@ void Node::put(const Key& key, std::string value, base::Duration ttl, PutDone do
 
 void Node::store_at(const Key& key, const std::string& value, base::Duration ttl,
                     const LookupResult& r, PutDone done, base::TimePoint now) {
+    Message q;
+    q.method = Method::store;
+    q.target = key;
+    q.value = value;
+    q.ttl_s = seconds(ttl);
+    write_to_closest(
+        q, r, [this, key, value, ttl](base::TimePoint now) { return storage_->put(key, self_, value, now, now + ttl); },
+        ttl, std::move(done), now);
+}
+
+void Node::write_to_closest(Message q, const LookupResult& r, std::function<base::Status(base::TimePoint)> keep_here,
+                            base::Duration ttl, PutDone done, base::TimePoint now) {
     struct Progress {
         PutResult result;
         size_t outstanding = 0;
         PutDone done;
     };
     auto progress = std::make_shared<Progress>();
-    progress->result.key = key;
+    progress->result.key = q.target;
     progress->result.lookup = r;
     progress->done = std::move(done);
     // Keep a copy ourselves when we are among the k closest to the key.
-    bool self_close = r.closest.size() < cfg_.k || closer(self_, r.closest.back().id, key);
+    bool self_close = r.closest.size() < cfg_.k || closer(self_, r.closest.back().id, q.target);
     if (self_close) {
-        auto st = storage_->put(key, self_, value, now, now + ttl);
+        auto st = keep_here(now);
         if (st.ok()) {
             ++progress->result.stored;
             progress->result.stored_here = true;
@@ -65,12 +77,7 @@ void Node::store_at(const Key& key, const std::string& value, base::Duration ttl
     }
     for (size_t i = 0; i < r.closest.size(); ++i) {
         if (r.tokens[i].empty()) continue;
-        Message q;
-        q.method = Method::store;
-        q.target = key;
         q.token = r.tokens[i];
-        q.value = value;
-        q.ttl_s = seconds(ttl);
         NodeId peer = r.closest[i].id;
         ++progress->outstanding;
         ++progress->result.attempted;
