@@ -208,6 +208,10 @@ void Session::established(noise::TransportKeys keys, base::TimePoint now) {
 
 void Session::on_transport(std::span<const uint8_t> msg, base::TimePoint now) {
     std::vector<uint8_t> plain;
+    if (!plain_spares_.empty()) {
+        plain = std::move(plain_spares_.back());
+        plain_spares_.pop_back();
+    }
     auto opened = cipher_->open(msg, plain);
     if (!opened) {
         if (mode_ == Mode::datagram) {

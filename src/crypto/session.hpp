@@ -71,14 +71,25 @@ public:
 
     // Output, drained by the owner.
     std::vector<uint8_t> take_stream_bytes() {
-        std::vector<uint8_t> out = std::exchange(stream_out_, std::move(spare_));
-        stream_out_.clear();
-        return out;
+        std::vector<uint8_t> next;
+        if (!spares_.empty()) {
+            next = std::move(spares_.back());
+            spares_.pop_back();
+            next.clear();
+        }
+        return std::exchange(stream_out_, std::move(next));
     }
     // Hands back a buffer from take_stream_bytes() once written: its memory is reused, which
     // spares a megabyte-sized allocation (and its page faults) per batch on a busy session.
+    // A few are kept, as a bulk sender has several batches in flight.
     void recycle(std::vector<uint8_t>&& buf) {
-        if (spare_.capacity() < buf.capacity()) spare_ = std::move(buf);
+        if (spares_.size() < kSpares && buf.capacity() > 0) spares_.push_back(std::move(buf));
+    }
+    // Hands back a data event's buffer once the owner is done with it: the next frame is
+    // decrypted into it (no allocation, and no zero-fill when frames have the same size).
+    // A few are kept: one read can hold several frames.
+    void recycle_event_buffer(std::vector<uint8_t>&& buf) {
+        if (plain_spares_.size() < kSpares && buf.capacity() > 0) plain_spares_.push_back(std::move(buf));
     }
     std::vector<std::vector<uint8_t>> take_datagrams() { return std::exchange(datagrams_out_, {}); }
     std::vector<Event> take_events() { return std::exchange(events_, {}); }
@@ -132,7 +143,9 @@ private:
     std::vector<uint8_t> in_;  // stream: the start of a message split across reads
     std::vector<std::vector<uint8_t>> queued_;  // sends before the handshake finished
     std::vector<uint8_t> stream_out_;
-    std::vector<uint8_t> spare_;
+    static constexpr size_t kSpares = 8;
+    std::vector<std::vector<uint8_t>> spares_;
+    std::vector<std::vector<uint8_t>> plain_spares_;
     std::vector<std::vector<uint8_t>> datagrams_out_;
     std::vector<Event> events_;
 

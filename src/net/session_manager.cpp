@@ -167,7 +167,8 @@ void SessionManager::on_accept(std::unique_ptr<TcpConnection> tcp) {
 }
 
 // A connected socket's callbacks: bytes to the session, written buffers back to it for reuse,
-// and an emptied queue either ends a lingering close or tells the owner it may send again.
+// and an emptied queue either ends a lingering close or tells the owner it may send again; so does
+// a queue that falls below low water, so a bulk sender refills before the socket runs dry.
 void SessionManager::wire(Conn& c) {
     uint64_t id = c.id;
     c.tcp->start([this, id](std::span<const uint8_t> b) { on_bytes(id, b); },
@@ -182,6 +183,12 @@ void SessionManager::wire(Conn& c) {
         } else if (c && c->session && c->session->peer_known() && on_writable) {
             on_writable(c->session->peer());
         }
+    };
+    c.tcp->set_low_water(cfg_.low_water);
+    c.tcp->on_low = [this, id] {
+        Conn* c = find(id);
+        if (c && c->linger_until == base::kNever && c->session && c->session->peer_known() && on_writable)
+            on_writable(c->session->peer());
     };
 }
 
@@ -215,6 +222,7 @@ void SessionManager::drive(Conn& c, base::TimePoint now) {
                 break;
             case crypto::Session::Event::Type::data:
                 if (on_message && !c.dead) on_message(c.session->peer(), e.payload());
+                c.session->recycle_event_buffer(std::move(e.data));
                 break;
             case crypto::Session::Event::Type::closed:
                 break;

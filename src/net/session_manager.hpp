@@ -34,6 +34,7 @@ struct SessionManagerConfig {
     size_t max_connections = 512;          // inbound connections beyond this are refused
     size_t load_inits_per_s = 100;         // above this, cookies are required
     size_t high_water = size_t{8} << 20;   // send() refuses once this much is queued to a peer
+    size_t low_water = size_t{1} << 20;    // on_writable also when the queue falls to this
     base::Duration close_linger = std::chrono::seconds(2);  // to flush a close frame
 };
 
@@ -69,7 +70,7 @@ public:
     std::function<void(const PublicKey&, std::span<const uint8_t>)> on_message;
     std::function<void(const PublicKey&)> on_established;
     std::function<void(const PublicKey&, const std::string&)> on_closed;
-    std::function<void(const PublicKey&)> on_writable;
+    std::function<void(const PublicKey&)> on_writable;  // queue emptied, or fell to low_water
 
     struct PeerInfo {
         PublicKey peer{};

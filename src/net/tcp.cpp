@@ -103,15 +103,17 @@ void TcpConnection::write(std::vector<uint8_t> bytes) {
         auto* w = reinterpret_cast<WriteReq*>(req);
         auto* self = static_cast<TcpConnection*>(req->handle->data);
         size_t n = w->data.size();
+        if (self) self->queued_ -= n;
         if (self && status == 0 && self->on_written) self->on_written(std::move(w->data));
         delete w;
         if (!self) return;
-        self->queued_ -= n;
         if (status != 0) {
             if (status != UV_ECANCELED) self->fail(std::string("write: ") + uv_strerror(status));
             return;
         }
-        if (self->queued_ == 0 && self->on_drain) self->on_drain();
+        bool crossed = self->queued_ <= self->low_water_ && self->queued_ + n > self->low_water_;
+        if (self->queued_ == 0 && self->on_drain) self->on_drain();  // may destroy self
+        else if (crossed && self->on_low) self->on_low();
     });
     if (rc != 0) {
         queued_ -= w->data.size();

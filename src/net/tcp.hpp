@@ -28,6 +28,11 @@ public:
     void write(std::vector<uint8_t> bytes);
     size_t queued_bytes() const { return queued_; }  // handed to write() but not yet written
     std::function<void()> on_drain;                  // the queue just emptied
+    // The queue just fell from above `low_water` to it or below: room for more. A sender that
+    // refills here keeps the socket busy while it prepares the next batch, instead of waiting
+    // for the queue to empty (and leaving the peer idle meanwhile).
+    std::function<void()> on_low;
+    void set_low_water(size_t bytes) { low_water_ = bytes; }
     std::function<void(std::vector<uint8_t>&&)> on_written;  // a buffer given to write(), done with
 
     const base::Endpoint& remote() const { return remote_; }
@@ -48,6 +53,7 @@ private:
     bool connected_ = false;
     bool failed_ = false;
     size_t queued_ = 0;
+    size_t low_water_ = 0;
     std::vector<char> rbuf_;
 };
 
