@@ -84,7 +84,7 @@ base::Status Contacts::note_request(const PublicKey& key, uint64_t now_ms) {
     if (by_key_.count(key)) return {};
     std::string name = default_name(key);
     for (auto& [k, c] : by_key_)
-        if (c.name == name) name += "-" + std::to_string(now_ms % 1000);
+        if (c.name == name) name.append("-").append(std::to_string(now_ms % 1000));
     Contact c{key, name, ContactState::request, now_ms};
     if (auto st = write(c, false); !st.ok()) return st;
     by_key_[key] = std::move(c);
@@ -128,7 +128,11 @@ base::Result<PublicKey> Contacts::resolve(const std::string& text, std::vector<C
         auto pk = crypto::parse_peer(text);
         if (!pk) return pk.status();
         auto it = by_key_.find(*pk);
-        if (it == by_key_.end() || !allowed(it->second)) return base::not_found("'" + text.substr(0, 16) + "…' is not among them; add it first");
+        if (it == by_key_.end() || !allowed(it->second)) {
+            std::string why = "'";  // appended, not chained with +: GCC 12 warns falsely (-Wrestrict)
+            why.append(text, 0, 16).append("…' is not among them; add it first");
+            return base::not_found(why);
+        }
         return *pk;
     }
     if (all_hex(text) && text.size() >= 4) {

@@ -229,7 +229,7 @@ base::Result<Command> parse_command(const std::vector<std::string>& words) {
     for (const char* w : {"id", "dht", "table", "lookup", "put", "get", "storage", "stats", "peers", "connect",
                           "disconnect", "ping", "stop", "help", "send", "history", "inbox", "contacts", "add",
                           "remove", "accept", "block"})
-        if (flag(a, w)) c.path += (c.path.empty() ? "" : " ") + std::string(w);
+        if (flag(a, w)) c.path.append(c.path.empty() ? "" : " ").append(w);
     for (const char* k : {"<id>", "<key>", "<value>", "<peer>", "--ttl", "--via", "--count", "<contact>", "<text>",
                           "<address>", "--wait", "--limit", "--name"}) {
         std::string v = str(a, k);

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <array>
 #include <cstring>
 
 namespace crypto {
@@ -28,18 +29,21 @@ bool envelope_key(const uint8_t* secret, const uint8_t* peer_pub, const noise::B
 
 std::vector<uint8_t> signed_bytes(const PublicKey& recipient, const uint8_t* eph, const PublicKey& sender,
                                   const uint8_t* id, const uint8_t* ts, std::span<const uint8_t> payload) {
-    // Sized first and filled with memcpy: vector::insert of raw ranges trips GCC 12's
-    // -Wstringop-overflow here.
+    // The fixed part is built in an array of known size, then the payload appended: GCC 12
+    // warns falsely (-Wstringop-overflow, -Warray-bounds) about raw copies into a fresh vector.
     constexpr size_t ctx = sizeof kSigContext - 1;
-    std::vector<uint8_t> m(ctx + 32 + 32 + 32 + 16 + 8 + payload.size());
-    uint8_t* p = m.data();
+    std::array<uint8_t, ctx + 32 + 32 + 32 + 16 + 8> head{};
+    uint8_t* p = head.data();
     std::memcpy(p, kSigContext, ctx);
     std::memcpy(p += ctx, recipient.data(), 32);
     std::memcpy(p += 32, eph, 32);
     std::memcpy(p += 32, sender.data(), 32);
     std::memcpy(p += 32, id, 16);
     std::memcpy(p += 16, ts, 8);
-    if (!payload.empty()) std::memcpy(p + 8, payload.data(), payload.size());
+    std::vector<uint8_t> m;
+    m.reserve(head.size() + payload.size());
+    m.assign(head.begin(), head.end());
+    m.insert(m.end(), payload.begin(), payload.end());
     return m;
 }
 

@@ -105,9 +105,8 @@ void Session::receive(std::span<const uint8_t> bytes, base::TimePoint now) {
             size_t len = size_t{in_[0]} << 8 | in_[1];
             if (len == 0) return fail("empty message on the stream", now);
             if (in_.size() < 2 + len) continue;  // (bytes is empty now)
-            std::vector<uint8_t> whole;
-            whole.swap(in_);
-            on_message(std::span{whole}.subspan(2), now);
+            on_message(std::span{in_}.subspan(2), now);
+            in_.clear();  // keeps its capacity for the next split message
             continue;
         }
         size_t at = 0;
