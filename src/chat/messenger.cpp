@@ -28,6 +28,15 @@ size_t Messenger::sending() const {
     return n;
 }
 
+size_t Messenger::on_the_way() const {
+    size_t n = 0;
+    for (auto* i : outbox_.pending()) {
+        auto it = peers_.find(i->to);
+        n += it != peers_.end() && (it->second.connecting || it->second.up);
+    }
+    return n;
+}
+
 void Messenger::problem(const std::string& text) {
     KC_LOG(log_, warn, "chat", "%s", text.c_str());
     Notice n;

@@ -111,6 +111,9 @@ public:
     const Counts& counts() const { return counts_; }
     size_t pending() const { return outbox_.size(); }
     size_t sending() const;  // pending and not yet stored anywhere
+    // Pending messages whose recipient is being connected to, or has them on a live session
+    // unacknowledged: even a stored one may still be delivered directly in a moment.
+    size_t on_the_way() const;
 
 private:
     struct PeerState {

@@ -68,7 +68,7 @@ void ChatHost::kick() {
         if (on_joined) on_joined();
     }
     was_connected_ = connected;
-    if (!after_join_.empty() && state != dht::Node::JoinState::joining) {
+    if (!after_join_.empty() && can_look_up()) {
         auto peers = std::move(after_join_);
         after_join_.clear();
         for (auto& p : peers) dial(p);
@@ -104,8 +104,14 @@ chat::Effects::Sent ChatHost::send(const crypto::PublicKey& peer, const std::str
     return st.code() == base::Errc::limit ? Sent::busy : Sent::no_session;
 }
 
+// A lookup needs someone to ask: while joining, wait for the first contact (the bootstrap node's
+// answer), not for the whole join, whose self-lookup may be waiting out dead nodes' timeouts.
+bool ChatHost::can_look_up() const {
+    return rt_.node().join_state() != dht::Node::JoinState::joining || rt_.node().table().size() > 0;
+}
+
 void ChatHost::connect(const crypto::PublicKey& peer) {
-    if (rt_.node().join_state() == dht::Node::JoinState::joining) {
+    if (!can_look_up()) {
         after_join_.push_back(peer);
         return;
     }

@@ -74,8 +74,9 @@ private:
     std::unique_ptr<net::Timer> timer_, post_timer_;
     std::vector<std::function<void()>> posted_;
     std::vector<dht::NodeInfo> holders_;
-    // Connects asked for while the node is still joining the DHT: a lookup then would fail.
+    // Connects asked for before the node knows any DHT contact: a lookup then would fail.
     std::vector<crypto::PublicKey> after_join_;
+    bool can_look_up() const;
     bool was_connected_ = false;  // the DHT join state at the last kick(): a new join fetches mail  // who answered the last mailbox fetch
     struct Waiter {
         std::function<void(bool)> fn;

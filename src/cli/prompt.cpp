@@ -145,12 +145,14 @@ void Runtime::on_prompt_line(std::string line) {
     prompt_command(w);
 }
 
-// A script's input ended: leave once nothing is still "sending" (delivered or safely stored),
-// or after 30 s, so that `echo hi | kadchat` delivers what it was given.
+// A script's input ended: leave once every message is delivered, or stored in the DHT while its
+// recipient cannot be reached (not while a connection to it is still being tried), or after
+// 30 s, so that `echo hi | kadchat` delivers what it was given.
 void Runtime::finish_script(int waited_s) {
-    if (chat_->messenger().sending() == 0 || waited_s >= 30) {
-        if (chat_->messenger().sending() > 0)
-            std::cerr << "kadchat: " << chat_->messenger().sending()
+    auto& m = chat_->messenger();
+    if ((m.sending() == 0 && m.on_the_way() == 0) || waited_s >= 30) {
+        if (m.sending() > 0)
+            std::cerr << "kadchat: " << m.sending()
                       << " message(s) not yet delivered; they stay in the outbox for the next start\n";
         return request_stop();
     }

@@ -154,6 +154,12 @@ printf '/add %s bob\n/select bob\nhello from a script\n' "$B" \
 grep -q "delivered" "$T/d.out" || fail "script did not show delivery: $(cat "$T/d.out")"
 until_true 10 "any(m['text']=='hello from a script' for r in d['requests'] for m in r['messages'])" ctl b inbox \
     || fail "scripted message missing: $(ctl b inbox)"
+# Again from a new node, now that d is gone: the bootstrap node hands out d, which no longer
+# answers, so the join waits out its timeouts. The message must not wait for the whole join.
+printf '/add %s bob\n/select bob\nhello from a second script\n' "$B" \
+    | timeout 60 "$KADCHAT" --data-dir "$T/d2" --listen 127.0.0.1:0 --bootstrap "$BOOT" >"$T/d2.out" 2>"$T/d2.log" \
+    || fail "second scripted kadchat failed: $(cat "$T/d2.out")"
+grep -q "delivered" "$T/d2.out" || fail "second script did not show delivery: $(cat "$T/d2.out")"
 
 # --- 8. the interactive prompt under tmux: a reply arrives while a line is half typed ---
 TM="tmux -L kc$$"

@@ -408,4 +408,10 @@ TEST_CASE("chat sim: a message not on its way 2 s after it was written is stored
     w.run(1s);
     CHECK(a.status_of(b.pk(), e->id) == "stored");
     CHECK(w.mailbox[b.pk()].size() == 1);
+    // Stored, but the connect is still being tried: a script waits for it (on_the_way), and
+    // leaves once the recipient is found unreachable.
+    CHECK(a.m->sending() == 0);
+    CHECK(a.m->on_the_way() == 1);
+    a.m->on_unreachable(b.pk(), "lookup timed out", w.clock());
+    CHECK(a.m->on_the_way() == 0);
 }
