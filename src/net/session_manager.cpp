@@ -464,12 +464,16 @@ void SessionManager::on_timer() {
         drive(*c, now);
     }
     for (auto& [peer, w] : wanted_) {
-        if (w.retry_at == base::kNever || now < w.retry_at || live_.count(peer)) continue;
+        if (w.retry_at == base::kNever || now < w.retry_at) continue;
+        // Due: clear the retry first, whatever happens. Left in the past it would re-arm the timer
+        // at 0 ms on every run, a busy loop that (libuv 1.44) starves all I/O until the attempt in
+        // progress ends. That attempt's end (attempt_failed, established) schedules what follows.
+        w.retry_at = base::kNever;
+        if (live_.count(peer)) continue;
         bool dialing = false;
         for (auto& [id, c] : conns_)
             dialing |= c->outbound && !c->dead && c->linger_until == base::kNever && c->dialed == peer;
         if (dialing) continue;
-        w.retry_at = base::kNever;
         ++stats_.reconnects;
         KC_LOG(log_, debug, "session", "reconnecting to %s (attempt %d)", short_id(peer).c_str(), w.failures + 1);
         start_outbound(peer, w.at, now);

@@ -1,5 +1,6 @@
 // Secure sessions over real TCP on 127.0.0.1: two session managers on one loop.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
 
 #include <functional>
 #include <memory>
@@ -309,6 +310,60 @@ TEST_CASE("sessions over TCP: a lost peer is redialled with backoff; idle sessio
         CHECK_FALSE(a.mgr->connected(b.id.public_key));  // not redialled
         a.mgr->close_all("end");
         b.mgr->close_all("end");
+    }
+    run_until(loop, [] { return false; }, 50ms);
+}
+
+TEST_CASE("sessions over TCP: a redial that falls due while a dial is in progress does not busy-loop") {
+    // Found in CI: a wanted peer's retry came due while another dial to it was waiting for a
+    // handshake answer; the retry stayed in the past and the timer re-fired at 0 ms, using a
+    // whole core and starving all I/O (DHT included) until the handshake timed out.
+    net::Loop loop;
+    {
+        net::SessionManagerConfig cfg;
+        cfg.reconnect_min = 50ms;
+        cfg.session.handshake_timeout = 1500ms;
+        Node a{loop, vectors::alice(), cfg};
+        crypto::Identity bob = vectors::bob();
+        base::Endpoint dead;
+        {
+            Node tmp{loop, crypto::Identity::generate()};
+            dead = tmp.at();
+            tmp.mgr->close_all("x");
+        }
+        run_until(loop, [] { return false; }, 20ms);
+        std::optional<base::Status> first;
+        a.mgr->connect(bob.public_key, dead, [&](base::Status st) { first = st; });
+        REQUIRE(run_until(loop, [&] { return first.has_value(); }, 5s));
+        REQUIRE_FALSE(first->ok());  // bob is now wanted, with a retry 50 ms from now
+        // A dial to a listener that accepts TCP and never answers the handshake.
+        std::vector<std::unique_ptr<net::TcpConnection>> held;
+        auto l = net::TcpListener::listen(loop, base::Endpoint::v4(127, 0, 0, 1, 0),
+                                          [&](std::unique_ptr<net::TcpConnection> c) {
+                                              c->start([](std::span<const uint8_t>) {}, [](const std::string&) {});
+                                              held.push_back(std::move(c));
+                                          });
+        REQUIRE(l);
+        std::optional<base::Status> second;
+        a.mgr->connect(bob.public_key, (*l)->local(), [&](base::Status st) { second = st; });
+        auto cpu = [] {
+            rusage ru{};
+            getrusage(RUSAGE_SELF, &ru);
+            return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+        };
+        double cpu0 = cpu();
+        auto t0 = base::steady_now();
+        // Meanwhile other timers on the loop keep running on time (the poll in run_until is one).
+        int polls = 0;
+        REQUIRE(run_until(loop, [&] { ++polls; return second.has_value(); }, 5s));
+        double wall = base::to_ms(base::steady_now() - t0) / 1000.0;
+        double used = cpu() - cpu0;
+        CHECK_FALSE(second->ok());
+        CHECK(second->detail().find("handshake timed out") != std::string::npos);
+        INFO("cpu ", used, " s in ", wall, " s, ", polls, " polls");
+        CHECK(used < 0.5 * wall);  // was ~1.0 * wall
+        CHECK(polls > 75);         // 2 ms polls over 1.5 s, about 750; was 24
+        a.mgr->close_all("end");
     }
     run_until(loop, [] { return false; }, 50ms);
 }
