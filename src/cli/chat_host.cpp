@@ -68,13 +68,13 @@ void ChatHost::kick() {
         if (on_joined) on_joined();
     }
     was_connected_ = connected;
-    if (!after_join_.empty() && can_look_up()) {
-        auto peers = std::move(after_join_);
-        after_join_.clear();
+    if (!until_contact_.empty() && can_look_up()) {
+        auto peers = std::move(until_contact_);
+        until_contact_.clear();
         for (auto& p : peers) dial(p);
     }
     auto next = messenger_->tick(now);
-    if (!after_join_.empty() || state == dht::Node::JoinState::joining)
+    if (!until_contact_.empty() || state == dht::Node::JoinState::joining)
         next = std::min(next, now.mono + std::chrono::milliseconds(100));
     timer_->start(static_cast<uint64_t>(std::max<int64_t>(base::to_ms_int(next - now.mono), 0)) + 1);
 }
@@ -112,7 +112,7 @@ bool ChatHost::can_look_up() const {
 
 void ChatHost::connect(const crypto::PublicKey& peer) {
     if (!can_look_up()) {
-        after_join_.push_back(peer);
+        until_contact_.push_back(peer);
         return;
     }
     dial(peer);

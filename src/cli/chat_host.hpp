@@ -75,7 +75,7 @@ private:
     std::vector<std::function<void()>> posted_;
     std::vector<dht::NodeInfo> holders_;
     // Connects asked for before the node knows any DHT contact: a lookup then would fail.
-    std::vector<crypto::PublicKey> after_join_;
+    std::vector<crypto::PublicKey> until_contact_;
     bool can_look_up() const;
     bool was_connected_ = false;  // the DHT join state at the last kick(): a new join fetches mail  // who answered the last mailbox fetch
     struct Waiter {

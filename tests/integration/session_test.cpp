@@ -56,6 +56,26 @@ struct Node {
 
 std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
 
+// A port that was just free: bind a session listener, note its port, drop it.
+base::Endpoint refused_endpoint(net::Loop& loop) {
+    Node tmp{loop, crypto::Identity::generate()};
+    base::Endpoint at = tmp.at();
+    tmp.mgr->close_all("x");
+    return at;
+}
+
+// A listener that accepts TCP and never answers: its connections are kept in `held`.
+std::unique_ptr<net::TcpListener> silent_listener(net::Loop& loop,
+                                                  std::vector<std::unique_ptr<net::TcpConnection>>& held) {
+    auto l = net::TcpListener::listen(loop, base::Endpoint::v4(127, 0, 0, 1, 0),
+                                      [&held](std::unique_ptr<net::TcpConnection> c) {
+                                          c->start([](std::span<const uint8_t>) {}, [](const std::string&) {});
+                                          held.push_back(std::move(c));
+                                      });
+    REQUIRE(l);
+    return std::move(*l);
+}
+
 }  // namespace
 
 TEST_CASE("sessions over TCP: 10,000 frames each way, in order, then a clean close") {
@@ -205,13 +225,7 @@ TEST_CASE("sessions over TCP: nobody listening, a silent peer, a peer that hangs
         Node a{loop, vectors::alice(), cfg};
         crypto::Identity bob = vectors::bob();
         SUBCASE("connection refused") {
-            // A port that was just free: bind a listener, note its port, drop it.
-            base::Endpoint dead;
-            {
-                Node tmp{loop, crypto::Identity::generate()};
-                dead = tmp.at();
-                tmp.mgr->close_all("x");
-            }
+            base::Endpoint dead = refused_endpoint(loop);
             std::optional<base::Status> r;
             a.mgr->connect(bob.public_key, dead, [&](base::Status st) { r = st; });
             REQUIRE(run_until(loop, [&] { return r.has_value(); }, 5s));
@@ -219,14 +233,9 @@ TEST_CASE("sessions over TCP: nobody listening, a silent peer, a peer that hangs
         }
         SUBCASE("accepts TCP but never answers the handshake") {
             std::vector<std::unique_ptr<net::TcpConnection>> held;
-            auto l = net::TcpListener::listen(loop, base::Endpoint::v4(127, 0, 0, 1, 0),
-                                              [&](std::unique_ptr<net::TcpConnection> c) {
-                                                  c->start([](std::span<const uint8_t>) {}, [](const std::string&) {});
-                                                  held.push_back(std::move(c));
-                                              });
-            REQUIRE(l);
+            auto l = silent_listener(loop, held);
             std::optional<base::Status> r;
-            a.mgr->connect(bob.public_key, (*l)->local(), [&](base::Status st) { r = st; });
+            a.mgr->connect(bob.public_key, l->local(), [&](base::Status st) { r = st; });
             REQUIRE(run_until(loop, [&] { return r.has_value(); }, 5s));
             CHECK_FALSE(r->ok());
             CHECK(r->detail().find("handshake timed out") != std::string::npos);
@@ -325,12 +334,7 @@ TEST_CASE("sessions over TCP: a redial that falls due while a dial is in progres
         cfg.session.handshake_timeout = 1500ms;
         Node a{loop, vectors::alice(), cfg};
         crypto::Identity bob = vectors::bob();
-        base::Endpoint dead;
-        {
-            Node tmp{loop, crypto::Identity::generate()};
-            dead = tmp.at();
-            tmp.mgr->close_all("x");
-        }
+        base::Endpoint dead = refused_endpoint(loop);
         run_until(loop, [] { return false; }, 20ms);
         std::optional<base::Status> first;
         a.mgr->connect(bob.public_key, dead, [&](base::Status st) { first = st; });
@@ -338,14 +342,9 @@ TEST_CASE("sessions over TCP: a redial that falls due while a dial is in progres
         REQUIRE_FALSE(first->ok());  // bob is now wanted, with a retry 50 ms from now
         // A dial to a listener that accepts TCP and never answers the handshake.
         std::vector<std::unique_ptr<net::TcpConnection>> held;
-        auto l = net::TcpListener::listen(loop, base::Endpoint::v4(127, 0, 0, 1, 0),
-                                          [&](std::unique_ptr<net::TcpConnection> c) {
-                                              c->start([](std::span<const uint8_t>) {}, [](const std::string&) {});
-                                              held.push_back(std::move(c));
-                                          });
-        REQUIRE(l);
+        auto l = silent_listener(loop, held);
         std::optional<base::Status> second;
-        a.mgr->connect(bob.public_key, (*l)->local(), [&](base::Status st) { second = st; });
+        a.mgr->connect(bob.public_key, l->local(), [&](base::Status st) { second = st; });
         auto cpu = [] {
             rusage ru{};
             getrusage(RUSAGE_SELF, &ru);
