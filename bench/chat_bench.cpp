@@ -85,7 +85,6 @@ struct Harness {
     std::string send(const std::string& from, const crypto::PublicKey& to, const std::string& text) {
         auto e = nodes[from]->chat().messenger().send_text(to, text, cli::ChatHost::clock());
         if (!e) throw std::runtime_error(e.status().detail());
-        nodes[from]->chat().kick();
         return base::to_hex(std::span<const uint8_t>{e->id});
     }
 };

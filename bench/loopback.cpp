@@ -45,6 +45,7 @@ struct Shard {
     dht::Decoder dec;
     crypto::SodiumRng rng;
     base::StderrLogger log{base::Level::error};
+    std::unique_ptr<net::LoopTurn> turn = std::move(*net::LoopTurn::make(loop));  // before the hosts that use it
     std::vector<std::unique_ptr<cli::NodeHost>> hosts;
     // Results, read by the main thread after the join.
     double join_s = -1, half_s = -1, p90_s = -1, p99_s = -1;
@@ -78,7 +79,7 @@ void Shard::next_find(Shared& sh) {
     }
     auto& from = hosts[rng.uniform(hosts.size())];
     const dht::NodeId* to = sh.ids[rng.uniform(sh.n)];
-    if (*to == from->node().id()) to = sh.ids[(rng.uniform(sh.n - 1) + 1) % sh.n];
+    if (*to == from->peek().id()) to = sh.ids[(rng.uniform(sh.n - 1) + 1) % sh.n];
     from->node().find_node(*to, [this, &sh](const dht::LookupResult& r) {
         find_ms.push_back(base::to_ms(r.duration));
         found += r.found;
@@ -86,7 +87,6 @@ void Shard::next_find(Shared& sh) {
         ++done;
         next_find(sh);
     }, base::steady_now());
-    from->rearm();
 }
 
 void Shard::next_get(Shared& sh) {
@@ -102,7 +102,6 @@ void Shard::next_get(Shared& sh) {
         ++done;
         next_get(sh);
     }, base::steady_now());
-    from->rearm();
 }
 
 void Shard::run(Shared& sh, const dht::Config&) {
@@ -115,7 +114,7 @@ void Shard::run(Shared& sh, const dht::Config&) {
         }
         if (phase == 0) {
             size_t mine = 0;
-            for (auto& h : hosts) mine += h->node().table().good_contacts(now) >= 8;
+            for (auto& h : hosts) mine += h->peek().table().good_contacts(now) >= 8;
             sh.ready[index].store(mine);
             size_t ready = total_ready(sh);
             double el = base::to_ms(now - sh.t0) / 1000.0;
@@ -132,7 +131,6 @@ void Shard::run(Shared& sh, const dht::Config&) {
                         h->node().put(bench_key(k), "value", 1h, [this, &sh](const dht::PutResult&) {
                             if (++puts_done == kKeys) sh.stored.store(true);
                         }, now);
-                        h->rearm();
                     }
                 }
             } else if (now - sh.t0 > 120s) {
@@ -172,12 +170,12 @@ void diagnose(const std::vector<std::unique_ptr<Shard>>& shards, const std::vect
         for (auto& f : s->failures) {
             std::vector<cli::NodeHost*> order = all;
             std::sort(order.begin(), order.end(), [&](auto* a, auto* b) {
-                return dht::closer(a->node().id(), b->node().id(), f.target);
+                return dht::closer(a->peek().id(), b->peek().id(), f.target);
             });
             std::fprintf(stderr, "%s %s failed after %zu messages; true closest:\n", f.get ? "get" : "find_node",
                          f.target.short_hex().c_str(), f.messages);
             for (size_t i = 0; i < 24 && i < order.size(); ++i) {
-                auto& nd = order[i]->node();
+                auto& nd = order[i]->peek();
                 bool answered = false;
                 for (auto& c : f.closest) answered |= c.id == nd.id();
                 bool knows = nd.table().find(f.target) != nullptr;
@@ -189,11 +187,11 @@ void diagnose(const std::vector<std::unique_ptr<Shard>>& shards, const std::vect
             std::fprintf(stderr, "  lookup's closest answers (rank/contacts sharing a longer prefix with the target than the answerer):");
             for (auto& c : f.closest) {
                 size_t rank = 0;
-                while (rank < order.size() && order[rank]->node().id() != c.id) ++rank;
+                while (rank < order.size() && order[rank]->peek().id() != c.id) ++rank;
                 size_t closer_known = 0;
                 if (rank < order.size()) {
                     int cpl = dht::common_prefix_length(c.id, f.target);
-                    for (auto& ni : order[rank]->node().table().closest(f.target, 1000))
+                    for (auto& ni : order[rank]->peek().table().closest(f.target, 1000))
                         closer_known += dht::common_prefix_length(ni.id, f.target) > cpl;
                 }
                 std::fprintf(stderr, " %zu/%zu", rank, closer_known);
@@ -230,11 +228,11 @@ json run_loopback(size_t n, size_t lookups, size_t threads) {
     std::vector<cli::NodeHost*> all;
     for (size_t i = 0; i < n; ++i) {
         Shard& s = *shards[i % threads];
-        auto h = std::make_unique<cli::NodeHost>(s.loop, s.buf, s.dec, s.rng, s.log, cfg, std::move(ids[i]));
+        auto h = std::make_unique<cli::NodeHost>(s.loop, *s.turn, s.buf, s.dec, s.rng, s.log, cfg, std::move(ids[i]));
         if (!h->bind(base::Endpoint::v4(127, 0, 0, 1, 0)).ok() || !h->start().ok())
             return {{"error", "cannot bind node " + std::to_string(i)}};
         all.push_back(h.get());
-        sh.ids.push_back(&h->node().id());
+        sh.ids.push_back(&h->peek().id());
         s.hosts.push_back(std::move(h));
     }
     base::Endpoint boot = all[0]->local_endpoints().front();
@@ -242,7 +240,6 @@ json run_loopback(size_t n, size_t lookups, size_t threads) {
     for (size_t i = 1; i < n; ++i) {
         all[i]->node().set_bootstrap({boot});
         all[i]->node().join(sh.t0);
-        all[i]->rearm();
     }
     std::vector<std::thread> workers;
     for (auto& s : shards) workers.emplace_back([&sh, &cfg, sp = s.get()] { sp->run(sh, cfg); });
@@ -271,13 +268,13 @@ json run_loopback(size_t n, size_t lookups, size_t threads) {
     json dropped_by = json::object();
     for (auto* h : all) {
         for (size_t r = 0; r < dht::kDropReasonCount; ++r) {
-            auto n_r = h->node().stats().dropped[r];
+            auto n_r = h->peek().stats().dropped[r];
             if (n_r == 0) continue;
             const char* name = dht::drop_reason_name(static_cast<dht::DropReason>(r));
             dropped_by[name] = dropped_by.value(name, uint64_t{0}) + n_r;
         }
         agreements += h->key_agreements();
-        auto& st = h->node().stats();
+        auto& st = h->peek().stats();
         for (auto& m : st.by_method) timeouts += m.timeouts;
         dropped += st.dropped_total();
         datagrams += st.in.packets;

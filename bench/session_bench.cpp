@@ -15,7 +15,7 @@
 #include "crypto/keys.hpp"
 #include "crypto/noise.hpp"
 #include "crypto/sodium_rng.hpp"
-#include "net/session_manager.hpp"
+#include "cli/session_host.hpp"
 #include "net/tcp.hpp"
 
 using json = nlohmann::json;
@@ -80,7 +80,12 @@ struct Side {
     crypto::SessionKeys keys{id};
     crypto::SodiumRng rng;
     base::StderrLogger log{base::Level::error};
-    std::unique_ptr<net::SessionManager> mgr;
+    std::unique_ptr<net::LoopTurn> turn = std::move(*net::LoopTurn::make(loop));
+    std::unique_ptr<cli::SessionHost> mgr;
+    void make() {
+        mgr = std::make_unique<cli::SessionHost>(loop, *turn, keys, rng, log, nullptr);
+        if (!mgr->start().ok()) std::abort();
+    }
 };
 
 std::vector<uint8_t> u64_bytes(uint64_t v, size_t size) {
@@ -92,7 +97,7 @@ std::vector<uint8_t> u64_bytes(uint64_t v, size_t size) {
 // The receiver: counts messages and bytes, or echoes each one back.
 void run_receiver(Side& s, bool echo, std::promise<base::Endpoint>& ready, std::atomic<bool>& stop,
                   std::atomic<uint64_t>& msgs, std::atomic<uint64_t>& bytes) {
-    s.mgr = std::make_unique<net::SessionManager>(s.loop, s.keys, s.rng, s.log);
+    s.make();
     if (!s.mgr->listen(base::Endpoint::v4(127, 0, 0, 1, 0)).ok()) std::abort();
     s.mgr->on_message = [&](const crypto::PublicKey& peer, std::span<const uint8_t> m) {
         msgs.fetch_add(1, std::memory_order_relaxed);
@@ -103,7 +108,7 @@ void run_receiver(Side& s, bool echo, std::promise<base::Endpoint>& ready, std::
     std::unique_ptr<net::Timer> poll;
     auto p = net::Timer::make(s.loop, [&] {
         if (stop.load()) {
-            s.mgr->close_all("done");
+            s.mgr->close_all();
             s.loop.stop();
             return;
         }
@@ -125,7 +130,7 @@ json session_stream(double seconds, size_t size) {
     std::atomic<uint64_t> msgs{0}, bytes{0};
     std::thread th([&] { run_receiver(rx, false, ready, stop, msgs, bytes); });
     base::Endpoint at = at_f.get();
-    tx.mgr = std::make_unique<net::SessionManager>(tx.loop, tx.keys, tx.rng, tx.log);
+    tx.make();
     auto msg = std::vector<uint8_t>(size, 0x5a);
     Clock::time_point t0{}, t_end{};
     uint64_t start_msgs = 0, start_bytes = 0;
@@ -139,7 +144,7 @@ json session_stream(double seconds, size_t size) {
             if (!tx.mgr->send(rx.id.public_key, msg).ok()) break;
         tx.mgr->uncork();
     };
-    tx.mgr->on_writable = [&](const crypto::PublicKey&) {
+    tx.mgr->on_room = [&](const crypto::PublicKey&) {
         if (!stop.load()) fill();
     };
     std::unique_ptr<net::Timer> timer;
@@ -156,12 +161,12 @@ json session_stream(double seconds, size_t size) {
         }
         t_end = now;
         stop.store(true);
-        tx.mgr->close_all("done");
+        tx.mgr->close_all();
         tx.loop.stop();
     });
     timer = std::move(*tm);
-    tx.mgr->connect(rx.id.public_key, at, [&](base::Status st) {
-        if (!st.ok()) {
+    tx.mgr->connect(rx.id.public_key, at, [&](const session::ConnectReport& r) {
+        if (!r.status.ok()) {
             stop.store(true);
             tx.loop.stop();
             return;
@@ -192,7 +197,7 @@ std::vector<double> session_echo(size_t rounds) {
     std::atomic<uint64_t> msgs{0}, bytes{0};
     std::thread th([&] { run_receiver(rx, true, ready, stop, msgs, bytes); });
     base::Endpoint at = at_f.get();
-    tx.mgr = std::make_unique<net::SessionManager>(tx.loop, tx.keys, tx.rng, tx.log);
+    tx.make();
     std::vector<double> rtt_us;
     Clock::time_point sent{};
     size_t n = 0;
@@ -204,14 +209,14 @@ std::vector<double> session_echo(size_t rounds) {
         if (n >= kEchoWarmup) rtt_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
         if (++n == rounds + kEchoWarmup) {
             stop.store(true);
-            tx.mgr->close_all("done");
+            tx.mgr->close_all();
             tx.loop.stop();
             return;
         }
         ping();
     };
-    tx.mgr->connect(rx.id.public_key, at, [&](base::Status st) {
-        if (!st.ok()) {
+    tx.mgr->connect(rx.id.public_key, at, [&](const session::ConnectReport& r) {
+        if (!r.status.ok()) {
             stop.store(true);
             tx.loop.stop();
             return;

@@ -92,10 +92,11 @@ base::Result<Entry> Messenger::send_text(const PublicKey& to, const std::string&
     return e;
 }
 
-void Messenger::maybe_connect(const PublicKey& peer, PeerState& ps, Clock now) {
-    if (ps.connecting || now.mono < ps.next_attempt) return;
+void Messenger::want(const PublicKey& peer, PeerState& ps) {
+    if (ps.wanted) return;  // the connector keeps trying, at its own pace
+    ps.wanted = true;
     ps.connecting = true;
-    fx_.connect(peer);
+    fx_.want(peer);
 }
 
 void Messenger::deliver(const PublicKey& peer, Clock now) {
@@ -108,7 +109,7 @@ void Messenger::deliver(const PublicKey& peer, Clock now) {
         a.type = PayloadType::ack;
         a.id = ps.acks.front();
         auto r = fx_.send(peer, encode(a));
-        if (r == Effects::Sent::no_session) return maybe_connect(peer, ps, now);
+        if (r == Effects::Sent::no_session) return want(peer, ps);
         if (r == Effects::Sent::busy) return;
         ps.acks.erase(ps.acks.begin());
     }
@@ -118,18 +119,20 @@ void Messenger::deliver(const PublicKey& peer, Clock now) {
         m.type = PayloadType::msg;
         m.envelope = i->envelope;
         auto r = fx_.send(peer, encode(m));
-        if (r == Effects::Sent::no_session) return maybe_connect(peer, ps, now);
+        if (r == Effects::Sent::no_session) return want(peer, ps);
         if (r == Effects::Sent::busy) return;  // on_writable() continues, in order
         ps.sent[i->id] = now.mono;
     }
 }
 
+void Messenger::on_connecting(const PublicKey& peer, Clock) { peers_[peer].connecting = true; }
+
+// A session is up (or moved to a new path): everything unacknowledged goes again, in order; the
+// receiver recognises what it already has.
 void Messenger::on_connected(const PublicKey& peer, Clock now) {
     PeerState& ps = peers_[peer];
     ps.connecting = false;
-    ps.failures = 0;
-    ps.next_attempt = now.mono;
-    if (!ps.up) ps.sent.clear();  // a new session: everything unacknowledged goes again, in order
+    ps.sent.clear();
     ps.up = true;
     deliver(peer, now);
 }
@@ -137,27 +140,22 @@ void Messenger::on_connected(const PublicKey& peer, Clock now) {
 void Messenger::on_unreachable(const PublicKey& peer, const std::string& why, Clock now) {
     PeerState& ps = peers_[peer];
     ps.connecting = false;
-    ++ps.failures;
-    auto backoff = cfg_.retry_min * (1 << std::min(ps.failures - 1, 10));
-    backoff = std::min<base::Duration>(backoff, cfg_.retry_max);
-    ps.next_attempt = now.mono + backoff + std::chrono::milliseconds(rng_.uniform(500));
     // The other side resends what we could not acknowledge; these acks are not needed.
     ps.acks.clear();
     auto items = outbox_.pending_for(peer);
     if (!items.empty())
-        KC_LOG(log_, info, "chat", "%s unreachable (%s); %zu message(s) waiting, retry in %lld ms",
-               default_name(peer).c_str(), why.c_str(), items.size(),
-               static_cast<long long>(base::to_ms_int(ps.next_attempt - now.mono)));
+        KC_LOG(log_, info, "chat", "%s unreachable (%s); %zu message(s) waiting", default_name(peer).c_str(),
+               why.c_str(), items.size());
     for (auto* i : items)
         if (!i->stored) store_in_mailbox(*i, now);
 }
 
-void Messenger::on_disconnected(const PublicKey& peer, Clock now) {
+void Messenger::on_disconnected(const PublicKey& peer, Clock) {
     auto it = peers_.find(peer);
     if (it == peers_.end()) return;
     it->second.up = false;
     it->second.sent.clear();
-    if (!outbox_.pending_for(peer).empty()) it->second.next_attempt = now.mono + cfg_.retry_min;
+    // Still wanted if anything is pending: the connector redials.
 }
 
 void Messenger::on_writable(const PublicKey& peer, Clock now) { deliver(peer, now); }
@@ -404,8 +402,14 @@ base::TimePoint Messenger::tick(Clock now) {
                     next = std::min(next, since + cfg_.store_after);
             }
         }
-        if (now.mono >= ps.next_attempt) deliver(peer, now);
-        if (!ps.connecting && ps.next_attempt > now.mono) next = std::min(next, ps.next_attempt);
+        deliver(peer, now);
+    }
+    // Nothing left to say to a peer: the connector may stop trying.
+    for (auto& [peer, ps] : peers_) {
+        if (!ps.wanted || waiting.count(peer)) continue;
+        ps.wanted = false;
+        ps.connecting = false;
+        fx_.release(peer);
     }
     if (!fetching_ && now.mono >= next_fetch_) {
         fetching_ = true;

@@ -8,9 +8,10 @@
 // Delivery (PROTOCOL.md §15): a message is sealed and written to the outbox before anything is
 // sent. If a session with the recipient is up, it goes over it (with every earlier unacknowledged
 // message to the same peer first, so order holds); otherwise the runtime is asked to connect
-// (DHT lookup + handshake). If that fails, the envelope is put in the recipient's DHT mailbox
-// (status "stored") and connecting is retried with backoff (2 s doubling to 5 min) until an
-// acknowledgement arrives ("delivered") or the message expires (30 days, "expired", shown).
+// (Effects::want: the runtime's connector looks the peer up and keeps trying, with its own
+// backoff, until released). Each failed attempt is reported (on_unreachable); the envelope is then
+// put in the recipient's DHT mailbox (status "stored") until an acknowledgement arrives
+// ("delivered") or the message expires (30 days, "expired", shown).
 // The receiver writes a message to its history before acknowledging it, and recognises resends
 // by message ID: it acknowledges them again and shows nothing.
 #include <functional>
@@ -60,8 +61,11 @@ public:
     enum class Sent { ok, no_session, busy };
     virtual ~Effects() = default;
     virtual Sent send(const PublicKey& peer, const std::string& payload) = 0;
-    // Find the peer and open a session: answer with on_connected() or on_unreachable().
-    virtual void connect(const PublicKey& peer) = 0;
+    // Find the peer and keep trying to open a session until release(): answer with
+    // on_connecting() when an attempt starts, on_connected() or on_unreachable() when it ends.
+    virtual void want(const PublicKey& peer) = 0;
+    // Nothing more to say to the peer: stop trying (a live session stays).
+    virtual void release(const PublicKey& peer) = 0;
     // Answer with on_mailbox_put(slot, how many nodes stored it).
     virtual void mailbox_put(const PublicKey& owner, const std::string& slot, const std::string& value,
                              base::Duration ttl) = 0;
@@ -74,7 +78,6 @@ public:
 struct MessengerConfig {
     base::Duration expiry = 30 * 24h;
     base::Duration mailbox_ttl = 7 * 24h;
-    base::Duration retry_min = 2s, retry_max = 5min;
     base::Duration ack_timeout = 20s;      // sent on a live session and not acknowledged: send again
     base::Duration store_after = 2s;       // not sent on a session this long after it was written: store it in the mailbox meanwhile
     base::Duration fetch_every = 60s;      // own mailbox
@@ -90,6 +93,7 @@ public:
     // contact, empty, oversized or non-UTF-8 text, or a disk that refuses the write.
     base::Result<Entry> send_text(const PublicKey& to, const std::string& text, Clock now);
 
+    void on_connecting(const PublicKey& peer, Clock now);
     void on_connected(const PublicKey& peer, Clock now);
     void on_unreachable(const PublicKey& peer, const std::string& why, Clock now);
     void on_disconnected(const PublicKey& peer, Clock now);
@@ -117,15 +121,14 @@ public:
 
 private:
     struct PeerState {
-        bool connecting = false;
-        bool up = false;  // a session is established
-        int failures = 0;
-        base::TimePoint next_attempt{};
+        bool wanted = false;      // Effects::want() was called, not yet release()
+        bool connecting = false;  // an attempt is in progress
+        bool up = false;          // a session is established
         std::vector<MessageId> acks;                  // to send once a session is up
         std::map<MessageId, base::TimePoint> sent;    // on the current session, unacknowledged
     };
     void deliver(const PublicKey& peer, Clock now);
-    void maybe_connect(const PublicKey& peer, PeerState& ps, Clock now);
+    void want(const PublicKey& peer, PeerState& ps);
     void store_in_mailbox(const OutboxItem& item, Clock now);
     // Opens, dedupes, stores and acknowledges one letter. False if it was refused.
     bool accept(const crypto::Letter& letter, const LetterBody& body, Clock now);

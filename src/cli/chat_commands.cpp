@@ -50,7 +50,6 @@ void cmd_send(Runtime& rt, const Command& c, CommandDone done) {
     }
     auto e = ch.messenger().send_text(*to, arg(c, "<text>"), ChatHost::clock());
     if (!e) return done({false, {}, e.status().detail()});
-    ch.kick();
     auto reply = [&rt, done, peer = *to, id = e->id] {
         const chat::Entry* now = rt.chat().history().find(peer, id);
         done({true, {{"id", hex(id)}, {"status", now ? now->status : "sending"}}, {}});

@@ -5,15 +5,15 @@
 #include <cerrno>
 #include <cstring>
 
-#include "cli/runtime.hpp"
-
 namespace cli {
 
-ChatHost::ChatHost(Runtime& rt, net::Loop& loop, base::Rng& rng, base::Logger& log)
-    : rt_{rt}, loop_{loop}, rng_{rng}, log_{log} {}
+ChatHost::ChatHost(NodeHost& dht, SessionHost& sessions, net::Loop& loop, net::LoopTurn& turn, base::Rng& rng,
+                   base::Logger& log)
+    : dht_{dht}, sessions_{sessions}, loop_{loop}, turn_{turn}, rng_{rng}, log_{log} {}
 
 ChatHost::~ChatHost() {
     for (auto& [id, w] : waiters_) w->timeout.reset();
+    core_.reset();
 }
 
 chat::Clock ChatHost::clock() {
@@ -36,47 +36,38 @@ base::Status ChatHost::start(const std::string& data_dir, const crypto::Identity
     history_ = std::make_unique<chat::History>(std::move(*h));
     outbox_ = std::make_unique<chat::Outbox>(std::move(*o));
     messenger_ = std::make_unique<chat::Messenger>(me, *contacts_, *history_, *outbox_, *this, rng_, log_);
-    auto t = net::Timer::make(loop_, [this] { kick(); });
-    if (!t) return t.status();
-    timer_ = std::move(*t);
-    auto p = net::Timer::make(loop_, [this] {
-        auto fns = std::move(posted_);
-        posted_.clear();
-        for (auto& fn : fns) fn();
-        kick();
-    });
-    if (!p) return p.status();
-    post_timer_ = std::move(*p);
+    auto core = turn_.add([this](base::TimePoint now) { return tick(now); });
+    if (!core) return core.status();
+    core_ = std::move(*core);
     if (outbox_->size() > 0)
         KC_LOG(log_, info, "chat", "%zu message(s) in the outbox from an earlier run; delivering", outbox_->size());
-    post([] {});
+    core_->mark();
     return {};
 }
 
 void ChatHost::post(std::function<void()> fn) {
     posted_.push_back(std::move(fn));
-    if (post_timer_) post_timer_->start(0);
+    if (core_) core_->mark();
 }
 
-void ChatHost::kick() {
-    if (!messenger_) return;
+base::TimePoint ChatHost::tick(base::TimePoint) {
+    if (!messenger_) return base::kNever;
+    auto fns = std::move(posted_);
+    posted_.clear();
+    for (auto& fn : fns) fn();
     auto now = clock();
-    auto state = rt_.node().join_state();
+    auto state = dht_.peek().join_state();
     bool connected = state == dht::Node::JoinState::connected;
     if (connected && !was_connected_) {
         messenger_->fetch_soon(now);  // the mailbox is reachable now
         if (on_joined) on_joined();
     }
     was_connected_ = connected;
-    if (!until_contact_.empty() && can_look_up()) {
-        auto peers = std::move(until_contact_);
-        until_contact_.clear();
-        for (auto& p : peers) dial(p);
-    }
     auto next = messenger_->tick(now);
-    if (!until_contact_.empty() || state == dht::Node::JoinState::joining)
-        next = std::min(next, now.mono + std::chrono::milliseconds(100));
-    timer_->start(static_cast<uint64_t>(std::max<int64_t>(base::to_ms_int(next - now.mono), 0)) + 1);
+    // Watch the join, whose end fetches the mailbox.
+    if (state == dht::Node::JoinState::joining) next = std::min(next, now.mono + std::chrono::milliseconds(100));
+    if (!posted_.empty()) return now.mono;
+    return next;
 }
 
 void ChatHost::session_up(const crypto::PublicKey& peer) {
@@ -88,79 +79,56 @@ void ChatHost::session_down(const crypto::PublicKey& peer) {
 void ChatHost::writable(const crypto::PublicKey& peer) {
     post([this, peer] { messenger_->on_writable(peer, clock()); });
 }
-void ChatHost::payload(const crypto::PublicKey& peer, const chat::Payload& p) {
-    messenger_->on_payload(peer, p, clock());
-    kick();
+void ChatHost::connecting(const crypto::PublicKey& peer) {
+    post([this, peer] { messenger_->on_connecting(peer, clock()); });
 }
-void ChatHost::dht_joined() {
-    post([this] { messenger_->fetch_soon(clock()); });
+void ChatHost::unreachable(const crypto::PublicKey& peer, const std::string& why) {
+    post([this, peer, why] { messenger_->on_unreachable(peer, why, clock()); });
+}
+void ChatHost::payload(const crypto::PublicKey& peer, const chat::Payload& p) {
+    messenger().on_payload(peer, p, clock());
 }
 
 chat::Effects::Sent ChatHost::send(const crypto::PublicKey& peer, const std::string& payload) {
-    auto& s = rt_.sessions();
-    if (!s.connected(peer)) return Sent::no_session;
-    auto st = s.send(peer, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()});
+    if (!sessions_.connected(peer)) return Sent::no_session;
+    auto st = sessions_.send(peer, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()});
     if (st.ok()) return Sent::ok;
     return st.code() == base::Errc::limit ? Sent::busy : Sent::no_session;
 }
 
-// A lookup needs someone to ask: while joining, wait for the first contact (the bootstrap node's
-// answer), not for the whole join, whose self-lookup may be waiting out dead nodes' timeouts.
-bool ChatHost::can_look_up() const {
-    return rt_.node().join_state() != dht::Node::JoinState::joining || rt_.node().table().size() > 0;
+void ChatHost::want(const crypto::PublicKey& peer) {
+    post([this, peer] { sessions_.want(peer, session::Want::chat); });
 }
 
-void ChatHost::connect(const crypto::PublicKey& peer) {
-    if (!can_look_up()) {
-        until_contact_.push_back(peer);
-        return;
-    }
-    dial(peer);
-}
-
-void ChatHost::dial(const crypto::PublicKey& peer) {
-    post([this, peer] {
-        rt_.open_session(peer, std::nullopt, [this, peer](base::Status st, double) {
-            post([this, peer, st] {
-                if (st.ok())
-                    messenger_->on_connected(peer, clock());
-                else
-                    messenger_->on_unreachable(peer, st.detail(), clock());
-            });
-        });
-    });
+void ChatHost::release(const crypto::PublicKey& peer) {
+    post([this, peer] { sessions_.release(peer, session::Want::chat); });
 }
 
 void ChatHost::mailbox_put(const crypto::PublicKey& owner, const std::string& slot, const std::string& value,
                            base::Duration ttl) {
     post([this, owner, slot, value, ttl] {
-        rt_.node().mailbox_put(dht::NodeId{owner}, slot, value, ttl, [this, slot](const dht::PutResult& r) {
+        dht_.node().mailbox_put(dht::NodeId{owner}, slot, value, ttl, [this, slot](const dht::PutResult& r) {
             if (r.stored == 0)
                 KC_LOG(log_, info, "chat", "mailbox store failed: %s",
                        r.errors.empty() ? "no node answered" : r.errors.front().c_str());
             post([this, slot, n = r.stored] { messenger_->on_mailbox_put(slot, n, clock()); });
         }, base::steady_now());
-        rt_.host().rearm();
     });
 }
 
 void ChatHost::mailbox_fetch() {
     post([this] {
-        rt_.node().mailbox_fetch([this](const dht::LookupResult& r) {
+        dht_.node().mailbox_fetch([this](const dht::LookupResult& r) {
             holders_ = r.closest;
             std::vector<chat::MailboxLetter> items;
             for (auto& v : r.values) items.push_back({v.publisher.bytes(), v.slot, v.data});
             post([this, items = std::move(items)] { messenger_->on_mailbox(items, clock()); });
         }, base::steady_now());
-        rt_.host().rearm();
     });
 }
 
 void ChatHost::mailbox_remove(const std::vector<std::string>& slots) {
-    post([this, slots] {
-        rt_.node().mailbox_remove(holders_, slots, [](size_t) {}, base::steady_now());
-        rt_.host().rearm();
-    });
+    post([this, slots] { dht_.node().mailbox_remove(holders_, slots, [](size_t) {}, base::steady_now()); });
 }
 
 void ChatHost::notify(const chat::Notice& n) {

@@ -1,8 +1,9 @@
 #pragma once
 // The thin join between chat::Messenger (sans-I/O) and the running node: its Effects go to the
-// session manager (send, connect after a DHT lookup) and to the DHT node (mailboxes); session
-// events and chat payloads come back. Every answer reaches the Messenger from a fresh loop turn
-// (post()), never from inside one of its own calls. Owns the chat files under DATA/chat/.
+// session host (send; want and release, which the connector turns into attempts) and to the DHT
+// node (mailboxes); session events and chat payloads come back. Every answer reaches the
+// Messenger from the loop turn (post()), never from inside one of its own calls. Owns the chat
+// files under DATA/chat/.
 #include <functional>
 #include <map>
 #include <memory>
@@ -11,29 +12,31 @@
 
 #include "base/logger.hpp"
 #include "chat/messenger.hpp"
+#include "cli/node_host.hpp"
+#include "cli/session_host.hpp"
 #include "dht/contact.hpp"
-#include "net/session_manager.hpp"
-#include "net/udp_socket.hpp"
+#include "net/loop_turn.hpp"
 
 namespace cli {
 
-class Runtime;
-
 class ChatHost final : public chat::Effects {
 public:
-    ChatHost(Runtime& rt, net::Loop& loop, base::Rng& rng, base::Logger& log);
+    ChatHost(NodeHost& dht, SessionHost& sessions, net::Loop& loop, net::LoopTurn& turn, base::Rng& rng,
+             base::Logger& log);
     ~ChatHost() override;
     // Opens DATA/chat/{contacts.log,outbox.log,history/}. Damage inside the files is reported
     // (problems()), not fatal; a directory or file that cannot be opened is.
     base::Status start(const std::string& data_dir, const crypto::Identity& me);
 
-    chat::Messenger& messenger() { return *messenger_; }
+    // The Messenger, to call into: it is ticked on this loop turn.
+    chat::Messenger& messenger() {
+        if (core_) core_->mark();
+        return *messenger_;
+    }
     chat::Contacts& contacts() { return *contacts_; }
     chat::History& history() { return *history_; }
     const std::vector<std::string>& problems() const { return problems_; }
     static chat::Clock clock();
-    // Runs the Messenger's timers now and re-arms its timer; call after any call into it.
-    void kick();
 
     // Called when the node's DHT join completes (and again after a re-join).
     std::function<void()> on_joined;
@@ -46,12 +49,14 @@ public:
     void session_up(const crypto::PublicKey& peer);
     void session_down(const crypto::PublicKey& peer);
     void writable(const crypto::PublicKey& peer);
+    void connecting(const crypto::PublicKey& peer);
+    void unreachable(const crypto::PublicKey& peer, const std::string& why);
     void payload(const crypto::PublicKey& peer, const chat::Payload& p);
-    void dht_joined();
 
     // chat::Effects
     Sent send(const crypto::PublicKey& peer, const std::string& payload) override;
-    void connect(const crypto::PublicKey& peer) override;
+    void want(const crypto::PublicKey& peer) override;
+    void release(const crypto::PublicKey& peer) override;
     void mailbox_put(const crypto::PublicKey& owner, const std::string& slot, const std::string& value,
                      base::Duration ttl) override;
     void mailbox_fetch() override;
@@ -60,10 +65,12 @@ public:
 
 private:
     void post(std::function<void()> fn);
-    void dial(const crypto::PublicKey& peer);
+    base::TimePoint tick(base::TimePoint now);
 
-    Runtime& rt_;
+    NodeHost& dht_;
+    SessionHost& sessions_;
     net::Loop& loop_;
+    net::LoopTurn& turn_;
     base::Rng& rng_;
     base::Logger& log_;
     std::vector<std::string> problems_;
@@ -71,13 +78,10 @@ private:
     std::unique_ptr<chat::History> history_;
     std::unique_ptr<chat::Outbox> outbox_;
     std::unique_ptr<chat::Messenger> messenger_;
-    std::unique_ptr<net::Timer> timer_, post_timer_;
+    std::unique_ptr<net::LoopTurn::Core> core_;
     std::vector<std::function<void()>> posted_;
-    std::vector<dht::NodeInfo> holders_;
-    // Connects asked for before the node knows any DHT contact: a lookup then would fail.
-    std::vector<crypto::PublicKey> until_contact_;
-    bool can_look_up() const;
-    bool was_connected_ = false;  // the DHT join state at the last kick(): a new join fetches mail  // who answered the last mailbox fetch
+    std::vector<dht::NodeInfo> holders_;  // who answered the last mailbox fetch
+    bool was_connected_ = false;  // the DHT join state at the last tick: a new join fetches mail
     struct Waiter {
         std::function<void(bool)> fn;
         std::unique_ptr<net::Timer> timeout;

@@ -85,7 +85,6 @@ void cmd_lookup(Runtime& rt, const Command& c, CommandDone done) {
     if (!id) return done({false, {}, "lookup ID: " + id.status().detail()});
     rt.node().find_node(*id, [done](const dht::LookupResult& r) { done({true, lookup_json(r), {}}); },
                         base::steady_now());
-    rt.host().rearm();
 }
 
 json key_json(const KeyArg& k, const std::string& text) {
@@ -119,7 +118,6 @@ void cmd_put(Runtime& rt, const Command& c, CommandDone done) {
         }
         done({true, out, {}});
     }, base::steady_now());
-    rt.host().rearm();
 }
 
 void cmd_get(Runtime& rt, const Command& c, CommandDone done) {
@@ -136,7 +134,6 @@ void cmd_get(Runtime& rt, const Command& c, CommandDone done) {
         out["duration_ms"] = base::to_ms(r.duration);
         done({true, out, {}});
     }, base::steady_now());
-    rt.host().rearm();
 }
 
 void cmd_storage(Runtime& rt, const Command&, CommandDone done) {
@@ -165,13 +162,15 @@ void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
     json dropped = json::object();
     for (size_t i = 0; i < dht::kDropReasonCount; ++i)
         dropped[dht::drop_reason_name(static_cast<dht::DropReason>(i))] = s.dropped[i];
+    // Datagrams on the DHT's socket that are not DHT messages and that nothing else took.
+    dropped["not_dht"] = rt.host().other_dropped();
     done({true,
           {{"uptime_s", base::to_ms_int(base::steady_now() - rt.started_at()) / 1000},
            {"in", {{"packets", s.in.packets}, {"bytes", s.in.bytes}}},
            {"out", {{"packets", s.out.packets}, {"bytes", s.out.bytes}}},
            {"by_method", methods},
            {"dropped", dropped},
-           {"dropped_total", s.dropped_total()},
+           {"dropped_total", s.dropped_total() + rt.host().other_dropped()},
            {"lookups", {{"started", s.lookups_started}, {"found", s.lookups_found}, {"not_found", s.lookups_failed},
                         {"active", rt.node().active_lookups()}}},
            {"short_timeouts", s.short_timeouts},
@@ -182,24 +181,27 @@ void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
           {}});
 }
 
-json peer_json(const net::SessionManager::PeerInfo& p) {
+json peer_json(const session::SessionTable::PeerInfo& p) {
     return {{"id", base::to_hex(p.peer)},
             {"address", crypto::encode_address(p.peer)},
-            {"remote", p.remote.to_string()},
-            {"path", p.path},
-            {"initiator", p.initiator},
+            {"remote", p.link.remote.to_string()},
+            {"path", session::path_name(p.link.path)},
+            {"method", session::method_name(p.link.method)},
+            {"initiator", p.link.outbound},
             {"age_s", base::to_ms_int(p.age) / 1000},
             {"rtt_ms", p.rtt ? json(base::to_ms(*p.rtt)) : json(nullptr)},
             {"bytes_in", p.bytes_in},
             {"bytes_out", p.bytes_out},
             {"frames_in", p.frames_in},
-            {"frames_out", p.frames_out}};
+            {"frames_out", p.frames_out},
+            {"retransmits", p.retransmits}};
 }
 
 void cmd_peers(Runtime& rt, const Command&, CommandDone done) {
     json peers = json::array();
-    for (auto& p : rt.sessions().peers(base::steady_now())) peers.push_back(peer_json(p));
+    for (auto& p : rt.sessions().peers()) peers.push_back(peer_json(p));
     auto& s = rt.sessions().stats();
+    auto& c = rt.sessions().connector_stats();
     json closed = json::object();
     for (auto& [why, n] : s.closed_by_reason) closed[why] = n;
     done({true,
@@ -208,8 +210,9 @@ void cmd_peers(Runtime& rt, const Command&, CommandDone done) {
                          {"unknown_type", rt.payload_counts().unknown_type},
                          {"pings_answered", rt.payload_counts().pings_answered}}},
            {"stats", {{"inbound", s.inbound}, {"outbound", s.outbound}, {"established", s.established},
-                      {"connect_failures", s.connect_failures}, {"refused", s.refused},
-                      {"duplicates_closed", s.duplicates_closed}, {"reconnects", s.reconnects},
+                      {"connect_failures", rt.sessions().connect_failures()}, {"refused", s.refused},
+                      {"duplicates_closed", s.duplicates_closed}, {"upgrades", s.upgrades},
+                      {"attempts", c.attempts}, {"attempts_failed", c.failed}, {"reconnects", c.redials},
                       {"closed_by_reason", closed}}}},
           {}});
 }
@@ -225,8 +228,20 @@ std::optional<base::Endpoint> via_of(const Command& c, std::string& error) {
     return eps->front();
 }
 
-// Opens a session: looks the peer up in the DHT (unless --via names the address), dials it
-// over TCP on its DHT port, and waits for the handshake.
+json report_json(const session::ConnectReport& r) {
+    json tried = json::array();
+    for (auto& t : r.tried)
+        tried.push_back({{"to", t.to.to_string()},
+                         {"path", session::path_name(t.path)},
+                         {"method", session::method_name(t.method)},
+                         {"at_ms", base::to_ms(t.at)},
+                         {"took_ms", base::to_ms(t.took)},
+                         {"outcome", t.outcome}});
+    return {{"lookup_ms", base::to_ms(r.lookup)}, {"total_ms", base::to_ms(r.total)}, {"tried", tried}};
+}
+
+// Opens a session: the connector looks the peer up in the DHT (unless --via names the address)
+// and tries the paths it finds; reports what it tried and which one won.
 void cmd_connect(Runtime& rt, const Command& c, CommandDone done) {
     auto peer = crypto::parse_peer(c.args.at("<peer>"));
     if (!peer) return done({false, {}, "peer: " + peer.status().detail()});
@@ -234,14 +249,17 @@ void cmd_connect(Runtime& rt, const Command& c, CommandDone done) {
     std::string error;
     auto via = via_of(c, error);
     if (!error.empty()) return done({false, {}, error});
-    auto t0 = base::steady_now();
-    rt.open_session(*peer, via, [&rt, done, pk = *peer, t0](base::Status st, double lookup_ms) {
-        if (!st.ok()) return done({false, {}, st.detail()});
-        json r = {{"connected", true}, {"lookup_ms", lookup_ms},
-                  {"handshake_ms", base::to_ms(base::steady_now() - t0) - lookup_ms}};
-        for (auto& p : rt.sessions().peers(base::steady_now()))
-            if (p.peer == pk) r["session"] = peer_json(p);
-        done({true, r, {}});
+    rt.sessions().connect(*peer, via, [&rt, done, pk = *peer](const session::ConnectReport& r) {
+        json out = report_json(r);
+        if (!r.status.ok()) return done({false, out, r.status.detail()});
+        out["connected"] = true;
+        out["handshake_ms"] = base::to_ms(r.total - r.lookup);
+        for (auto& p : rt.sessions().peers())
+            if (p.peer == pk) out["session"] = peer_json(p);
+        if (r.link) out["winner"] = {{"path", session::path_name(r.link->path)},
+                                     {"method", session::method_name(r.link->method)},
+                                     {"remote", r.link->remote.to_string()}};
+        done({true, out, {}});
     });
 }
 
@@ -267,8 +285,8 @@ void cmd_ping(Runtime& rt, const Command& c, CommandDone done) {
     std::string error;
     auto via = via_of(c, error);
     if (!error.empty()) return done({false, {}, error});
-    rt.open_session(*peer, via, [&rt, done, pk = *peer, count](base::Status st, double) {
-        if (!st.ok()) return done({false, {}, st.detail()});
+    rt.sessions().connect(*peer, via, [&rt, done, pk = *peer, count](const session::ConnectReport& cr) {
+        if (!cr.status.ok()) return done({false, {}, cr.status.detail()});
         rt.ping(pk, count, [done, count](base::Status st, Runtime::PingReport r) {
             json out = {{"sent", r.sent}, {"received", r.received}, {"lost", count - r.received},
                         {"duration_ms", r.duration_ms}, {"rtt_ms_p50", percentile(r.rtt_ms, 0.5)},

@@ -103,7 +103,6 @@ void Runtime::on_prompt_line(std::string line) {
         if (!selected_) return input_->print("No conversation selected: /select NAME (or /add ADDRESS NAME first).");
         auto sent = chat_->messenger().send_text(*selected_, line, ChatHost::clock());
         if (!sent) return input_->print("error: " + sent.status().detail());
-        chat_->kick();
         return;
     }
     auto w = split(line.substr(1));

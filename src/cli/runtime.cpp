@@ -94,7 +94,8 @@ base::Result<std::optional<std::string>> Runtime::passphrase() {
 
 base::Status Runtime::start_sessions() {
     session_keys_ = std::make_unique<crypto::SessionKeys>(host_->identity());
-    sessions_ = std::make_unique<net::SessionManager>(loop_, *session_keys_, rng_, log_);
+    sessions_ = std::make_unique<SessionHost>(loop_, *turn_, *session_keys_, rng_, log_, host_.get());
+    if (auto st = sessions_->start(); !st.ok()) return st;
     // Sessions use TCP on the DHT's port, so a contact's endpoint names both.
     size_t ok = 0;
     for (auto& ep : host_->local_endpoints()) {
@@ -110,41 +111,23 @@ base::Status Runtime::start_sessions() {
     sessions_->on_message = [this](const crypto::PublicKey& peer, std::span<const uint8_t> m) {
         on_session_payload(peer, m);
     };
-    sessions_->on_closed = [this](const crypto::PublicKey& peer, const std::string& why) {
-        ping_finish(peer, base::Status{base::Errc::unavailable, "session closed: " + why});
+    sessions_->on_down = [this](const crypto::PublicKey& peer, const session::Closed& why) {
+        ping_finish(peer, base::Status{base::Errc::unavailable, "session closed: " + why.to_string()});
         if (chat_) chat_->session_down(peer);
     };
-    sessions_->on_established = [this](const crypto::PublicKey& peer) {
+    sessions_->on_up = [this](const crypto::PublicKey& peer, const session::LinkInfo&) {
         if (chat_) chat_->session_up(peer);
     };
-    sessions_->on_writable = [this](const crypto::PublicKey& peer) {
+    sessions_->on_room = [this](const crypto::PublicKey& peer) {
         if (chat_) chat_->writable(peer);
     };
-    return {};
-}
-
-void Runtime::open_session(const crypto::PublicKey& peer, std::optional<base::Endpoint> via, SessionOpened done) {
-    if (sessions_->connected(peer)) return done({}, 0);
-    auto dial = [this, peer, done](const base::Endpoint& at, double lookup_ms) {
-        sessions_->connect(peer, at, [done, at, lookup_ms](base::Status st) {
-            if (!st.ok()) return done(base::Status{st.code(), "cannot open a session with " + at.to_string() + ": " + st.detail()}, lookup_ms);
-            done({}, lookup_ms);
-        });
+    sessions_->on_attempt = [this](const crypto::PublicKey& peer) {
+        if (chat_) chat_->connecting(peer);
     };
-    if (via) return dial(*via, 0);
-    auto t0 = base::steady_now();
-    dht::NodeId target{peer};
-    node().find_node(target, [dial, done, target, t0](const dht::LookupResult& r) {
-        double ms = base::to_ms(base::steady_now() - t0);
-        for (auto& n : r.closest)
-            if (n.id == target) return dial(n.endpoint, ms);
-        done(base::Status{base::Errc::not_found,
-                          "peer " + target.short_hex() + " not found in the DHT (" + std::to_string(r.messages) +
-                              " queries, " + std::to_string(r.closest.size()) +
-                              " closest nodes answered); it may be offline; --via HOST:PORT skips the lookup"},
-             ms);
-    }, base::steady_now());
-    host_->rearm();
+    sessions_->on_unreachable = [this](const crypto::PublicKey& peer, const std::string& why) {
+        if (chat_) chat_->unreachable(peer, why);
+    };
+    return {};
 }
 
 struct Runtime::PingRun {
@@ -346,11 +329,14 @@ base::Status Runtime::start() {
     KC_LOG(log_, info, "node", "%s identity %s", created ? "created new" : "loaded",
            dht::NodeId{id->public_key}.hex().c_str());
 
-    host_ = std::make_unique<NodeHost>(loop_, recv_buf_, decoder_, rng_, log_, cfg_, std::move(*id));
+    auto turn = net::LoopTurn::make(loop_);
+    if (!turn) return turn.status();
+    turn_ = std::move(*turn);
+    host_ = std::make_unique<NodeHost>(loop_, *turn_, recv_buf_, decoder_, rng_, log_, cfg_, std::move(*id));
     if (auto st = bind_sockets(); !st.ok()) return st;
     if (auto st = host_->start(); !st.ok()) return st;
     if (auto st = start_sessions(); !st.ok()) return st;
-    chat_ = std::make_unique<ChatHost>(*this, loop_, rng_, log_);
+    chat_ = std::make_unique<ChatHost>(*host_, *sessions_, loop_, *turn_, rng_, log_);
     if (auto st = chat_->start(opts_.data_dir, host_->identity()); !st.ok()) return st;
     chat_->on_notice = [this](const chat::Notice& n) { on_notice(n); };
     chat_->on_joined = [this] {
@@ -393,7 +379,6 @@ base::Status Runtime::start() {
     if ((!opts_.bootstrap.empty() || !opts_.bootstrap_file.empty()) && boot.empty())
         KC_LOG(log_, warn, "dht", "no bootstrap address could be resolved; will retry with saved contacts only");
     node().join(base::steady_now());
-    host_->rearm();
     print_banner();
 
     if (!opts_.daemon) {
@@ -475,9 +460,10 @@ void Runtime::shutdown() {
     signals_.reset();
     for (auto& [peer, run] : pings_) run->timeout.reset();
     pings_.clear();
-    if (sessions_) sessions_->close_all("node stopping");
+    if (sessions_) sessions_->close_all();
     sessions_.reset();
     host_.reset();
+    turn_.reset();
     // stop_timer_ stays: shutdown() may be running inside its callback. It is inactive, so the
     // loop still ends; ~Runtime closes it.
 }

@@ -11,12 +11,13 @@
 #include "base/logger.hpp"
 #include "cli/chat_host.hpp"
 #include "cli/node_host.hpp"
+#include "cli/session_host.hpp"
 #include "cli/terminal.hpp"
 #include "cli/options.hpp"
 #include "chat/payload.hpp"
 #include "crypto/handshake.hpp"
 #include "net/control_server.hpp"
-#include "net/session_manager.hpp"
+#include "net/loop_turn.hpp"
 #include "net/udp_socket.hpp"
 
 namespace cli {
@@ -42,15 +43,11 @@ public:
 
     dht::Node& node() { return host_->node(); }
     NodeHost& host() { return *host_; }
-    net::SessionManager& sessions() { return *sessions_; }
+    SessionHost& sessions() { return *sessions_; }
     ChatHost& chat() { return *chat_; }
     const NodeOptions& options() const { return opts_; }
     base::TimePoint started_at() const { return started_at_; }
     void request_stop();
-
-    // Looks `peer` up in the DHT (unless `via` is given) and opens a session, or reuses one.
-    using SessionOpened = std::function<void(base::Status, double lookup_ms)>;
-    void open_session(const crypto::PublicKey& peer, std::optional<base::Endpoint> via, SessionOpened done);
 
     // `ctl ping`: `count` application-level pings over the session, at most 64 in flight.
     struct PingReport {
@@ -86,6 +83,7 @@ private:
     void print_banner();
 
     net::Loop& loop_;
+    std::unique_ptr<net::LoopTurn> turn_;
     NodeOptions opts_;
     base::Rng& rng_;
     base::Logger& log_;
@@ -94,7 +92,7 @@ private:
     dht::Decoder decoder_;
     std::unique_ptr<NodeHost> host_;
     std::unique_ptr<crypto::SessionKeys> session_keys_;
-    std::unique_ptr<net::SessionManager> sessions_;
+    std::unique_ptr<SessionHost> sessions_;
     chat::PayloadDecoder payload_decoder_;
     PayloadCounts payload_counts_;
     std::map<crypto::PublicKey, std::unique_ptr<PingRun>> pings_;

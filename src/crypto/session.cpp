@@ -16,7 +16,7 @@ Session::Session(const SessionKeys& me, Role role, Mode mode, base::Rng& rng, co
 base::Result<std::unique_ptr<Session>> Session::connect(const SessionKeys& me, const PublicKey& peer, Mode mode,
                                                         base::Rng& rng, const SessionConfig& cfg,
                                                         base::TimePoint now, uint64_t wall_ms,
-                                                        std::span<const uint8_t> first) {
+                                                        std::span<const uint8_t> first, std::optional<Yield> yield) {
     auto hs = InitiatorHandshake::create(me, peer);
     if (!hs) return hs.status();
     if (first.size() > kMaxFrameBody) return base::Status{base::Errc::too_large, "first payload too large"};
@@ -26,6 +26,7 @@ base::Result<std::unique_ptr<Session>> Session::connect(const SessionKeys& me, c
     s->initiator_.emplace(std::move(*hs));
     s->first_payload_.assign(first.begin(), first.end());
     s->wall_ms_ = wall_ms;
+    s->yield_ = std::move(yield);
     if (auto st = s->send_init(now); !st.ok()) return st;
     return s;
 }
@@ -139,6 +140,29 @@ void Session::on_message(std::span<const uint8_t> msg, base::TimePoint now) {
     };
     switch (type) {
         case SessionMsg::init:
+            if (role_ == Role::initiator && state_ == State::handshaking && yield_) {
+                // Both ends opened this link at once. The smaller key's init wins: ours, so
+                // theirs is dropped; or theirs, and we answer it as the responder instead.
+                if (me_.identity.public_key < peer_) {
+                    ++dropped_;
+                    return;
+                }
+                role_ = Role::responder;
+                ctx_ = std::move(yield_->ctx);
+                source_ = std::move(yield_->source);
+                yield_.reset();
+                initiator_.reset();
+                expect_peer_ = peer_;
+                peer_known_ = false;
+                return on_init(msg, now);
+            }
+            // Datagrams: our response was lost and the initiator sent a new init (a new
+            // ephemeral key). Nothing has come under the first keys yet, so answer it afresh.
+            if (mode_ == Mode::datagram && role_ == Role::responder && state_ == State::established &&
+                frames_in_ == 0) {
+                expect_peer_ = peer_;
+                return on_init(msg, now);
+            }
             if (role_ != Role::responder || state_ != State::handshaking) return drop_or_fail("unexpected init");
             return on_init(msg, now);
         case SessionMsg::cookie: {
@@ -151,7 +175,14 @@ void Session::on_message(std::span<const uint8_t> msg, base::TimePoint now) {
         case SessionMsg::response: {
             if (role_ != Role::initiator || state_ != State::handshaking) return drop_or_fail("unexpected response");
             auto done = initiator_->on_response(msg);
-            if (!done) return fail("handshake response rejected: " + done.status().detail(), now);
+            if (!done) {
+                // On datagrams this may answer an init we have since replaced by a resend.
+                if (mode_ == Mode::datagram) {
+                    ++dropped_;
+                    return;
+                }
+                return fail("handshake response rejected: " + done.status().detail(), now, End::handshake_failed);
+            }
             initiator_.reset();
             established(std::move(done->keys), now);
             if (!done->payload.empty())
@@ -177,21 +208,35 @@ void Session::on_init(std::span<const uint8_t> msg, base::TimePoint now) {
             ++dropped_;
             return;
         }
-        return fail("handshake init rejected: " + r.why.detail(), now);
+        return fail("handshake init rejected: " + r.why.detail(), now, End::handshake_failed);
     }
     if (ctx_.fresh_init && !ctx_.fresh_init(r.init.peer, r.init.timestamp_ms)) {
         if (mode_ == Mode::datagram) {
             ++dropped_;
             return;
         }
-        return fail("replayed handshake init", now);
+        return fail("replayed handshake init", now, End::handshake_failed);
     }
+    if (expect_peer_ && r.init.peer != *expect_peer_) {
+        if (mode_ == Mode::datagram) {
+            ++dropped_;
+            return;
+        }
+        return fail("handshake init from an unexpected peer", now, End::handshake_failed);
+    }
+    bool again = state_ == State::established;
     peer_ = r.init.peer;
     peer_known_ = true;
     noise::TransportKeys keys;
     auto resp = write_response(r.init, {}, rng_, keys);
     if (!resp) return fail(resp.status().detail(), now);
     emit(*resp);
+    if (again) {
+        // The same session under the new keys; frames sealed under the old ones are lost,
+        // which the layer above (a reliable channel) repairs.
+        cipher_.emplace(std::move(keys), mode_, now);
+        return;
+    }
     established(std::move(keys), now);
     if (!r.init.payload.empty()) events_.push_back(Event{Event::Type::data, std::move(r.init.payload), {}});
 }
@@ -242,6 +287,8 @@ void Session::on_transport(std::span<const uint8_t> msg, base::TimePoint now) {
         case Inner::close: {
             std::string why{opened->body.begin(), opened->body.end()};
             state_ = State::closed;
+            end_ = End::peer;
+            peer_reason_ = why;
             close_reason_ = "peer closed: " + why;
             events_.push_back(Event{Event::Type::closed, {}, close_reason_});
             return;
@@ -269,13 +316,15 @@ void Session::close(const std::string& reason, base::TimePoint now) {
         seal(Inner::close, {reinterpret_cast<const uint8_t*>(r.data()), r.size()}, now);
     }
     state_ = State::closed;
+    end_ = End::local;
     close_reason_ = reason;
     events_.push_back(Event{Event::Type::closed, {}, reason});
 }
 
-void Session::fail(const std::string& reason, base::TimePoint) {
+void Session::fail(const std::string& reason, base::TimePoint, End end) {
     if (state_ == State::closed) return;
     state_ = State::closed;
+    end_ = end;
     close_reason_ = reason;
     events_.push_back(Event{Event::Type::closed, {}, reason});
 }
@@ -284,7 +333,7 @@ base::TimePoint Session::tick(base::TimePoint now) {
     if (state_ == State::closed) return base::kNever;
     if (state_ == State::handshaking) {
         if (now - started_ >= cfg_.handshake_timeout) {
-            fail("handshake timed out", now);
+            fail("handshake timed out", now, End::handshake_timeout);
             return base::kNever;
         }
         base::TimePoint next = started_ + cfg_.handshake_timeout;
@@ -299,11 +348,12 @@ base::TimePoint Session::tick(base::TimePoint now) {
     if (now - last_heard_ >= cfg_.dead_after) {
         fail("peer silent for " +
                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cfg_.dead_after).count()) + " s",
-             now);
+             now, End::peer_silent);
         return base::kNever;
     }
     if (now - last_data_ >= cfg_.idle_close) {
         close("idle", now);
+        end_ = End::idle;
         return base::kNever;
     }
     if (now - last_sent_ >= cfg_.keepalive) {

@@ -43,6 +43,10 @@ public:
     using Mode = TransportCipher::Mode;
     enum class Role { initiator, responder };
     enum class State { handshaking, established, closed };
+    // Why a closed session ended, for policy (whether to redial) without reading the text:
+    // local = close() by the owner, peer = the peer's close frame (peer_reason() holds its
+    // text), protocol = a message or frame that broke the protocol.
+    enum class End { none, local, peer, idle, handshake_timeout, handshake_failed, peer_silent, protocol };
     struct Event {
         enum class Type { established, data, closed } type;
         std::vector<uint8_t> data;  // data: the payload, from byte `skip` on
@@ -51,11 +55,20 @@ public:
         std::span<const uint8_t> payload() const { return std::span{data}.subspan(skip); }
     };
 
+    // Simultaneous open (TCP connect from both ends at once, both ends of a punched path): both
+    // ends start as initiators on one link. The init from the smaller public key wins: its
+    // sender drops the other init, and the other end drops its own handshake and answers the
+    // winner's init as a responder, with what `Yield` gives it.
+    struct Yield {
+        ResponderContext ctx;
+        std::vector<uint8_t> source;  // the peer's address on this path, for cookies
+    };
     // Starts a handshake at once; `first` rides in the init (0-RTT: replayable, see PROTOCOL.md).
     static base::Result<std::unique_ptr<Session>> connect(const SessionKeys& me, const PublicKey& peer, Mode mode,
                                                           base::Rng& rng, const SessionConfig& cfg,
                                                           base::TimePoint now, uint64_t wall_ms,
-                                                          std::span<const uint8_t> first = {});
+                                                          std::span<const uint8_t> first = {},
+                                                          std::optional<Yield> yield = std::nullopt);
     // Waits for an init. `source` names the peer's address on this path (for cookies).
     static std::unique_ptr<Session> accept(const SessionKeys& me, const ResponderContext& ctx, Mode mode,
                                            base::Rng& rng, const SessionConfig& cfg, base::TimePoint now,
@@ -101,6 +114,8 @@ public:
     bool peer_known() const { return peer_known_; }
     const PublicKey& peer() const { return peer_; }
     const std::string& close_reason() const { return close_reason_; }
+    End end() const { return end_; }
+    const std::string& peer_reason() const { return peer_reason_; }  // End::peer: the close frame's text
     std::optional<base::Duration> rtt() const { return rtt_; }
     base::TimePoint started() const { return started_; }
     uint64_t bytes_in() const { return bytes_in_; }
@@ -119,7 +134,8 @@ private:
     void established(noise::TransportKeys keys, base::TimePoint now);
     void emit(std::span<const uint8_t> msg);
     void seal(Inner type, std::span<const uint8_t> body, base::TimePoint now);
-    void fail(const std::string& reason, base::TimePoint now);  // protocol error: close without a frame
+    // A failure: closed without a close frame.
+    void fail(const std::string& reason, base::TimePoint now, End end = End::protocol);
     base::Status send_init(base::TimePoint now);
 
     const SessionKeys& me_;
@@ -131,6 +147,8 @@ private:
     PublicKey peer_{};
     bool peer_known_ = false;
     std::string close_reason_;
+    End end_ = End::none;
+    std::string peer_reason_;
 
     std::optional<InitiatorHandshake> initiator_;
     std::vector<uint8_t> first_payload_;
@@ -138,6 +156,8 @@ private:
     base::TimePoint last_init_{};
     ResponderContext ctx_;
     std::vector<uint8_t> source_;
+    std::optional<Yield> yield_;
+    std::optional<PublicKey> expect_peer_;  // a yielded or repeated init must come from this peer
     std::optional<TransportCipher> cipher_;
 
     std::vector<uint8_t> in_;  // stream: the start of a message split across reads

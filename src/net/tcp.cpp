@@ -1,5 +1,10 @@
 #include "net/tcp.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "net/sockaddr.hpp"
 
 namespace net {
@@ -12,6 +17,19 @@ struct WriteReq {
     std::vector<uint8_t> data;
 };
 
+// A TCP socket created at once (not at bind time, as uv_tcp_init would) so that SO_REUSEPORT can
+// be set before the bind; libuv sets SO_REUSEADDR itself when binding.
+base::Result<UvHandle<uv_tcp_t>> reusable_tcp(Loop& loop, bool v6) {
+    auto h = UvHandle<uv_tcp_t>::make([&](uv_tcp_t* t) { return uv_tcp_init_ex(loop.get(), t, v6 ? AF_INET6 : AF_INET); });
+    if (!h) return h.status();
+    uv_os_fd_t fd;
+    if (int rc = uv_fileno(reinterpret_cast<uv_handle_t*>(h->get()), &fd); rc != 0) return uv_status(rc, "tcp socket");
+    int on = 1;
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+        return base::io_error(std::string("SO_REUSEPORT: ") + std::strerror(errno));
+    return std::move(*h);
+}
+
 base::Endpoint peer_of(uv_tcp_t* h) {
     sockaddr_storage ss{};
     int len = sizeof ss;
@@ -23,8 +41,8 @@ base::Endpoint peer_of(uv_tcp_t* h) {
 }  // namespace
 
 base::Result<std::unique_ptr<TcpConnection>> TcpConnection::connect(Loop& loop, const base::Endpoint& to,
-                                                                    OnConnect cb) {
-    auto h = UvHandle<uv_tcp_t>::make([&](uv_tcp_t* t) { return uv_tcp_init(loop.get(), t); });
+                                                                    OnConnect cb, std::optional<base::Endpoint> from) {
+    auto h = reusable_tcp(loop, to.is_v6());
     if (!h) return h.status();
     std::unique_ptr<TcpConnection> c{new TcpConnection(std::move(*h))};
     c->handle_.get()->data = c.get();
@@ -32,6 +50,12 @@ base::Result<std::unique_ptr<TcpConnection>> TcpConnection::connect(Loop& loop, 
     c->on_connect_ = std::move(cb);
     sockaddr_storage ss{};
     if (!to_sockaddr(to, ss)) return base::invalid_argument("bad endpoint " + to.to_string());
+    if (from) {
+        sockaddr_storage local{};
+        if (!to_sockaddr(*from, local)) return base::invalid_argument("bad endpoint " + from->to_string());
+        if (int rc = uv_tcp_bind(c->handle_.get(), reinterpret_cast<sockaddr*>(&local), 0); rc != 0)
+            return uv_status(rc, ("tcp bind " + from->to_string()).c_str());
+    }
     // The request outlives this object if it is destroyed while connecting: the callback (with
     // UV_ECANCELED) frees it.
     auto* req = new uv_connect_t;
@@ -123,7 +147,7 @@ void TcpConnection::write(std::vector<uint8_t> bytes) {
 }
 
 base::Result<std::unique_ptr<TcpListener>> TcpListener::listen(Loop& loop, const base::Endpoint& at, OnAccept cb) {
-    auto h = UvHandle<uv_tcp_t>::make([&](uv_tcp_t* t) { return uv_tcp_init(loop.get(), t); });
+    auto h = reusable_tcp(loop, at.is_v6());
     if (!h) return h.status();
     std::unique_ptr<TcpListener> l{new TcpListener(loop, std::move(*h), std::move(cb))};
     l->handle_.get()->data = l.get();

@@ -3,6 +3,7 @@
 // Non-movable: libuv holds `this` in the handle's data.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,7 +19,11 @@ public:
     using OnData = std::function<void(std::span<const uint8_t>)>;
     using OnClose = std::function<void(const std::string& why)>;  // end of stream or an error
 
-    static base::Result<std::unique_ptr<TcpConnection>> connect(Loop& loop, const base::Endpoint& to, OnConnect cb);
+    // Connects to `to`. With `from`, the socket is bound there first, with SO_REUSEADDR and
+    // SO_REUSEPORT, so it may share the port of our listener (TCP simultaneous open: both ends
+    // connect from the port the other expects, and the listener stays open).
+    static base::Result<std::unique_ptr<TcpConnection>> connect(Loop& loop, const base::Endpoint& to, OnConnect cb,
+                                                                std::optional<base::Endpoint> from = std::nullopt);
     TcpConnection(const TcpConnection&) = delete;
     TcpConnection& operator=(const TcpConnection&) = delete;
     ~TcpConnection();
@@ -60,6 +65,7 @@ private:
 class TcpListener {
 public:
     using OnAccept = std::function<void(std::unique_ptr<TcpConnection>)>;
+    // Listens with SO_REUSEPORT, so that connections can be started from the same port.
     static base::Result<std::unique_ptr<TcpListener>> listen(Loop& loop, const base::Endpoint& at, OnAccept cb);
     TcpListener(const TcpListener&) = delete;
     TcpListener& operator=(const TcpListener&) = delete;

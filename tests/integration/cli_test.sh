@@ -129,7 +129,7 @@ OUT=$(ctl b connect "$ID_C")  # already connected: the session is reused
 [ "$(ctl b peers | json 'len(d["peers"])')" = 1 ] || fail "a second connect opened a second session"
 [ "$(ctl b disconnect "$ADDR_C" | json 'd["disconnected"]')" = True ] || fail "disconnect"
 for _ in $(seq 50); do [ "$(ctl c peers | json 'len(d["peers"])')" = 0 ] && break; sleep 0.05; done
-[ "$(ctl c peers | json 'd["stats"]["closed_by_reason"].get("peer closed", 0)')" = 1 ] || fail "c did not see a clean close: $(ctl c peers)"
+[ "$(ctl c peers | json 'd["stats"]["closed_by_reason"].get("peer_disconnect", 0)')" = 1 ] || fail "c did not see a clean close: $(ctl c peers)"
 OUT=$(ctl b connect 0000000000000000000000000000000000000000000000000000000000000002 2>&1) && fail "connect to nobody: $OUT"
 echo "$OUT" | grep -q "not found in the DHT" || fail "connect to nobody says: $OUT"
 

@@ -23,9 +23,11 @@ TEST_CASE("loopback: 50 real nodes join through one and all look each other up")
         crypto::SodiumRng rng;
         base::StderrLogger log{base::Level::warn};
         dht::Config cfg;
+        auto turn = net::LoopTurn::make(loop);
+        REQUIRE(turn);
         std::vector<std::unique_ptr<cli::NodeHost>> hosts;
         for (int i = 0; i < 50; ++i) {
-            auto h = std::make_unique<cli::NodeHost>(loop, buf, dec, rng, log, cfg, crypto::Identity::generate());
+            auto h = std::make_unique<cli::NodeHost>(loop, **turn, buf, dec, rng, log, cfg, crypto::Identity::generate());
             REQUIRE(h->bind(base::Endpoint::v4(127, 0, 0, 1, 0)).ok());
             REQUIRE(h->start().ok());
             hosts.push_back(std::move(h));
@@ -35,7 +37,6 @@ TEST_CASE("loopback: 50 real nodes join through one and all look each other up")
         for (size_t i = 1; i < hosts.size(); ++i) {
             hosts[i]->node().set_bootstrap({boot});
             hosts[i]->node().join(base::steady_now());
-            hosts[i]->rearm();
         }
         size_t done = 0, found = 0;
         bool timed_out = false;
@@ -51,8 +52,7 @@ TEST_CASE("loopback: 50 real nodes join through one and all look each other up")
                     found += r.found;
                     if (done == hosts.size()) loop.stop();
                 }, base::steady_now());
-                hosts[i]->rearm();
-            }
+                }
         });
         REQUIRE(phase);
         (*phase)->start(1500);  // let the joins settle first
@@ -67,6 +67,7 @@ TEST_CASE("loopback: 50 real nodes join through one and all look each other up")
         watchdog->reset();
         phase->reset();
         hosts.clear();
+        turn->reset();
     }
     // ~Loop drains close callbacks and reports leaked handles.
 }

@@ -65,6 +65,7 @@ struct SimNode : chat::Effects {
     }
     // kill -9: the objects go, the files stay.
     void crash() {
+        wanted.clear();
         m.reset();
         outbox.reset();
         history.reset();
@@ -73,7 +74,11 @@ struct SimNode : chat::Effects {
     const PublicKey& pk() const { return id.public_key; }
 
     Sent send(const PublicKey& peer, const std::string& payload) override;
-    void connect(const PublicKey& peer) override;
+    // The runtime's connector, simplified: an attempt now, and every 2 s while wanted.
+    void want(const PublicKey& peer) override;
+    void release(const PublicKey& peer) override { wanted.erase(peer); }
+    void attempt(const PublicKey& peer);
+    std::map<PublicKey, base::TimePoint> wanted;  // -> next attempt
     void mailbox_put(const PublicKey& owner, const std::string& slot, const std::string& value, base::Duration) override;
     void mailbox_fetch() override;
     void mailbox_remove(const std::vector<std::string>& slots) override;
@@ -126,8 +131,15 @@ struct World {
                 queue.pop_front();
                 fn();
             }
-            for (auto& n : nodes)
-                if (n->online && n->m) n->m->tick(clock());
+            for (auto& n : nodes) {
+                if (!n->online || !n->m) continue;
+                n->m->tick(clock());
+                for (auto& [peer, at] : n->wanted)
+                    if (now >= at) {
+                        at = now + 2s;
+                        queue.push_back([n = n.get(), peer] { n->attempt(peer); });
+                    }
+            }
             if (!queue.empty()) continue;
             if (now >= end) break;
             now += 100ms;
@@ -149,16 +161,22 @@ chat::Effects::Sent SimNode::send(const PublicKey& peer, const std::string& payl
     return Sent::ok;
 }
 
-void SimNode::connect(const PublicKey& peer) {
-    w.queue.push_back([this, peer] {
-        SimNode* to = w.find(peer);
-        if (!online || (to && to->silent)) return;
-        if (!to || !to->online) return m->on_unreachable(peer, "not found in the DHT", w.clock());
-        w.sessions.insert({pk(), peer});
-        w.sessions.insert({peer, pk()});
-        m->on_connected(peer, w.clock());
-        to->m->on_connected(pk(), w.clock());
-    });
+void SimNode::want(const PublicKey& peer) {
+    if (wanted.count(peer)) return;
+    wanted[peer] = w.now + 2s;
+    w.queue.push_back([this, peer] { attempt(peer); });
+}
+
+void SimNode::attempt(const PublicKey& peer) {
+    SimNode* to = w.find(peer);
+    if (!online || !m || (to && to->silent)) return;
+    if (w.sessions.count({pk(), peer})) return;
+    m->on_connecting(peer, w.clock());
+    if (!to || !to->online) return m->on_unreachable(peer, "not found in the DHT", w.clock());
+    w.sessions.insert({pk(), peer});
+    w.sessions.insert({peer, pk()});
+    m->on_connected(peer, w.clock());
+    to->m->on_connected(pk(), w.clock());
 }
 
 void SimNode::mailbox_put(const PublicKey& owner, const std::string& slot, const std::string& value, base::Duration) {

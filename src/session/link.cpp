@@ -1,0 +1,24 @@
+#include "session/link.hpp"
+
+namespace session {
+
+const char* path_name(Path p) {
+    switch (p) {
+        case Path::udp: return "udp";
+        case Path::tcp: return "tcp";
+    }
+    return "?";
+}
+
+const char* method_name(Method m) {
+    switch (m) {
+        case Method::dial: return "dial";
+        case Method::accept: return "accept";
+        case Method::lan: return "lan";
+        case Method::punch: return "punch";
+        case Method::simultaneous_open: return "simultaneous-open";
+    }
+    return "?";
+}
+
+}  // namespace session
