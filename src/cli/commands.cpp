@@ -18,6 +18,23 @@ int64_t ms_since(base::TimePoint t, base::TimePoint now) { return base::to_ms_in
 
 json node_json(const dht::NodeInfo& n) { return {{"id", n.id.hex()}, {"endpoint", n.endpoint.to_string()}}; }
 
+json nat_json(const dht::Node& node, base::TimePoint) {
+    const auto& nat = node.nat();
+    json pub = json::array();
+    for (auto& ep : nat.public_endpoints()) pub.push_back(ep.to_string());
+    json holders = json::array();
+    for (auto& h : node.presence_holders()) holders.push_back(node_json(h));
+    json checked = nullptr;
+    if (nat.checked()) checked = base::to_ms_int(base::steady_now() - nat.checked_at()) / 1000;
+    return {{"mapping", dht::mapping_name(nat.mapping())},
+            {"filtering", dht::filtering_name(nat.filtering())},
+            {"reachable", nat.reachable()},
+            {"public", pub},
+            {"checked_s", checked},
+            {"serving", node.serving()},
+            {"presence", holders}};
+}
+
 void cmd_id(Runtime& rt, const Command&, CommandDone done) {
     auto& node = rt.node();
     json listen = json::array();
@@ -34,6 +51,7 @@ void cmd_id(Runtime& rt, const Command&, CommandDone done) {
               {"shareable", rt.shareable_addresses()},
               {"observed", observed},
               {"state", dht::join_state_name(node.join_state())},
+              {"nat", nat_json(node, rt.started_at())},
               {"contacts", node.table().size()},
               {"data_dir", rt.options().data_dir},
               {"uptime_s", base::to_ms_int(base::steady_now() - rt.started_at()) / 1000}};

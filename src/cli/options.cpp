@@ -54,6 +54,11 @@ Options:
   --log-level=LEVEL       trace, debug, info, warn, error or off [default: info].
   --k=N                   Bucket size and lookup width [default: 20].
   --alpha=N               Parallel requests per lookup [default: 3].
+  --public-address=HOST:PORT
+                          This node is reachable at HOST:PORT (a port forward or a public
+                          server): it serves as a full DHT member without NAT checks.
+  --nat-keepalive=SECONDS Behind a NAT, refresh the mapping to the nodes that keep this
+                          node's presence this often [default: 20].
   --json                  Print one JSON document (ctl).
   --trace                 Show every hop of the lookup.
   --ttl=SECONDS           Lifetime of a stored value [default: 3600].
@@ -212,6 +217,11 @@ Parsed parse_args(int argc, char** argv) {
     if (!parse_size(str(a, "--k"), n.k)) return usage_error("--k: expected a number from 1 to 1000");
     if (!parse_size(str(a, "--alpha"), n.alpha))
         return usage_error("--alpha: expected a number from 1 to 1000");
+    n.public_address = str(a, "--public-address");
+    size_t keepalive = 0;
+    if (!parse_size(str(a, "--nat-keepalive"), keepalive) || keepalive > 600)
+        return usage_error("--nat-keepalive: expected 1 to 600 seconds");
+    n.nat_keepalive_s = static_cast<unsigned>(keepalive);
     return p;
 }
 

@@ -25,6 +25,8 @@ struct NodeOptions {
     bool log_level_given = false;  // the prompt defaults to warnings only
     size_t k = 20;
     size_t alpha = 3;
+    std::string public_address;     // HOST:PORT of a port forward: reachable, no NAT checks
+    unsigned nat_keepalive_s = 20;  // announce to the presence holders this often
 };
 
 struct CtlOptions {

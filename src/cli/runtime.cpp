@@ -334,7 +334,28 @@ base::Status Runtime::start() {
     turn_ = std::move(*turn);
     host_ = std::make_unique<NodeHost>(loop_, *turn_, recv_buf_, decoder_, rng_, log_, cfg_, std::move(*id));
     if (auto st = bind_sockets(); !st.ok()) return st;
+    std::optional<base::Endpoint> public_address;
+    if (!opts_.public_address.empty()) {
+        auto eps = net::resolve(opts_.public_address);
+        if (!eps) return base::invalid_argument("--public-address " + opts_.public_address + ": " + eps.status().detail());
+        public_address = eps->front();
+    }
+    // Who is a full DHT member from the start (PROTOCOL.md §16.1): a node that founds a network
+    // (no bootstrap given: its operator means it to be joined), one with a known public address,
+    // one that listens on loopback only. Everyone else is a client until a NAT check says others
+    // can reach it.
+    bool loopback_only = true;
+    for (auto& ep : host_->local_endpoints()) loopback_only &= ep.is_loopback();
+    bool founder = opts_.bootstrap.empty() && opts_.bootstrap_file.empty();
+    cfg_.client_until_reachable = !founder && !public_address && !loopback_only;
+    cfg_.keepalive = std::chrono::seconds(opts_.nat_keepalive_s);
     if (auto st = host_->start(); !st.ok()) return st;
+    {
+        std::vector<base::Endpoint> local;
+        for (auto& a : interface_endpoints()) local.push_back(a);
+        node().set_local_addresses(std::move(local));
+        node().set_public_address(public_address);
+    }
     if (auto st = start_sessions(); !st.ok()) return st;
     chat_ = std::make_unique<ChatHost>(*host_, *sessions_, loop_, *turn_, rng_, log_);
     if (auto st = chat_->start(opts_.data_dir, host_->identity()); !st.ok()) return st;
@@ -408,9 +429,17 @@ base::Status Runtime::start() {
 
 std::vector<std::string> Runtime::shareable_addresses() const {
     std::vector<std::string> out;
+    for (auto& ep : interface_endpoints()) out.push_back(ep.to_string());
+    return out;
+}
+
+// Our sockets' addresses; a socket bound to the wildcard address stands for every interface's
+// address (and loopback) with its port.
+std::vector<base::Endpoint> Runtime::interface_endpoints() const {
+    std::vector<base::Endpoint> out;
     for (auto& ep : host_->local_endpoints()) {
         if (!ep.is_unspecified()) {
-            out.push_back(ep.to_string());
+            out.push_back(ep);
             continue;
         }
         uv_interface_address_t* ifs = nullptr;
@@ -421,12 +450,12 @@ std::vector<std::string> Runtime::shareable_addresses() const {
             if (!net::from_sockaddr(reinterpret_cast<sockaddr*>(&ifs[i].address), a)) continue;
             if (a.is_v6() != ep.is_v6() || ifs[i].is_internal) continue;
             a.port = ep.port;
-            out.push_back(a.to_string());
+            out.push_back(a);
         }
         uv_free_interface_addresses(ifs, n);
         base::Endpoint loop_ep = ep.is_v6() ? *base::Endpoint::parse("[::1]:1") : base::Endpoint::v4(127, 0, 0, 1, 1);
         loop_ep.port = ep.port;
-        out.push_back(loop_ep.to_string());
+        out.push_back(loop_ep);
     }
     return out;
 }

@@ -61,6 +61,8 @@ public:
     };
     const PayloadCounts& payload_counts() const { return payload_counts_; }
     std::vector<std::string> shareable_addresses() const;
+    // Our interface addresses with our port (LAN candidates; what "no NAT" looks like).
+    std::vector<base::Endpoint> interface_endpoints() const;
 
 private:
     base::Status prepare_data_dir();

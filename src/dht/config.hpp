@@ -47,6 +47,19 @@ struct Config {
     base::Duration bootstrap_backoff_max = 60s;
     size_t max_lookup_candidates = 0;      // 0 = 4 * k
     size_t max_datagram = 65000;
+    // NAT traversal (PROTOCOL.md §16). A node with client_until_reachable marks its messages
+    // "ro" (others keep it out of their routing tables) until a NAT check finds it reachable by
+    // nodes it never contacted; off, the node is always a full member (a bootstrap node, one
+    // with a known public address, simulations).
+    bool client_until_reachable = false;
+    base::Duration keepalive = 20s;        // announce to the presence nodes: holds the NAT mapping
+    size_t presence_nodes = 3;             // closest nodes that keep our presence record
+    base::Duration max_presence_ttl = 5min;
+    size_t max_presence = 4096;            // presence records one node keeps
+    size_t max_presence_per_ip = 16;
+    size_t max_forwards = 256;             // rendezvous requests being forwarded at once
+    double forward_rate = 10, forward_burst = 20;  // rendezvous and NAT-check requests per source address
+    double dialback_rate = 20;             // NAT dial-back pings this node sends per second, in all
 };
 
 }  // namespace dht

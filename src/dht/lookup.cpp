@@ -88,6 +88,10 @@ void Lookup::on_reply(size_t idx, size_t attempt, const Message& reply, const No
     c.token = reply.token;
     int hop = c.hop;
     NodeId replier = c.info.id;  // `c` may move when candidates are added
+    if (reply.here) {
+        rendezvous_.push_back(c.info);
+        here_ = reply.here;
+    }
     size_t closer_count = add_candidates(reply.nodes, hop + 1, self, &replier);
     trace_[attempt].closer = closer_count;
     // Looking for a node: once it answers in person, the search is over.
@@ -152,6 +156,10 @@ LookupResult Lookup::result(base::TimePoint now) const {
     r.duration = now - started_;
     r.trace = trace_;
     r.values = values_;
+    r.here = here_;
+    for (auto i : order_)  // nearest first
+        for (auto& n : rendezvous_)
+            if (n.id == cand_[i].info.id) r.rendezvous.push_back(n);
     int closest_hop = 0;
     for (auto i : order_) {
         const Candidate& c = cand_[i];

@@ -46,6 +46,10 @@ struct LookupResult {
     std::vector<std::string> tokens;    // parallel to `closest` (find_value only)
     std::vector<ValueRecord> values;
     std::vector<TraceEntry> trace;
+    // find_node of a node in client mode: the repliers that keep its presence (they can forward
+    // a connect to it), nearest first, and the endpoint they see it at.
+    std::vector<NodeInfo> rendezvous;
+    std::optional<base::Endpoint> here;
 };
 using LookupDone = std::function<void(const LookupResult&)>;
 
@@ -109,6 +113,8 @@ private:
     std::vector<size_t> order_;
     std::vector<TraceEntry> trace_;
     std::vector<ValueRecord> values_;
+    std::vector<NodeInfo> rendezvous_;
+    std::optional<base::Endpoint> here_;
     int value_hop_ = 0;
     size_t messages_ = 0;
 };

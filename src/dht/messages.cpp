@@ -51,6 +51,10 @@ const char* method_name(Method m) {
         case Method::mbox_put: return "mbox_put";
         case Method::mbox_get: return "mbox_get";
         case Method::mbox_del: return "mbox_del";
+        case Method::announce: return "announce";
+        case Method::connect: return "connect";
+        case Method::nat_check: return "nat_check";
+        case Method::nat_probe: return "nat_probe";
     }
     return "?";
 }
@@ -89,7 +93,8 @@ bool encode_hot(const Message& m, std::string& out) {
     if (m.kind == Kind::query && m.method != Method::ping && m.method != Method::find_node &&
         m.method != Method::find_value)
         return false;
-    if (m.kind == Kind::reply && (m.has_values || !plain(m.token))) return false;
+    if (m.kind == Kind::reply && (m.has_values || !plain(m.token) || m.here || !m.helpers.empty() || !m.blob.empty() || m.ep))
+        return false;
     out.reserve(160 + m.nodes.size() * 96);
     out += "{\"v\":";
     out += std::to_string(kProtocolVersion);
@@ -105,6 +110,7 @@ bool encode_hot(const Message& m, std::string& out) {
     out += "\",\"id\":\"";
     out += m.sender.hex();
     out += "\"";
+    if (m.read_only) out += ",\"ro\":1";
     if (m.kind == Kind::query) {
         switch (m.method) {
             case Method::find_node: out += ",\"a\":{\"target\":\"" + m.target.hex() + "\"}"; break;
@@ -155,6 +161,7 @@ std::string encode_general(const Message& m) {
     }
     j["t"] = txid_hex(m.txid);
     j["id"] = m.sender.hex();
+    if (m.read_only) j["ro"] = 1;
     if (m.kind != Kind::query && m.observed) j["ip"] = m.observed->to_string();
     if (m.kind == Kind::query) {
         ojson a = ojson::object();
@@ -180,12 +187,28 @@ std::string encode_general(const Message& m) {
                 a["key"] = m.target.hex();
                 a["slots"] = m.slots;
                 break;
+            case Method::announce: a["ttl"] = m.ttl_s; break;
+            case Method::connect:
+                a["target"] = m.target.hex();
+                a["offer"] = m.blob;
+                if (m.from) a["from"] = m.from->hex();
+                if (m.ep) a["ep"] = m.ep->to_string();
+                break;
+            case Method::nat_check: break;
+            case Method::nat_probe:
+                a["target"] = m.target.hex();
+                a["ep"] = m.ep ? m.ep->to_string() : std::string();
+                break;
         }
         j["a"] = std::move(a);
     } else if (m.kind == Kind::reply) {
         ojson r = ojson::object();
         if (!m.token.empty()) r["token"] = m.token;
         if (m.has_nodes) r["nodes"] = nodes_json(m.nodes);
+        if (m.here) r["here"] = m.here->to_string();
+        if (!m.blob.empty()) r["answer"] = m.blob;
+        if (m.ep) r["ep"] = m.ep->to_string();
+        if (!m.helpers.empty()) r["helpers"] = nodes_json(m.helpers);
         if (m.has_values) {
             ojson vals = ojson::array();
             for (auto& v : m.values) {
@@ -266,6 +289,16 @@ bool get_txid(std::string_view s, uint64_t& out) {
     return true;
 }
 
+// A connect offer or answer: sealed bytes in lowercase hex, bounded.
+bool get_blob(object o, const char* field, std::string& out) {
+    std::string_view v;
+    if (o.at_key(field).get_string().get(v) || v.size() < 2 || v.size() > kMaxBlob || v.size() % 2) return false;
+    for (char c : v)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    out = v;
+    return true;
+}
+
 bool get_u32(object o, const char* field, uint32_t& out) {
     uint64_t v;
     if (o.at_key(field).get_uint64().get(v) || v > std::numeric_limits<uint32_t>::max())
@@ -309,6 +342,33 @@ const char* decode_args(Method m, object a, Message& msg) {
         }
         case Method::mbox_get:
             return get_id(a, "key", msg.target) ? nullptr : "mbox_get.key: not 64 hex";
+        case Method::announce:
+            return get_u32(a, "ttl", msg.ttl_s) ? nullptr : "announce.ttl: not an unsigned 32-bit integer";
+        case Method::connect: {
+            if (!get_id(a, "target", msg.target)) return "connect.target: not 64 hex";
+            if (!get_blob(a, "offer", msg.blob)) return "connect.offer: not 2 to 2048 lowercase hex";
+            if (auto f = a.at_key("from"); f.error() != simdjson::NO_SUCH_FIELD) {
+                NodeId from;
+                if (!get_id(a, "from", from)) return "connect.from: not 64 hex";
+                msg.from = from;
+                std::string_view ep_text;
+                base::Endpoint ep;
+                if (a.at_key("ep").get_string().get(ep_text) || !get_endpoint(ep_text, ep))
+                    return "connect.ep: not an endpoint";
+                msg.ep = ep;
+            }
+            return nullptr;
+        }
+        case Method::nat_check: return nullptr;
+        case Method::nat_probe: {
+            if (!get_id(a, "target", msg.target)) return "nat_probe.target: not 64 hex";
+            std::string_view ep_text;
+            base::Endpoint ep;
+            if (a.at_key("ep").get_string().get(ep_text) || !get_endpoint(ep_text, ep))
+                return "nat_probe.ep: not an endpoint";
+            msg.ep = ep;
+            return nullptr;
+        }
         case Method::mbox_del: {
             if (!get_id(a, "key", msg.target)) return "mbox_del.key: not 64 hex";
             simdjson::dom::array arr;
@@ -348,6 +408,34 @@ const char* decode_reply(object r, Message& msg) {
             if (!base::from_hex_exact(id_hex, info.id.bytes())) return "r.nodes[].id: not 64 hex";
             if (!get_endpoint(ep_text, info.endpoint)) return "r.nodes[].endpoint: bad";
             msg.nodes.push_back(info);
+        }
+    }
+    if (auto h = r.at_key("here"); h.error() != simdjson::NO_SUCH_FIELD) {
+        std::string_view text;
+        base::Endpoint ep;
+        if (h.get_string().get(text) || !get_endpoint(text, ep)) return "r.here: not an endpoint";
+        msg.here = ep;
+    }
+    if (r.at_key("answer").error() != simdjson::NO_SUCH_FIELD && !get_blob(r, "answer", msg.blob))
+        return "r.answer: not 2 to 2048 lowercase hex";
+    if (auto e = r.at_key("ep"); e.error() != simdjson::NO_SUCH_FIELD) {
+        std::string_view text;
+        base::Endpoint ep;
+        if (e.get_string().get(text) || !get_endpoint(text, ep)) return "r.ep: not an endpoint";
+        msg.ep = ep;
+    }
+    if (auto h = r.at_key("helpers"); h.error() != simdjson::NO_SUCH_FIELD) {
+        simdjson::dom::array arr;
+        if (h.get_array().get(arr) || arr.size() == 0 || arr.size() > 3) return "r.helpers: not 1 to 3 nodes";
+        for (element n : arr) {
+            simdjson::dom::array pair;
+            std::string_view id_hex, ep_text;
+            NodeInfo info;
+            if (n.get_array().get(pair) || pair.size() != 2 || pair.at(0).get_string().get(id_hex) ||
+                pair.at(1).get_string().get(ep_text) || !base::from_hex_exact(id_hex, info.id.bytes()) ||
+                !get_endpoint(ep_text, info.endpoint))
+                return "r.helpers[]: not [id, endpoint]";
+            msg.helpers.push_back(info);
         }
     }
     auto values = r.at_key("values");
@@ -406,6 +494,11 @@ std::optional<Decoder::Decoded> Decoder::parse_only(std::span<const uint8_t> dg,
     if (o.at_key("t").get_string().get(t) || !get_txid(t, m.txid))
         return fail(DropReason::bad_schema, "t: not 16 hex");
     if (!get_id(o, "id", m.sender)) return fail(DropReason::bad_schema, "id: not 64 hex");
+    if (auto ro = o.at_key("ro"); ro.error() != simdjson::NO_SUCH_FIELD) {
+        uint64_t v;
+        if (ro.get_uint64().get(v) || v > 1) return fail(DropReason::bad_schema, "ro: not 0 or 1");
+        m.read_only = v == 1;
+    }
 
     if (y == "q") {
         m.kind = Kind::query;

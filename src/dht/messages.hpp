@@ -19,8 +19,11 @@ namespace dht {
 inline constexpr int kProtocolVersion = 1;
 
 enum class Kind : uint8_t { query, reply, error };
-enum class Method : uint8_t { ping, find_node, find_value, store, mbox_put, mbox_get, mbox_del };
-inline constexpr size_t kMethodCount = 7;
+enum class Method : uint8_t {
+    ping, find_node, find_value, store, mbox_put, mbox_get, mbox_del,
+    announce, connect, nat_check, nat_probe,  // NAT traversal (PROTOCOL.md §16)
+};
+inline constexpr size_t kMethodCount = 11;
 const char* method_name(Method m);
 
 // Error codes of "e" replies (docs/PROTOCOL.md §Errors).
@@ -33,7 +36,12 @@ enum ErrorCode : int {
     kErrValueTooLarge = 206,
     kErrStorageFull = 207,
     kErrNotOwner = 208,  // mbox_del from someone whose mailbox it is not
+    kErrNotHere = 209,   // connect: no presence for the target; nat_check: no helper
+    kErrNoAnswer = 210,  // connect: the target did not answer in time
+    kErrRefused = 211,   // connect: the target refused the offer
+    kErrBusy = 212,      // rate limit or capacity reached; try another node or later
 };
+inline constexpr size_t kMaxBlob = 2048;  // hex characters of a connect offer or answer
 
 struct ValueRecord {
     NodeId publisher;
@@ -48,6 +56,7 @@ struct Message {
     Method method = Method::ping;  // queries only
     uint64_t txid = 0;
     NodeId sender;
+    bool read_only = false;  // "ro": the sender is not reachable unsolicited; keep it out of tables
     // Query arguments.
     NodeId target;       // find_node.target, find_value.key, store.key, mbox_*.key
     std::string token;   // store.token; find_value reply token
@@ -55,12 +64,18 @@ struct Message {
     uint32_t ttl_s = 0;  // store.ttl, mbox_put.ttl
     std::string slot;    // mbox_put.slot
     std::vector<std::string> slots;  // mbox_del.slots
+    std::string blob;                // connect.offer (query), connect.answer (reply): hex
+    std::optional<NodeId> from;      // connect, forwarded by a rendezvous node: who asks
+    std::optional<base::Endpoint> ep;  // connect (forwarded): the asker's endpoint; connect reply:
+                                       // the target's; nat_probe: where to ping
     // Reply fields.
     std::optional<base::Endpoint> observed;  // "ip": where the replier saw the request come from
     bool has_nodes = false;
     std::vector<NodeInfo> nodes;
     bool has_values = false;
     std::vector<ValueRecord> values;
+    std::optional<base::Endpoint> here;  // find_node: the replier holds the target's presence, at this endpoint
+    std::vector<NodeInfo> helpers;       // nat_check: who will ping the asker (1 to 3)
     // Error fields. A query with an unknown method decodes with error_code = kErrMethodUnknown
     // and the method name in error_msg, so that the node can answer it with error 204.
     int error_code = 0;

@@ -34,6 +34,10 @@ const Node::QueryHandler Node::kQueryHandlers[kMethodCount] = {
     &Node::handle_mbox_put,
     &Node::handle_mbox_get,
     &Node::handle_mbox_del,
+    &Node::handle_announce,
+    &Node::handle_connect,
+    &Node::handle_nat_check,
+    &Node::handle_nat_probe,
 };
 
 Node::Node(const Config& cfg, Authenticator& auth, Transport& transport, Decoder& decoder,
@@ -46,12 +50,23 @@ Node::Node(const Config& cfg, Authenticator& auth, Transport& transport, Decoder
       log_{log},
       self_{auth.self()},
       table_{self_, cfg_},
-      rpc_{cfg_, transport_, auth_, rng_, stats_},
+      rpc_{cfg_, outbound_, auth_, rng_, stats_},
       tokens_{rng_, cfg_.token_rotation, now},
       storage_{std::make_unique<MemoryStorage>(cfg_.max_values, cfg_.max_values_per_publisher,
                                                cfg_.max_value_size)},
       mailboxes_{cfg_},
-      next_refresh_check_{now + kHousekeeping} {}
+      next_refresh_check_{now + kHousekeeping},
+      serving_{!cfg.client_until_reachable},
+      forward_limit_{cfg.forward_rate, cfg.forward_burst},
+      dialback_limit_{cfg.dialback_rate, cfg.dialback_rate} {
+    clock_ = now;
+    rpc_.set_read_only(!serving_);
+}
+
+void Node::Outbound::send(const base::Endpoint& to, std::span<const uint8_t> datagram) {
+    node_.nat_.on_sent(to, node_.clock_);
+    node_.transport_.send(to, datagram);
+}
 
 Node::~Node() = default;
 
@@ -63,6 +78,7 @@ void Node::drop(DropReason why, const base::Endpoint& from, const std::string& d
 
 void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> datagram,
                        base::TimePoint now) {
+    clock_ = now;
     stats_.in.add(datagram.size());
     Decoder::Failure failure{};
     auto decoded = decoder_.decode(datagram, auth_, failure);
@@ -70,7 +86,8 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
     const Message& m = decoded->msg;
     if (m.kind == Kind::query) {
         if (seen_query(m, now)) return drop(DropReason::replayed, from, "query seen before");
-        heard_from(m.sender, from, now, std::nullopt);
+        nat_.on_query_from(from, now);
+        heard_from(m.sender, from, now, std::nullopt, m.read_only);
         if (m.error_code == kErrMethodUnknown) {
             send_error(m, from, kErrMethodUnknown, "unknown method " + m.error_msg);
             return;
@@ -79,17 +96,20 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
         (this->*kQueryHandlers[static_cast<size_t>(m.method)])(m, from, now);
         return;
     }
+    auto rtt = rpc_.match(m, from, now);
+    if (!rtt) return drop(DropReason::unknown_transaction, from, "reply matches no request");
     if (m.observed) {
         auto it = observed_.find(*m.observed);
         if (it != observed_.end())
             ++it->second;
         else if (observed_.size() < kMaxObserved)
             observed_.emplace(*m.observed, 1);
+        if (nat_.on_observed(from, *m.observed, now))
+            KC_LOG(log_, debug, "nat", "mapping %s, seen at %s", mapping_name(nat_.mapping()),
+                   m.observed->to_string().c_str());
     }
-    auto rtt = rpc_.match(m, from, now);
-    if (!rtt) return drop(DropReason::unknown_transaction, from, "reply matches no request");
     // The table learns of the replier before the request's handler runs.
-    heard_from(m.sender, from, now, *rtt);
+    heard_from(m.sender, from, now, *rtt, m.read_only);
     rpc_.on_response(m, from, datagram.size(), now);
 }
 
@@ -107,7 +127,14 @@ bool Node::seen_query(const Message& q, base::TimePoint now) {
 }
 
 void Node::heard_from(const NodeId& id, const base::Endpoint& from, base::TimePoint now,
-                      std::optional<base::Duration> rtt) {
+                      std::optional<base::Duration> rtt, bool read_only) {
+    // A client ("ro") is not reachable by those who learn of it from us: it stays out, and one
+    // that became a client since it entered leaves (PROTOCOL.md §16.1).
+    if (read_only) {
+        if (table_.remove(id))
+            KC_LOG(log_, debug, "dht.table", "removed %s: it is a client now", id.short_hex().c_str());
+        return;
+    }
     auto res = table_.heard_from(id, from, now, rtt);
     if (res.outcome == RoutingTable::Outcome::added)
         KC_LOG(log_, trace, "dht.table", "added %s at %s", id.short_hex().c_str(),
@@ -154,10 +181,12 @@ void Node::handle_ping(const Message& q, const base::Endpoint& from, base::TimeP
     rpc_.send_response(reply_to(q, from), from, q.sender);
 }
 
-void Node::handle_find_node(const Message& q, const base::Endpoint& from, base::TimePoint) {
+void Node::handle_find_node(const Message& q, const base::Endpoint& from, base::TimePoint now) {
     Message r = reply_to(q, from);
     r.has_nodes = true;
     r.nodes = table_.closest(q.target, cfg_.k);
+    if (auto it = presence_.find(q.target); it != presence_.end() && now < it->second.expires)
+        r.here = it->second.endpoint;
     rpc_.send_response(r, from, q.sender);
 }
 
@@ -295,7 +324,11 @@ LookupId Node::get(const Key& key, LookupDone done, base::TimePoint now) {
 }
 
 base::TimePoint Node::tick(base::TimePoint now) {
+    clock_ = now;
     base::TimePoint next = rpc_.tick(now);
+    // A node that started a network becomes connected once others have joined through it.
+    if (join_state_ == JoinState::alone && table_.size() > 0) join_state_ = JoinState::connected;
+    next = std::min(next, nat_tick(now));
     if (now >= next_expiry_) next_expiry_ = std::min(storage_->expire(now), mailboxes_.expire(now));
     if (now >= next_refresh_check_) {
         next_refresh_check_ = now + kHousekeeping;

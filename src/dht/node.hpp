@@ -20,6 +20,8 @@
 #include "dht/lookup.hpp"
 #include "dht/mailbox_store.hpp"
 #include "dht/messages.hpp"
+#include "dht/nat.hpp"
+#include "dht/rate_limit.hpp"
 #include "dht/routing_table.hpp"
 #include "dht/rpc.hpp"
 #include "dht/stats.hpp"
@@ -38,6 +40,21 @@ struct PutResult {
     LookupResult lookup;
 };
 using PutDone = std::function<void(const PutResult&)>;
+
+// The outcome of asking a rendezvous node to pass an offer to a peer (PROTOCOL.md §16.3).
+struct RendezvousResult {
+    bool ok = false;
+    std::string answer;                      // the peer's sealed answer (hex)
+    std::optional<base::Endpoint> peer_seen;  // where the rendezvous node sees the peer
+    int error_code = 0;                      // 209 not here, 210 no answer, 211 refused, 212 busy, 0 timeout
+    std::string error;
+    base::Duration rtt{};
+};
+using RendezvousDone = std::function<void(const RendezvousResult&)>;
+// A peer's offer reached us through a rendezvous node: return the sealed answer, or nothing to
+// refuse. `seen` is where the rendezvous node saw the asker.
+using OfferHandler = std::function<std::optional<std::string>(const NodeId& from, const base::Endpoint& seen,
+                                                               const std::string& offer, base::TimePoint now)>;
 
 class Node {
 public:
@@ -77,6 +94,25 @@ public:
                         std::function<void(size_t confirmed)> done, base::TimePoint now);
     const MailboxStore& mailboxes() const { return mailboxes_; }
 
+    // NAT traversal (PROTOCOL.md §16).
+    // Our interface addresses with our port: what a report of "none" looks like.
+    void set_local_addresses(std::vector<base::Endpoint> eps) { nat_.set_local(std::move(eps)); }
+    // A public address given by the operator (a port forward): reachable without checks.
+    void set_public_address(std::optional<base::Endpoint> ep) { nat_.set_public(std::move(ep)); }
+    const NatAnalysis& nat() const { return nat_; }
+    // A full DHT member (others keep us in their tables), or a client ("ro").
+    bool serving() const { return serving_; }
+    // Keeping our presence with the nodes closest to our ID (client mode or behind a NAT).
+    bool announcing() const;
+    const std::vector<NodeInfo>& presence_holders() const { return presence_holders_; }
+    size_t presence_records() const { return presence_.size(); }
+    void set_offer_handler(OfferHandler h) { offer_handler_ = std::move(h); }
+    // Where this node sees `target`, if it keeps its presence: it can forward to it itself.
+    std::optional<base::Endpoint> presence_of(const NodeId& target, base::TimePoint now) const;
+    // Asks `via` (a node that keeps `target`'s presence) to pass `offer` to it.
+    void rendezvous(const NodeInfo& via, const NodeId& target, std::string offer, RendezvousDone done,
+                    base::TimePoint now);
+
     enum class JoinState { alone, joining, connected, isolated };
     JoinState join_state() const { return join_state_; }
     const NodeId& id() const { return self_; }
@@ -101,13 +137,21 @@ private:
     void handle_mbox_put(const Message& q, const base::Endpoint& from, base::TimePoint now);
     void handle_mbox_get(const Message& q, const base::Endpoint& from, base::TimePoint now);
     void handle_mbox_del(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_announce(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_connect(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_nat_check(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_nat_probe(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void forward_connect(const Message& q, const base::Endpoint& from, const base::Endpoint& to, base::TimePoint now);
+    base::TimePoint nat_tick(base::TimePoint now);
+    void start_nat_check(base::TimePoint now);
+    void announce(base::TimePoint now);
     Message reply_to(const Message& q, const base::Endpoint& from) const;
     void send_error(const Message& q, const base::Endpoint& from, int code, std::string msg);
 
     void drop(DropReason why, const base::Endpoint& from, const std::string& detail);
     bool seen_query(const Message& q, base::TimePoint now);
     void heard_from(const NodeId& id, const base::Endpoint& from, base::TimePoint now,
-                    std::optional<base::Duration> rtt);
+                    std::optional<base::Duration> rtt, bool read_only = false);
     void ping_contact(const NodeInfo& c, base::TimePoint now);
     void contact_failed(const NodeId& id);
 
@@ -133,9 +177,22 @@ private:
                   const LookupResult& r, PutDone done, base::TimePoint now);
     void republish_due(base::TimePoint now);
 
+    // Every datagram the node sends passes here: the NAT analysis must know whom we contacted.
+    class Outbound final : public Transport {
+    public:
+        explicit Outbound(Node& n) : node_{n} {}
+        void send(const base::Endpoint& to, std::span<const uint8_t> datagram) override;
+
+    private:
+        Node& node_;
+    };
+
     const Config& cfg_;
     Authenticator& auth_;
     Transport& transport_;
+    base::TimePoint clock_{};  // the latest `now` the node was given (for Outbound)
+    NatAnalysis nat_;
+    Outbound outbound_{*this};
     Decoder& decoder_;
     base::Rng& rng_;
     base::Logger& log_;
@@ -182,6 +239,20 @@ private:
     base::TimePoint next_bootstrap_ = base::kNever;
     base::TimePoint next_refresh_check_{};
     std::map<base::Endpoint, uint32_t> observed_;
+
+    // NAT traversal.
+    struct Presence {
+        base::Endpoint endpoint;  // where we see it: the mapping its announces keep open
+        base::TimePoint expires;
+    };
+    std::unordered_map<NodeId, Presence, NodeIdHash> presence_;
+    std::vector<NodeInfo> presence_holders_;  // who keeps ours
+    base::TimePoint next_announce_ = base::kNever;
+    bool serving_ = true;
+    OfferHandler offer_handler_;
+    size_t forwards_ = 0;
+    RateLimiter forward_limit_;
+    RateLimiter dialback_limit_;
 };
 
 const char* join_state_name(Node::JoinState s);

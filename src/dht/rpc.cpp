@@ -20,6 +20,7 @@ uint64_t Rpc::send_query(Message m, const base::Endpoint& to, const NodeId* peer
     } while (m.txid == 0 || pending_.count(m.txid));
     m.kind = Kind::query;
     m.sender = auth_.self();
+    m.read_only = read_only_;
     std::string dg = encode(m, auth_, peer);
     if (short_timeout <= base::Duration{0}) short_timeout = cfg_.short_timeout;
     pending_.emplace(m.txid, Pending{peer ? std::optional{*peer} : std::nullopt, to, m.method, now,
@@ -30,7 +31,9 @@ uint64_t Rpc::send_query(Message m, const base::Endpoint& to, const NodeId* peer
     return m.txid;
 }
 
-void Rpc::send_response(const Message& m, const base::Endpoint& to, const NodeId& peer) {
+void Rpc::send_response(const Message& msg, const base::Endpoint& to, const NodeId& peer) {
+    Message m = msg;
+    m.read_only = read_only_;
     std::string dg = encode(m, auth_, &peer);
     auto& ms = stats_.by_method[static_cast<size_t>(m.method)];
     (m.kind == Kind::error ? ms.error_out : ms.reply_out).add(dg.size());

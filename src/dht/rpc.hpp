@@ -46,6 +46,8 @@ public:
     size_t outstanding() const { return pending_.size(); }
     // Forgets every outstanding request without firing its handler (shutdown).
     void clear() { pending_.clear(); }
+    // Every message from now on carries "ro" (client mode), or not.
+    void set_read_only(bool v) { read_only_ = v; }
 
 private:
     struct Pending {
@@ -69,6 +71,7 @@ private:
     base::Rng& rng_;
     Stats& stats_;
     PendingMap pending_;
+    bool read_only_ = false;
 };
 
 }  // namespace dht

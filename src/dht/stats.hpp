@@ -29,6 +29,10 @@ struct Stats {
     uint64_t values_stored = 0, values_refused = 0;
     uint64_t mailbox_stored = 0, mailbox_removed = 0, mailbox_refused = 0;  // refused: removal by a non-owner
     uint64_t bootstrap_attempts = 0;
+    // NAT traversal: presence records kept, rendezvous requests forwarded or refused, NAT checks
+    // made for others, dial-back pings sent, requests refused by the rate limits.
+    uint64_t presence_stored = 0, forwarded = 0, forward_refused = 0, nat_checks_served = 0, dialbacks = 0;
+    uint64_t rate_limited = 0;
 
     uint64_t dropped_total() const {
         uint64_t n = 0;

@@ -25,6 +25,7 @@ struct World::SimNode {
     base::TimePoint deadline = base::kNever;   // what tick() last returned
     base::TimePoint scheduled = base::kNever;  // earliest live entry in timers_
     bool down = false;
+    std::optional<size_t> nat;
 };
 
 dht::Node& World::node(size_t i) { return *nodes_[i]->node; }
@@ -34,21 +35,37 @@ World::~World() = default;
 
 base::Endpoint World::endpoint(size_t i) const {
     size_t v = i + 1;
+    auto nat = i < nodes_.size() ? nodes_[i]->nat : std::nullopt;
+    if (nat && nats_[*nat]->kind() != NatKind::firewall)
+        return base::Endpoint::v4(10, static_cast<uint8_t>(*nat), static_cast<uint8_t>(v >> 8),
+                                  static_cast<uint8_t>(v), 4000);
     return base::Endpoint::v4(127, static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
                               static_cast<uint8_t>(v), 4000);
 }
 
 size_t World::index_of(const base::Endpoint& ep) const {
-    if (ep.is_v6() || ep.addr[0] != 127 || ep.port != 4000) return SIZE_MAX;
-    size_t v = (size_t{ep.addr[1]} << 16) | (size_t{ep.addr[2]} << 8) | ep.addr[3];
-    return v == 0 || v > nodes_.size() ? SIZE_MAX : v - 1;
+    if (ep.is_v6() || ep.port != 4000) return SIZE_MAX;
+    size_t v = 0;
+    if (ep.addr[0] == 127)
+        v = (size_t{ep.addr[1]} << 16) | (size_t{ep.addr[2]} << 8) | ep.addr[3];
+    else if (ep.addr[0] == 10)
+        v = (size_t{ep.addr[2]} << 8) | ep.addr[3];
+    if (v == 0 || v > nodes_.size() || endpoint(v - 1) != ep) return SIZE_MAX;
+    return v - 1;
 }
 
-size_t World::spawn(size_t n) {
+size_t World::add_nat(NatKind kind, base::Duration timeout) {
+    auto ip = base::Endpoint::v4(198, 51, 100, static_cast<uint8_t>(nats_.size() + 1), 0);
+    nats_.push_back(std::make_unique<SimNat>(kind, ip, rng_, timeout));
+    return nats_.size() - 1;
+}
+
+size_t World::spawn(size_t n, std::optional<size_t> nat) {
     size_t first = nodes_.size();
     for (size_t k = 0; k < n; ++k) {
         auto idx = static_cast<uint32_t>(nodes_.size());
         auto sn = std::make_unique<SimNode>(*this, idx, cfg_.log_level);
+        sn->nat = nat;
         if (cfg_.real_crypto) {
             sn->identity = std::make_unique<crypto::Identity>(crypto::Identity::from_rng(rng_));
             sn->auth = std::make_unique<dht::CryptoAuthenticator>(*sn->identity, 256);
@@ -58,6 +75,7 @@ size_t World::spawn(size_t n) {
         sn->log.set_tag(sn->auth->self().short_hex());
         sn->node = std::make_unique<dht::Node>(cfg_.dht, *sn->auth, sn->transport, decoder_, rng_, sn->log, now_);
         nodes_.push_back(std::move(sn));
+        nodes_.back()->node->set_local_addresses({endpoint(idx)});
         after_event(idx);
     }
     return first;
@@ -65,7 +83,7 @@ size_t World::spawn(size_t n) {
 
 void World::schedule(base::TimePoint at, std::function<void()> fn) {
     fns_.push_back(std::move(fn));
-    events_.push(Event{at, seq_++, UINT32_MAX, 0, static_cast<uint32_t>(fns_.size() - 1), {}});
+    events_.push(Event{at, seq_++, UINT32_MAX, 0, static_cast<uint32_t>(fns_.size() - 1), {}, {}});
 }
 
 void World::schedule_join(size_t i, size_t via, base::TimePoint at) {
@@ -78,8 +96,33 @@ void World::schedule_join(size_t i, size_t via, base::TimePoint at) {
 
 void World::set_down(size_t i, bool down) { nodes_[i]->down = down; }
 
+// Through the sender's NAT (if any) and the receiver's (if any), as sim_nat.hpp describes.
 void World::deliver(uint32_t from, const base::Endpoint& to, std::span<const uint8_t> d) {
-    size_t idx = index_of(to);
+    const SimNode& s = *nodes_[from];
+    base::Endpoint src = endpoint(from);
+    bool lan = s.nat && to.addr[0] == 10 && to.addr[1] == *s.nat;
+    if (s.nat && !lan) src = nats_[*s.nat]->outbound(src, to, now_);
+    size_t idx = SIZE_MAX;
+    if (!to.is_v6() && to.addr[0] == 198 && to.addr[1] == 51 && to.addr[2] == 100 && to.addr[3] >= 1 &&
+        to.addr[3] <= nats_.size()) {
+        auto inside = nats_[to.addr[3] - 1u]->inbound(src, to.port, now_);
+        if (!inside) {
+            ++nat_drops_;
+            return;
+        }
+        idx = index_of(*inside);
+    } else if (to.addr[0] == 10 && !lan) {
+        return;  // a private address of another site: not routed
+    } else {
+        idx = index_of(to);
+        if (idx != SIZE_MAX && nodes_[idx]->nat && !lan) {
+            SimNat& fw = *nats_[*nodes_[idx]->nat];
+            if (fw.kind() == NatKind::firewall && !fw.firewall_admits(to.port, src, now_)) {
+                ++nat_drops_;
+                return;
+            }
+        }
+    }
     if (idx == SIZE_MAX) return;
     if (cfg_.loss > 0 && rng_.unit() < cfg_.loss) {
         ++lost_;
@@ -88,7 +131,7 @@ void World::deliver(uint32_t from, const base::Endpoint& to, std::span<const uin
     base::Duration delay = cfg_.latency;
     if (cfg_.jitter.count() > 0) delay += base::Duration{static_cast<int64_t>(rng_.uniform(static_cast<uint64_t>(cfg_.jitter.count())))};
     events_.push(Event{now_ + delay, seq_++, static_cast<uint32_t>(idx), from, 0,
-                       std::string(reinterpret_cast<const char*>(d.data()), d.size())});
+                       std::string(reinterpret_cast<const char*>(d.data()), d.size()), src});
 }
 
 // Each node keeps at most one live timer entry, at or before its deadline. A deadline that moves
@@ -136,7 +179,7 @@ bool World::step(base::TimePoint limit) {
     h = (h ^ ev.to) * 1099511628211ULL;
     for (unsigned char c : ev.data) h = (h ^ c) * 1099511628211ULL;
     digest_ = h;
-    dst.node->on_datagram(endpoint(ev.from), {reinterpret_cast<const uint8_t*>(ev.data.data()), ev.data.size()}, now_);
+    dst.node->on_datagram(ev.src, {reinterpret_cast<const uint8_t*>(ev.data.data()), ev.data.size()}, now_);
     after_event(ev.to);
     return true;
 }

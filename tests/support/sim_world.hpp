@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "base/rng.hpp"
 #include "crypto/keys.hpp"
 #include "dht/node.hpp"
+#include "sim_nat.hpp"
 
 namespace sim {
 
@@ -32,8 +34,13 @@ public:
     explicit World(WorldConfig cfg);
     ~World();
 
-    // Adds n nodes (not joined yet); returns the index of the first.
-    size_t spawn(size_t n);
+    // Adds n nodes (not joined yet); returns the index of the first. With `nat`, they sit behind
+    // that NAT (add_nat), at private endpoints 10.N.x.y; without, at public ones 127.x.y.z.
+    size_t spawn(size_t n, std::optional<size_t> nat = std::nullopt);
+    // A NAT with its own public address 198.51.100.N+1; returns N.
+    size_t add_nat(NatKind kind, base::Duration timeout = std::chrono::seconds(120));
+    SimNat& nat(size_t n) { return *nats_[n]; }
+    uint64_t nat_drops() const { return nat_drops_; }
     // Node i joins through node `via` at virtual time `at`.
     void schedule_join(size_t i, size_t via, base::TimePoint at);
     // Runs `fn` at virtual time `at`, in event order.
@@ -71,6 +78,7 @@ private:
         uint32_t from;
         uint32_t fn = 0;  // index into fns_ when to == UINT32_MAX
         std::string data;
+        base::Endpoint src;  // as the receiver sees it (after any NAT)
         bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
     };
     void deliver(uint32_t from, const base::Endpoint& to, std::span<const uint8_t> d);
@@ -83,6 +91,8 @@ private:
     base::TimePoint now_{};
     dht::Decoder decoder_;
     std::vector<std::unique_ptr<SimNode>> nodes_;
+    std::vector<std::unique_ptr<SimNat>> nats_;
+    uint64_t nat_drops_ = 0;
     std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
     // Per-node timers: (deadline, node) with lazy invalidation against SimNode::deadline.
     std::priority_queue<std::pair<base::TimePoint, uint32_t>, std::vector<std::pair<base::TimePoint, uint32_t>>,

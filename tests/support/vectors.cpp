@@ -81,6 +81,57 @@ std::vector<Vector> all() {
         q->target = dht::mailbox_key(a);  // only alice may empty her own mailbox
         q->slots = {"00112233445566778899aabbccddeeff"};
     }
+    // NAT traversal (PROTOCOL.md §16). Alice is a client behind a NAT; bob keeps her presence.
+    auto ep_nat = *base::Endpoint::parse("203.0.113.9:40001");
+    {
+        auto* q = query("find_node_query_client", dht::Method::find_node, 0x9192939495969798ULL, false);
+        q->target = target;
+        q->read_only = true;
+    }
+    {
+        auto* q = query("announce_query", dht::Method::announce, 0xa1a2a3a4a5a6a7a8ULL, false);
+        q->ttl_s = 60;
+        q->read_only = true;
+    }
+    reply("announce_reply", dht::Method::announce, 0xa1a2a3a4a5a6a7a8ULL)->observed = ep_nat;
+    {
+        auto* r = reply("find_node_reply_here", dht::Method::find_node, 0xb1b2b3b4b5b6b7b8ULL);
+        r->has_nodes = true;
+        r->nodes = {{target, ep_c}};
+        r->here = ep_nat;
+    }
+    // The offers and answers are sealed envelopes in hex (shortened here).
+    {
+        auto* q = query("connect_query", dht::Method::connect, 0xc1c2c3c4c5c6c7c8ULL, false);
+        q->target = target;
+        q->blob = "01c0ffee";
+    }
+    {
+        auto* q = query("connect_forwarded", dht::Method::connect, 0xd1d2d3d4d5d6d7d8ULL, false);
+        q->target = b;
+        q->blob = "01c0ffee";
+        q->from = target;
+        q->ep = ep_c;
+    }
+    reply("connect_answer", dht::Method::connect, 0xd1d2d3d4d5d6d7d8ULL)->blob = "01beef";
+    {
+        auto* r = reply("connect_reply", dht::Method::connect, 0xc1c2c3c4c5c6c7c8ULL);
+        r->blob = "01beef";
+        r->ep = ep_nat;
+    }
+    {
+        auto* e = reply("connect_error", dht::Method::connect, 0xe1e2e3e4e5e6e7e8ULL);
+        e->kind = dht::Kind::error;
+        e->error_code = dht::kErrNotHere;
+        e->error_msg = "no presence for that node here";
+    }
+    query("nat_check_query", dht::Method::nat_check, 0xf1f2f3f4f5f6f7f8ULL, false)->read_only = true;
+    reply("nat_check_reply", dht::Method::nat_check, 0xf1f2f3f4f5f6f7f8ULL)->helpers = {{target, ep_c}, {b, ep_nat}};
+    {
+        auto* q = query("nat_probe_query", dht::Method::nat_probe, 0x0a0b0c0d0e0f1011ULL, false);
+        q->target = target;
+        q->ep = ep_nat;
+    }
     return v;
 }
 

@@ -23,7 +23,7 @@ TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to 
     dht::NodeId id_a{a.public_key}, id_b{b.public_key};
     dht::Decoder dec;
     auto all = vectors::all();
-    CHECK(all.size() == 14);
+    CHECK(all.size() == 26);
     for (auto& v : all) {
         INFO(v.name);
         std::string golden = read_vector(v.name);
@@ -40,6 +40,13 @@ TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to 
         CHECK(d->msg.values == v.msg.values);
         CHECK(d->msg.token == v.msg.token);
         CHECK(d->msg.error_code == v.msg.error_code);
+        CHECK(d->msg.read_only == v.msg.read_only);
+        CHECK(d->msg.blob == v.msg.blob);
+        CHECK(d->msg.from == v.msg.from);
+        CHECK(d->msg.ep == v.msg.ep);
+        CHECK(d->msg.here == v.msg.here);
+        CHECK(d->msg.helpers == v.msg.helpers);
+        CHECK(d->msg.ttl_s == v.msg.ttl_s);
         d->msg.method = v.msg.method;  // replies do not carry their method
         std::string again = v.from_alice ? dht::encode(d->msg, auth_a, v.signed_query ? nullptr : &id_b)
                                          : dht::encode(d->msg, auth_b, &id_a);
@@ -61,11 +68,14 @@ TEST_CASE("messages: truncation at every length and every flipped byte are rejec
     auto a = vectors::alice(), b = vectors::bob();
     dht::CryptoAuthenticator auth_b{b, 4};
     dht::Decoder dec;
-    for (const char* name : {"find_node_reply", "store_query", "ping_query_signed"}) {
+    for (const char* name : {"find_node_reply", "store_query", "ping_query_signed", "connect_forwarded",
+                             "nat_check_reply", "find_node_reply_here", "announce_query"}) {
         INFO(name);
         std::string golden = read_vector(name);
         dht::CryptoAuthenticator auth_a{a, 4};
-        auto& receiver = std::string(name) == "find_node_reply" ? auth_a : auth_b;
+        std::string n = name;
+        bool to_alice = n == "find_node_reply" || n == "nat_check_reply" || n == "find_node_reply_here";
+        auto& receiver = to_alice ? auth_a : auth_b;
         for (size_t n = 0; n < golden.size(); ++n) {
             dht::Decoder::Failure fail{};
             CHECK_FALSE(dec.decode(testing::bytes(golden.substr(0, n)), receiver, fail));
@@ -106,6 +116,27 @@ TEST_CASE("messages: hostile shapes are dropped with a reason, never thrown") {
                  "\",\"a\":{\"target\":17}" + mac) == dht::DropReason::bad_schema);
     CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"nodes\":[[\"" + id + "\",\"1.2.3.4\"]]}" + mac) == dht::DropReason::bad_schema);
+    // NAT traversal fields (PROTOCOL.md §16).
+    std::string q = "{\"v\":1,\"y\":\"q\",\"q\":\"connect\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
+    std::string target = "\"target\":\"" + id + "\"";
+    CHECK(reason(q + ",\"ro\":2,\"a\":{" + target + ",\"offer\":\"00\"}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"ABCD\"}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"abc\"}" + mac) == dht::DropReason::bad_schema);
+    {
+        dht::Decoder big;
+        dht::Decoder::Failure fail{};
+        std::string dg = q + ",\"a\":{" + target + ",\"offer\":\"" + std::string(dht::kMaxBlob + 2, 'a') + "\"}" + mac;
+        CHECK_FALSE(big.decode(testing::bytes(dg), auth_b, fail));
+        CHECK(fail.reason == dht::DropReason::bad_schema);
+    }
+    CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"00\",\"from\":\"" + id + "\"}" + mac) ==
+          dht::DropReason::bad_schema);  // forwarded without the asker's endpoint
+    CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"r\":{\"here\":\"nowhere\"}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"r\":{\"helpers\":[[\"" + id + "\"]]}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"r\":{\"helpers\":[]}" + mac) == dht::DropReason::bad_schema);
     CHECK(reason("{\"v\":1,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"a\":{}}") == dht::DropReason::bad_auth);  // no authenticator
     CHECK(reason("{\"v\":1,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
@@ -126,6 +157,7 @@ TEST_CASE("messages: the direct encoder of hot messages writes the same bytes as
         m.txid = rng.next_u64();
         m.sender = dht::NodeId{a.public_key};
         m.target = dht::NodeId::random(rng);
+        m.read_only = rng.uniform(2) == 0;
         if (m.kind == dht::Kind::reply) {
             if (rng.uniform(2)) m.observed = rng.uniform(2) ? base::Endpoint::v4(10, 0, 0, static_cast<uint8_t>(i), 4000)
                                                             : *base::Endpoint::parse("[2001:db8::" + std::to_string(i % 100) + "]:44544");

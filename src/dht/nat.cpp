@@ -1,0 +1,162 @@
+#include "dht/nat.hpp"
+
+#include <algorithm>
+
+namespace dht {
+
+const char* mapping_name(Mapping m) {
+    switch (m) {
+        case Mapping::unknown: return "unknown";
+        case Mapping::none: return "none";
+        case Mapping::independent: return "endpoint-independent";
+        case Mapping::dependent: return "endpoint-dependent";
+    }
+    return "?";
+}
+
+const char* filtering_name(Filtering f) {
+    switch (f) {
+        case Filtering::unknown: return "unknown";
+        case Filtering::open: return "open";
+        case Filtering::filtered: return "filtered";
+    }
+    return "?";
+}
+
+Filtering NatAnalysis::filtering() const { return forced_ ? Filtering::open : filtering_; }
+
+bool NatAnalysis::on_observed(const base::Endpoint& reporter, const base::Endpoint& observed, base::TimePoint now) {
+    auto before = public_endpoints();
+    base::Endpoint key = ip_of(reporter);
+    reports_[key] = {observed, now};
+    if (reports_.size() > cfg_.max_reports) {
+        auto oldest = std::min_element(reports_.begin(), reports_.end(),
+                                       [](auto& a, auto& b) { return a.second.at < b.second.at; });
+        reports_.erase(oldest);
+    }
+    Mapping m = classify(now);
+    bool changed = m != mapping_ || public_endpoints() != before;
+    mapping_ = m;
+    if (changed) {
+        stale_ = true;
+        inconclusive_ = 0;  // something new: worth asking at once
+        next_try_ = now;
+    }
+    return changed;
+}
+
+Mapping NatAnalysis::classify(base::TimePoint now) const {
+    std::map<base::Endpoint, size_t> seen;  // observed endpoint -> reporters
+    for (auto& [ip, r] : reports_) {
+        if (now - r.at > cfg_.report_window) continue;
+        if (std::find(local_.begin(), local_.end(), r.observed) != local_.end()) return Mapping::none;
+        ++seen[r.observed];
+    }
+    // Per family: a node with IPv4 and IPv6 sockets has one endpoint of each.
+    for (auto fam : {base::Endpoint::Family::v4, base::Endpoint::Family::v6}) {
+        size_t kinds = 0;
+        for (auto& [ep, n] : seen) kinds += ep.family == fam;
+        if (kinds > 1) return Mapping::dependent;
+    }
+    for (auto& [ep, n] : seen)
+        if (n >= cfg_.min_agree) return Mapping::independent;
+    return Mapping::unknown;
+}
+
+std::vector<base::Endpoint> NatAnalysis::public_endpoints() const {
+    if (forced_) return {*forced_};
+    std::map<base::Endpoint, std::pair<size_t, base::TimePoint>> seen;
+    for (auto& [ip, r] : reports_) {
+        auto& s = seen[r.observed];
+        ++s.first;
+        s.second = std::max(s.second, r.at);
+    }
+    std::vector<std::pair<base::Endpoint, std::pair<size_t, base::TimePoint>>> v(seen.begin(), seen.end());
+    std::sort(v.begin(), v.end(), [](auto& a, auto& b) {
+        return a.second.first != b.second.first ? a.second.first > b.second.first : a.second.second > b.second.second;
+    });
+    std::vector<base::Endpoint> out;
+    for (auto& [ep, s] : v) out.push_back(ep);
+    return out;
+}
+
+void NatAnalysis::on_sent(const base::Endpoint& to, base::TimePoint now) {
+    sent_[ip_of(to)] = now;
+    if (sent_.size() > cfg_.max_contacted) {
+        for (auto it = sent_.begin(); it != sent_.end();)
+            it = now - it->second > cfg_.contact_memory ? sent_.erase(it) : std::next(it);
+    }
+}
+
+bool NatAnalysis::contacted(const base::Endpoint& ip, base::TimePoint now) const {
+    auto it = sent_.find(ip_of(ip));
+    return it != sent_.end() && now - it->second <= cfg_.contact_memory;
+}
+
+void NatAnalysis::on_query_from(const base::Endpoint& from, base::TimePoint now) {
+    if (contacted(from, now)) return;
+    // Someone we never sent to reached us: that is the proof the check looks for.
+    settle(Filtering::open, now);
+}
+
+bool NatAnalysis::check_due(base::TimePoint now) const {
+    if (forced_ || checking_ || now < next_try_) return false;
+    return stale_ || !checked() || now - checked_at_ >= cfg_.recheck;
+}
+
+void NatAnalysis::check_started(base::TimePoint now) {
+    checking_ = true;
+    helpers_.clear();
+    helper_deadline_ = base::kNever;
+    next_try_ = now + cfg_.retry;
+}
+
+bool NatAnalysis::on_helpers(const std::vector<base::Endpoint>& helpers, base::TimePoint now) {
+    if (!checking_) return false;
+    helpers_.clear();
+    for (auto& h : helpers)
+        if (!contacted(h, now)) helpers_.push_back(ip_of(h));  // a ping from the others proves nothing
+    if (helpers_.empty()) {
+        check_failed(now);
+        return false;
+    }
+    helper_deadline_ = now + cfg_.probe_wait;
+    return true;
+}
+
+// In a small network every helper may be a node we talked to: back off rather than ask forever.
+void NatAnalysis::check_failed(base::TimePoint now) {
+    checking_ = false;
+    helpers_.clear();
+    helper_deadline_ = base::kNever;
+    auto wait = cfg_.retry * (1 << std::min(inconclusive_++, 16));
+    next_try_ = now + std::min<base::Duration>(wait, cfg_.retry_max);
+}
+
+void NatAnalysis::settle(Filtering f, base::TimePoint now) {
+    inconclusive_ = 0;
+    filtering_ = f;
+    checked_at_ = now;
+    stale_ = false;
+    checking_ = false;
+    helpers_.clear();
+    helper_deadline_ = base::kNever;
+}
+
+base::TimePoint NatAnalysis::tick(base::TimePoint now) {
+    if (!helpers_.empty() && now >= helper_deadline_) {
+        // No helper's ping arrived. It counts if we still never talked to one of them (a
+        // lookup may have meanwhile, and then its silence proves nothing).
+        bool fresh = std::any_of(helpers_.begin(), helpers_.end(), [&](auto& h) { return !contacted(h, now); });
+        if (fresh)
+            settle(Filtering::filtered, now);
+        else
+            check_failed(now);
+    }
+    if (!helpers_.empty()) return helper_deadline_;
+    if (checking_ || forced_) return base::kNever;  // the node's nat_check settles it
+    if (stale_ || !checked()) return next_try_;
+    return std::max(next_try_, checked_at_ + cfg_.recheck);
+}
+
+}  // namespace dht

@@ -1,0 +1,53 @@
+#pragma once
+// A token bucket per source address (the port is ignored: one host, one bucket), bounded in
+// memory. Used where one request makes this node send to someone else (rendezvous forwards,
+// NAT dial-backs), so that nobody can turn the node into a traffic source.
+#include <map>
+
+#include "base/endpoint.hpp"
+#include "base/time.hpp"
+
+namespace dht {
+
+class RateLimiter {
+public:
+    RateLimiter(double per_second, double burst, size_t max_sources = 4096)
+        : rate_{per_second}, burst_{burst}, max_{max_sources} {}
+    // Takes one token for `from`; false when its bucket is empty (the request is refused).
+    bool allow(const base::Endpoint& from, base::TimePoint now) {
+        base::Endpoint key = from;
+        key.port = 0;
+        auto it = buckets_.find(key);
+        if (it == buckets_.end()) {
+            if (buckets_.size() >= max_) forget_idle(now);
+            if (buckets_.size() >= max_) return false;  // everyone is busy: refuse newcomers
+            it = buckets_.emplace(key, Bucket{burst_, now}).first;
+        }
+        Bucket& b = it->second;
+        double secs = std::chrono::duration<double>(now - b.at).count();
+        b.tokens = std::min(burst_, b.tokens + secs * rate_);
+        b.at = now;
+        if (b.tokens < 1) return false;
+        b.tokens -= 1;
+        return true;
+    }
+    size_t sources() const { return buckets_.size(); }
+
+private:
+    struct Bucket {
+        double tokens;
+        base::TimePoint at;
+    };
+    void forget_idle(base::TimePoint now) {
+        // A bucket that would be full again carries no information.
+        for (auto it = buckets_.begin(); it != buckets_.end();) {
+            double secs = std::chrono::duration<double>(now - it->second.at).count();
+            it = it->second.tokens + secs * rate_ >= burst_ ? buckets_.erase(it) : std::next(it);
+        }
+    }
+    double rate_, burst_;
+    size_t max_;
+    std::map<base::Endpoint, Bucket> buckets_;
+};
+
+}  // namespace dht

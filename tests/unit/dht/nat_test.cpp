@@ -1,0 +1,100 @@
+// dht::NatAnalysis on its own: reports in, a mapping kind out; dial-back checks settled by what
+// arrives and by what we had sent.
+#include <doctest/doctest.h>
+
+#include "dht/nat.hpp"
+
+using namespace std::chrono_literals;
+using dht::Filtering;
+using dht::Mapping;
+
+namespace {
+base::Endpoint ep(uint8_t a, uint16_t port) { return base::Endpoint::v4(198, 51, 100, a, port); }
+const base::TimePoint t0 = base::TimePoint{} + 1000h;
+}  // namespace
+
+TEST_CASE("nat analysis: the mapping from what repliers saw") {
+    dht::NatAnalysis nat;
+    base::Endpoint local = base::Endpoint::v4(10, 0, 0, 2, 44544);
+    nat.set_local({local});
+    CHECK(nat.mapping() == Mapping::unknown);
+    SUBCASE("a report of our own address: no translation") {
+        nat.on_observed(ep(1, 1), local, t0);
+        CHECK(nat.mapping() == Mapping::none);
+    }
+    SUBCASE("three repliers on different addresses agree: endpoint-independent") {
+        base::Endpoint pub = base::Endpoint::v4(203, 0, 113, 5, 44544);
+        nat.on_observed(ep(1, 1), pub, t0);
+        nat.on_observed(ep(2, 1), pub, t0);
+        CHECK(nat.mapping() == Mapping::unknown);
+        nat.on_observed(ep(2, 2), pub, t0);  // the same address again: still two reporters
+        CHECK(nat.mapping() == Mapping::unknown);
+        CHECK(nat.on_observed(ep(3, 1), pub, t0));
+        CHECK(nat.mapping() == Mapping::independent);
+        CHECK(nat.public_endpoints() == std::vector<base::Endpoint>{pub});
+        // The reports age out: a moved laptop is not judged on old news.
+        nat.on_observed(ep(4, 1), base::Endpoint::v4(203, 0, 113, 9, 1000), t0 + 10min);
+        CHECK(nat.mapping() == Mapping::unknown);
+    }
+    SUBCASE("two repliers saw different ports: endpoint-dependent") {
+        nat.on_observed(ep(1, 1), base::Endpoint::v4(203, 0, 113, 5, 1111), t0);
+        nat.on_observed(ep(2, 1), base::Endpoint::v4(203, 0, 113, 5, 2222), t0);
+        CHECK(nat.mapping() == Mapping::dependent);
+    }
+}
+
+TEST_CASE("nat analysis: the dial-back check") {
+    dht::NatAnalysis nat;
+    CHECK(nat.check_due(t0));
+    nat.on_sent(ep(1, 4000), t0);  // the contact we ask
+    nat.check_started(t0);
+    CHECK_FALSE(nat.check_due(t0));
+    SUBCASE("the ping of a helper we never talked to arrives: open") {
+        REQUIRE(nat.on_helpers({ep(2, 4000)}, t0 + 50ms));
+        nat.on_query_from(ep(2, 4000), t0 + 80ms);
+        CHECK(nat.filtering() == Filtering::open);
+        CHECK(nat.reachable());
+    }
+    SUBCASE("it does not arrive within 3 s: filtered") {
+        REQUIRE(nat.on_helpers({ep(2, 4000)}, t0 + 50ms));
+        CHECK(nat.tick(t0 + 1s) == t0 + 50ms + 3s);
+        nat.tick(t0 + 4s);
+        CHECK(nat.filtering() == Filtering::filtered);
+        CHECK_FALSE(nat.reachable());
+        CHECK_FALSE(nat.check_due(t0 + 5min));
+        CHECK(nat.check_due(t0 + 11min));  // checked again every 10 minutes
+    }
+    SUBCASE("every helper is someone we talked to: inconclusive, retried later with a backoff") {
+        nat.on_sent(ep(2, 9), t0);
+        CHECK_FALSE(nat.on_helpers({ep(2, 4000)}, t0 + 50ms));  // same address, any port
+        CHECK(nat.filtering() == Filtering::unknown);
+        CHECK_FALSE(nat.check_due(t0 + 4s));
+        CHECK(nat.check_due(t0 + 6s));
+        nat.check_started(t0 + 6s);
+        nat.check_failed(t0 + 6s);
+        CHECK_FALSE(nat.check_due(t0 + 15s));
+        CHECK(nat.check_due(t0 + 17s));  // 10 s the second time
+    }
+    SUBCASE("we talked to the silent helper meanwhile: its silence proves nothing") {
+        REQUIRE(nat.on_helpers({ep(2, 4000)}, t0 + 50ms));
+        nat.on_sent(ep(2, 4000), t0 + 1s);
+        nat.tick(t0 + 4s);
+        CHECK(nat.filtering() == Filtering::unknown);
+    }
+    SUBCASE("a query from a contact proves nothing; from a stranger, it proves reachability") {
+        nat.on_query_from(ep(1, 4000), t0);
+        CHECK(nat.filtering() == Filtering::unknown);
+        nat.on_query_from(ep(7, 4000), t0);
+        CHECK(nat.filtering() == Filtering::open);
+    }
+}
+
+TEST_CASE("nat analysis: an operator's public address is reachable without checks") {
+    dht::NatAnalysis nat;
+    auto pub = base::Endpoint::v4(203, 0, 113, 1, 44544);
+    nat.set_public(pub);
+    CHECK(nat.reachable());
+    CHECK(nat.filtering() == Filtering::open);
+    CHECK_FALSE(nat.check_due(t0));
+    CHECK(nat.public_endpoints() == std::vector<base::Endpoint>{pub});
+}
