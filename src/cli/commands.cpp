@@ -255,7 +255,14 @@ json report_json(const session::ConnectReport& r) {
                          {"at_ms", base::to_ms(t.at)},
                          {"took_ms", base::to_ms(t.took)},
                          {"outcome", t.outcome}});
-    return {{"lookup_ms", base::to_ms(r.lookup)}, {"total_ms", base::to_ms(r.total)}, {"tried", tried}};
+    auto cands = [](const std::vector<session::Candidate>& v) {
+        json a = json::array();
+        for (auto& c : v) a.push_back({{"kind", session::candidate_kind_name(c.kind)}, {"endpoint", c.endpoint.to_string()}});
+        return a;
+    };
+    return {{"lookup_ms", base::to_ms(r.lookup)}, {"rendezvous_ms", base::to_ms(r.rendezvous)},
+            {"total_ms", base::to_ms(r.total)}, {"tried", tried}, {"ours", cands(r.ours)},
+            {"theirs", cands(r.theirs)}, {"probes", r.probes}};
 }
 
 // Opens a session: the connector looks the peer up in the DHT (unless --via names the address)

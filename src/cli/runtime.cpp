@@ -115,8 +115,12 @@ base::Status Runtime::start_sessions() {
         ping_finish(peer, base::Status{base::Errc::unavailable, "session closed: " + why.to_string()});
         if (chat_) chat_->session_down(peer);
     };
-    sessions_->on_up = [this](const crypto::PublicKey& peer, const session::LinkInfo&) {
+    sessions_->on_up = [this](const crypto::PublicKey& peer, const session::LinkInfo& link) {
         if (chat_) chat_->session_up(peer);
+        // Tell a person at the prompt when a contact is reached directly (not for strangers).
+        if (input_ && input_->interactive() && chat_ && chat_->contacts().find(peer))
+            input_->print("(" + name_of(peer) + ": connected directly, " + session::path_name(link.path) + " via " +
+                          session::method_name(link.method) + ")");
     };
     sessions_->on_room = [this](const crypto::PublicKey& peer) {
         if (chat_) chat_->writable(peer);
@@ -126,6 +130,21 @@ base::Status Runtime::start_sessions() {
     };
     sessions_->on_unreachable = [this](const crypto::PublicKey& peer, const std::string& why) {
         if (chat_) chat_->unreachable(peer, why);
+    };
+    // Our candidates for a rendezvous: interface addresses (LAN), then the public endpoints
+    // DHT contacts see us at; one port serves UDP and TCP.
+    sessions_->candidates = [this] {
+        std::vector<session::Candidate> out;
+        auto add = [&](session::Candidate::Kind k, const base::Endpoint& ep) {
+            if (ep.is_loopback() || ep.is_unspecified() || ep.port == 0) return;
+            for (auto& c : out)
+                if (c.endpoint == ep) return;
+            out.push_back({k, ep});
+        };
+        for (auto& ep : interface_endpoints()) add(session::Candidate::Kind::lan, ep);
+        for (auto& ep : host_->peek().nat().public_endpoints()) add(session::Candidate::Kind::reflexive, ep);
+        if (out.size() > session::kMaxCandidates) out.resize(session::kMaxCandidates);
+        return out;
     };
     return {};
 }

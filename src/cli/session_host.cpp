@@ -17,7 +17,8 @@ SessionHost::SessionHost(net::Loop& loop, net::LoopTurn& turn, const crypto::Ses
     : loop_{loop}, turn_{turn}, keys_{keys}, rng_{rng}, log_{log}, dht_{dht}, cfg_{cfg} {
     auto now = base::steady_now();
     table_ = std::make_unique<session::SessionTable>(keys_, rng_, log_, *this, *this, cfg_.table, now, wall_ms_now());
-    connector_ = std::make_unique<session::Connector>(*this, rng_, log_, cfg_.connector);
+    connector_ = std::make_unique<session::Connector>(*this, keys_.identity, rng_, log_, cfg_.connector, now,
+                                                      wall_ms_now());
 }
 
 SessionHost::~SessionHost() {
@@ -34,7 +35,48 @@ base::Status SessionHost::start() {
     auto c = turn_.add([this](base::TimePoint now) { return tick(now); });
     if (!c) return c.status();
     core_ = std::move(*c);
+    if (dht_ && dht_->started()) {
+        dht_->node().set_offer_handler([this](const dht::NodeId& from, const base::Endpoint& seen,
+                                              const std::string& offer, base::TimePoint now) {
+            if (core_) core_->mark();
+            return connector_->on_offer(from.bytes(), seen, offer, now);
+        });
+        dht_->on_other_datagram = [this](const base::Endpoint& from, std::span<const uint8_t> d) {
+            return on_datagram(from, d);
+        };
+    }
     return {};
+}
+
+// Session messages start with their type (1 to 4, PROTOCOL.md §12), probes with 0x05.
+bool SessionHost::on_datagram(const base::Endpoint& from, std::span<const uint8_t> d) {
+    if (closing_ || d.empty()) return false;
+    if (core_) core_->mark();
+    auto now = base::steady_now();
+    if (d[0] == session::kProbeType) {
+        connector_->on_probe(from, d, now);
+        return true;
+    }
+    if (d[0] < 1 || d[0] > 4) return false;
+    auto it = udp_by_ep_.find(from);
+    session::LinkId id;
+    if (it != udp_by_ep_.end()) {
+        id = it->second;
+    } else {
+        // Only an init opens a datagram link: a stray frame or answer is dropped.
+        if (d[0] != 1) {
+            ++datagrams_dropped_;
+            return true;
+        }
+        id = next_link_++;
+        udp_[id] = from;
+        udp_by_ep_[from] = id;
+        // A path the peer opened: over a LAN if it comes from a private address, else punched.
+        auto method = from.is_private() ? session::Method::lan : session::Method::punch;
+        if (!table_->open_inbound(id, session::Path::udp, from, method, now)) return true;
+    }
+    table_->on_bytes(id, d, now);
+    return true;
 }
 
 base::Status SessionHost::listen(const base::Endpoint& at) {
@@ -83,6 +125,12 @@ void SessionHost::close_all() {
     table_->close_all({session::CloseReason::shutdown, false, "node stopping"}, now);
     for (auto& [id, t] : tcp_) graveyard_.push_back(std::move(t.conn));
     tcp_.clear();
+    udp_.clear();
+    udp_by_ep_.clear();
+    if (dht_ && dht_->started()) {
+        dht_->node().set_offer_handler(nullptr);
+        dht_->on_other_datagram = nullptr;
+    }
     listeners_.clear();
     graveyard_.clear();
     core_.reset();
@@ -227,7 +275,10 @@ void SessionHost::write(session::LinkId link, std::vector<uint8_t>&& bytes) {
     if (t && t->conn && t->conn->connected()) t->conn->write(std::move(bytes));
 }
 
-void SessionHost::send_datagram(session::LinkId, std::span<const uint8_t>) {}
+void SessionHost::send_datagram(session::LinkId link, std::span<const uint8_t> datagram) {
+    auto it = udp_.find(link);
+    if (it != udp_.end() && dht_) dht_->send(it->second, datagram);
+}
 
 size_t SessionHost::queued(session::LinkId link) const {
     auto it = tcp_.find(link);
@@ -235,6 +286,11 @@ size_t SessionHost::queued(session::LinkId link) const {
 }
 
 void SessionHost::close(session::LinkId link) {
+    if (auto u = udp_.find(link); u != udp_.end()) {
+        udp_by_ep_.erase(u->second);
+        udp_.erase(u);
+        return;
+    }
     auto it = tcp_.find(link);
     if (it == tcp_.end()) return;
     graveyard_.push_back(std::move(it->second.conn));
@@ -289,8 +345,52 @@ void SessionHost::look_up(const PublicKey& peer) {
                 out.found = true;
                 out.endpoint = n.endpoint;
             }
-        connector_->on_lookup(peer, out, base::steady_now());
+        // We may keep the peer's presence ourselves (a lookup never asks itself).
+        auto now = base::steady_now();
+        if (dht_->peek().presence_of(target, now)) out.rendezvous.push_back({dht_->peek().id().bytes(), {}});
+        for (auto& n : r.rendezvous) out.rendezvous.push_back({n.id.bytes(), n.endpoint});
+        connector_->on_lookup(peer, out, now);
     }, base::steady_now());
+}
+
+std::vector<session::Candidate> SessionHost::own_candidates() {
+    return candidates ? candidates() : std::vector<session::Candidate>{};
+}
+
+void SessionHost::send_offer(const PublicKey& peer, const session::Rendezvous& via, const std::string& offer) {
+    if (!dht_) return;
+    dht_->node().rendezvous({dht::NodeId{via.id}, via.endpoint}, dht::NodeId{peer}, offer,
+                            [this, peer](const dht::RendezvousResult& r) {
+        if (core_) core_->mark();
+        session::OfferReply out;
+        out.ok = r.ok;
+        out.answer = r.answer;
+        out.peer_seen = r.peer_seen;
+        out.error = r.ok ? std::string{} : (r.error_code ? std::to_string(r.error_code) + " " : "") + r.error;
+        connector_->on_offer_reply(peer, out, base::steady_now());
+    }, base::steady_now());
+}
+
+void SessionHost::send_probe(const base::Endpoint& to, std::span<const uint8_t> probe) {
+    if (dht_) dht_->send(to, probe);
+}
+
+session::LinkId SessionHost::open_datagram(const PublicKey& peer, const base::Endpoint& to, session::Method method) {
+    if (closing_ || !dht_) return 0;
+    if (auto it = udp_by_ep_.find(to); it != udp_by_ep_.end()) {
+        table_->set_method(it->second, method);  // the peer's init came first: that link is the one
+        return 0;
+    }
+    if (core_) core_->mark();
+    session::LinkId id = next_link_++;
+    udp_[id] = to;
+    udp_by_ep_[to] = id;
+    auto st = table_->open_outbound(id, session::Path::udp, peer, to, method, base::steady_now(), true);
+    if (!st.ok()) {
+        close(id);
+        return 0;
+    }
+    return id;
 }
 
 void SessionHost::attempting(const PublicKey& peer) {

@@ -2,8 +2,10 @@
 // The thin runtime for sessions: it joins the sans-I/O session::SessionTable (which peer has which
 // session) and session::Connector (reaching a peer) to sockets and the DHT. It owns the TCP
 // listeners (on the DHT's port, SO_REUSEPORT) and the TCP connections, each one a link of the
-// table; a dial the connector asks for is a TCP connect, and the connector's lookups go to the
-// DHT node. Both cores run once per loop turn (net::LoopTurn); every entry point here feeds
+// table; UDP paths are links too, over the DHT's own socket (NodeHost hands over every datagram
+// that is not a DHT message: probes go to the connector, session messages to the link of their
+// source endpoint). A dial the connector asks for is a TCP connect; its lookups, offers and
+// the answers to offers go through the DHT node. Both cores run once per loop turn (net::LoopTurn); every entry point here feeds
 // one of them and marks the turn. A connection is never destroyed inside its own callback: a
 // closed link goes to a graveyard that the next turn empties.
 #include <functional>
@@ -55,6 +57,12 @@ public:
     const session::SessionTable::Stats& stats() const { return table_->stats(); }
     const session::Connector::Stats& connector_stats() const { return connector_->stats(); }
     uint64_t connect_failures() const { return connect_failures_; }
+    uint64_t datagrams_dropped() const { return datagrams_dropped_; }
+
+    // A datagram from the DHT's socket that is not a DHT message; false if it is nothing of ours.
+    bool on_datagram(const base::Endpoint& from, std::span<const uint8_t> datagram);
+    // Our candidates (interface addresses, public endpoints), from the runtime.
+    std::function<std::vector<session::Candidate>()> candidates;
 
     // Reaching peers (session::Connector).
     void connect(const PublicKey& peer, std::optional<base::Endpoint> via, session::ConnectDone done);
@@ -106,6 +114,10 @@ private:
     void cancel(session::LinkId link) override;
     void attempting(const PublicKey& peer) override;
     void unreachable(const PublicKey& peer, const std::string& why) override;
+    std::vector<session::Candidate> own_candidates() override;
+    void send_offer(const PublicKey& peer, const session::Rendezvous& via, const std::string& offer) override;
+    void send_probe(const base::Endpoint& to, std::span<const uint8_t> probe) override;
+    session::LinkId open_datagram(const PublicKey& peer, const base::Endpoint& to, session::Method method) override;
 
     net::Loop& loop_;
     net::LoopTurn& turn_;
@@ -119,6 +131,9 @@ private:
     std::unique_ptr<net::LoopTurn::Core> core_;
     std::vector<std::unique_ptr<net::TcpListener>> listeners_;
     std::map<session::LinkId, Tcp> tcp_;
+    std::map<session::LinkId, base::Endpoint> udp_;     // datagram links: where they go
+    std::map<base::Endpoint, session::LinkId> udp_by_ep_;
+    uint64_t datagrams_dropped_ = 0;
     std::vector<std::unique_ptr<net::TcpConnection>> graveyard_;
     session::LinkId next_link_ = 1;
     uint64_t connect_failures_ = 0;

@@ -8,10 +8,26 @@ namespace session {
 
 namespace {
 std::string short_id(const PublicKey& k) { return base::to_hex(std::span{k}.first(4)); }
+bool same_ip(const base::Endpoint& a, const base::Endpoint& b) { return a.family == b.family && a.addr == b.addr; }
+constexpr double kProbeBurst = 10;
 }  // namespace
 
-Connector::Connector(ConnectorIo& io, base::Rng& rng, base::Logger& log, ConnectorConfig cfg)
-    : io_{io}, rng_{rng}, log_{log}, cfg_{cfg} {}
+Connector::Connector(ConnectorIo& io, const crypto::Identity& me, base::Rng& rng, base::Logger& log,
+                     ConnectorConfig cfg, base::TimePoint now, uint64_t wall_ms)
+    : io_{io},
+      me_{me},
+      rng_{rng},
+      log_{log},
+      cfg_{cfg},
+      origin_{now},
+      wall_origin_ms_{wall_ms},
+      opener_{me},
+      probe_tokens_{kProbeBurst},
+      probe_tokens_at_{now} {}
+
+uint64_t Connector::wall_ms(base::TimePoint now) const {
+    return wall_origin_ms_ + static_cast<uint64_t>(std::max<int64_t>(base::to_ms_int(now - origin_), 0));
+}
 
 bool Connector::wanted(const PublicKey& peer) const {
     auto it = peers_.find(peer);
@@ -79,9 +95,11 @@ void Connector::start_attempt(const PublicKey& key, Peer& p, std::optional<base:
     io_.look_up(key);
 }
 
-void Connector::dial(const PublicKey& key, Peer& p, const base::Endpoint& to, Method method, bool simultaneous,
-                     base::TimePoint now) {
+LinkId Connector::dial(const PublicKey& key, Peer& p, const base::Endpoint& to, Method method, bool simultaneous,
+                       base::TimePoint now) {
     Attempt& a = *p.attempt;
+    for (auto& t : a.tried)  // one TCP connection per endpoint and attempt
+        if (t.path == Path::tcp && t.to == to) return 0;
     Try t;
     t.to = to;
     t.path = Path::tcp;
@@ -91,7 +109,8 @@ void Connector::dial(const PublicKey& key, Peer& p, const base::Endpoint& to, Me
     if (t.link == 0) t.outcome = "could not start";
     a.tried.push_back(t);
     if (t.link != 0) a.open.insert(t.link);
-    if (a.open.empty()) fail(key, p, "cannot dial " + to.to_string(), now);
+    else maybe_fail(key, p, "cannot dial " + to.to_string(), now);
+    return t.link;
 }
 
 void Connector::on_lookup(const PublicKey& peer, const PeerLookup& r, base::TimePoint now) {
@@ -100,12 +119,248 @@ void Connector::on_lookup(const PublicKey& peer, const PeerLookup& r, base::Time
     Peer& p = it->second;
     Attempt& a = *p.attempt;
     a.lookup = now - a.started;
-    a.phase = Attempt::Phase::paths;
-    if (r.found) return dial(peer, p, r.endpoint, Method::dial, false, now);
-    fail(peer, p,
-         "peer " + short_id(peer) + " not found in the DHT (" + std::to_string(r.messages) + " queries, " +
-             std::to_string(r.answered) + " nodes answered); it may be offline",
-         now);
+    if (!r.found && r.rendezvous.empty())
+        return fail(peer, p,
+                    "peer " + short_id(peer) + " not found in the DHT (" + std::to_string(r.messages) + " queries, " +
+                        std::to_string(r.answered) + " nodes answered); it may be offline",
+                    now);
+    // A peer that answered the lookup is reachable: dial it. One that keeps a presence is
+    // reached through a rendezvous as well (a NAT that lets UDP in may still refuse TCP).
+    a.phase = r.rendezvous.empty() ? Attempt::Phase::paths : Attempt::Phase::rendezvous;
+    if (r.found) dial(peer, p, r.endpoint, Method::dial, false, now);
+    if (p.attempt && !r.rendezvous.empty()) send_offers(peer, p, r.rendezvous, now);
+}
+
+void Connector::send_offers(const PublicKey& key, Peer& p, const std::vector<Rendezvous>& via, base::TimePoint now) {
+    Attempt& a = *p.attempt;
+    Punch punch;
+    rng_.fill(std::as_writable_bytes(std::span{punch.nonce}));
+    rng_.fill(std::as_writable_bytes(std::span{punch.key}));
+    punch.tag = tag_of(punch.nonce);
+    a.ours = io_.own_candidates();
+    Offer offer{false, punch.nonce, punch.key, a.ours};
+    auto sealed = seal_offer(me_, key, offer, wall_ms(now), rng_);
+    if (!sealed) return maybe_fail(key, p, "cannot seal an offer: " + sealed.status().detail(), now);
+    a.punch = std::move(punch);
+    for (size_t i = 0; i < via.size() && i < cfg_.rendezvous_fanout; ++i) {
+        ++a.offers_out;
+        ++stats_.offers_sent;
+        io_.send_offer(key, via[i], *sealed);
+    }
+}
+
+void Connector::on_offer_reply(const PublicKey& peer, const OfferReply& r, base::TimePoint now) {
+    auto it = peers_.find(peer);
+    if (it == peers_.end() || !it->second.attempt || !it->second.attempt->punch) return;
+    Peer& p = it->second;
+    Attempt& a = *p.attempt;
+    if (a.offers_out == 0) return;
+    --a.offers_out;
+    if (a.phase != Attempt::Phase::rendezvous) return;  // another rendezvous answered first
+    std::string why = r.error;
+    if (r.ok) {
+        auto ans = opener_.open(r.answer, peer, wall_ms(now));
+        if (ans && ans->answer && ans->nonce == a.punch->nonce) {
+            a.rendezvous = now - a.started - a.lookup;
+            a.theirs = ans->candidates;
+            a.phase = Attempt::Phase::paths;
+            start_paths(peer, p, *a.punch, ans->candidates, r.peer_seen, true, now);
+            return;
+        }
+        why = ans ? "an answer to another offer" : "an answer that does not open: " + ans.status().detail();
+    }
+    if (a.offers_out == 0) {
+        a.phase = Attempt::Phase::paths;
+        maybe_fail(peer, p, "no rendezvous node passed our offer on (" + why + ")", now);
+    }
+}
+
+std::optional<std::string> Connector::on_offer(const PublicKey& from, const base::Endpoint& seen,
+                                               const std::string& hex, base::TimePoint now) {
+    auto offer = opener_.open(hex, from, wall_ms(now));
+    if (!offer || offer->answer) {
+        ++stats_.offers_refused;
+        KC_LOG(log_, info, "connect", "refused an offer from %s: %s", short_id(from).c_str(),
+               offer ? "an answer where an offer belongs" : offer.status().detail().c_str());
+        return std::nullopt;
+    }
+    Offer answer{true, offer->nonce, {}, io_.own_candidates()};
+    auto sealed = seal_offer(me_, from, answer, wall_ms(now), rng_);
+    if (!sealed) return std::nullopt;
+    ++stats_.offers_answered;
+    Peer& p = peers_[from];
+    p.answered.emplace();
+    p.answered->nonce = offer->nonce;
+    p.answered->key = offer->key;
+    p.answered->tag = tag_of(offer->nonce);
+    KC_LOG(log_, debug, "connect", "%s offers %zu candidate(s); punching", short_id(from).c_str(),
+           offer->candidates.size());
+    start_paths(from, p, *p.answered, offer->candidates, seen, false, now);
+    return *sealed;
+}
+
+// All paths at once. The side that sent the offer also dials the peer's LAN candidates over TCP
+// (one plain dial is enough); both sides connect from their listening port to the other's
+// public candidates (TCP simultaneous open) and probe every candidate over UDP. A public
+// candidate on our own public address is the same NAT: no hairpin, the LAN candidates serve.
+void Connector::start_paths(const PublicKey& key, Peer& p, Punch& punch, const std::vector<Candidate>& theirs,
+                            const std::optional<base::Endpoint>& seen, bool we_offered, base::TimePoint now) {
+    punch.until = now + cfg_.punch_for;
+    std::vector<Candidate> cands = theirs;
+    if (seen && seen->port != 0) {
+        bool have = std::any_of(cands.begin(), cands.end(), [&](auto& c) { return c.endpoint == *seen; });
+        if (!have) cands.push_back({Candidate::Kind::reflexive, *seen});
+    }
+    auto ours = io_.own_candidates();
+    for (auto& c : cands) {
+        bool same_nat = c.kind == Candidate::Kind::reflexive &&
+                        std::any_of(ours.begin(), ours.end(), [&](auto& o) {
+                            return o.kind == Candidate::Kind::reflexive && same_ip(o.endpoint, c.endpoint);
+                        });
+        if (same_nat) continue;
+        bool lan = c.kind == Candidate::Kind::lan;
+        if (p.attempt && p.attempt->phase == Attempt::Phase::paths) {
+            if (lan && we_offered) dial(key, p, c.endpoint, Method::lan, false, now);
+            if (!lan) dial(key, p, c.endpoint, Method::simultaneous_open, true, now);
+        } else if (!lan) {
+            // Answering, with no attempt of our own: the TCP simultaneous open needs our SYN too.
+            io_.dial(key, c.endpoint, Method::simultaneous_open, true);
+        }
+        add_target(key, p, punch, c.endpoint, lan ? Method::lan : Method::punch, now);
+    }
+    run_punch(key, p, punch, now);
+}
+
+Connector::Target& Connector::add_target(const PublicKey&, Peer& p, Punch& punch, const base::Endpoint& to,
+                                         Method method, base::TimePoint now) {
+    for (auto& t : punch.targets) {
+        if (t.to != to) continue;
+        // Learnt from the peer's probe before its candidates arrived: the candidate says what it is.
+        if (method == Method::lan && t.method == Method::punch) {
+            t.method = Method::lan;
+            if (p.attempt && t.try_index < p.attempt->tried.size()) p.attempt->tried[t.try_index].method = method;
+        }
+        return t;
+    }
+    Target t;
+    t.to = to;
+    t.method = method;
+    t.next = now;
+    t.try_index = SIZE_MAX;
+    bool ours = p.attempt && p.attempt->punch && p.attempt->punch->tag == punch.tag;
+    if (ours) {
+        Try tr;
+        tr.to = to;
+        tr.path = Path::udp;
+        tr.method = method;
+        tr.at = now - p.attempt->started;
+        t.try_index = p.attempt->tried.size();
+        p.attempt->tried.push_back(tr);
+    }
+    punch.targets.push_back(t);
+    return punch.targets.back();
+}
+
+bool Connector::take_probe_token(base::TimePoint now) {
+    double secs = std::chrono::duration<double>(now - probe_tokens_at_).count();
+    probe_tokens_ = std::min(kProbeBurst, probe_tokens_ + secs * cfg_.probe_rate);
+    probe_tokens_at_ = now;
+    if (probe_tokens_ < 1) return false;
+    probe_tokens_ -= 1;
+    return true;
+}
+
+void Connector::send_probe(Punch& punch, const base::Endpoint& to, bool pong, Attempt* a, base::TimePoint) {
+    Probe pr{pong, punch.tag, punch.seq++};
+    auto bytes = encode_probe(pr, punch.key);
+    io_.send_probe(to, bytes);
+    ++stats_.probes_sent;
+    ++punch.probes;
+    if (a) ++a->probes;
+}
+
+// Pings every unanswered candidate every probe_every, within the node's probe budget and the
+// attempt's. Returns when to come back.
+base::TimePoint Connector::run_punch(const PublicKey&, Peer& p, Punch& punch, base::TimePoint now) {
+    if (now >= punch.until) return base::kNever;
+    Attempt* a = p.attempt && p.attempt->punch && p.attempt->punch->tag == punch.tag ? &*p.attempt : nullptr;
+    base::TimePoint next = punch.until;
+    for (auto& t : punch.targets) {
+        if (t.answered) continue;
+        if (now >= t.next) {
+            if (punch.probes >= cfg_.max_probes_per_attempt) continue;
+            if (take_probe_token(now)) {
+                send_probe(punch, t.to, false, a, now);
+                t.next = now + cfg_.probe_every;
+            } else {
+                ++stats_.probes_capped;
+                t.next = now + std::chrono::milliseconds(static_cast<int64_t>(1000.0 / cfg_.probe_rate) + 1);
+            }
+        }
+        next = std::min(next, t.next);
+    }
+    return next;
+}
+
+void Connector::on_probe(const base::Endpoint& from, std::span<const uint8_t> datagram, base::TimePoint now) {
+    auto tag = probe_tag(datagram);
+    if (!tag) {
+        ++stats_.probes_dropped;
+        return;
+    }
+    for (auto& [key, p] : peers_) {
+        for (Punch* punch : {p.attempt && p.attempt->punch ? &*p.attempt->punch : nullptr,
+                             p.answered ? &*p.answered : nullptr}) {
+            if (!punch || punch->tag != *tag) continue;
+            auto probe = decode_probe(datagram, punch->key);
+            if (!probe) {
+                ++stats_.probes_dropped;
+                return;
+            }
+            ++stats_.probes_received;
+            Attempt* a = p.attempt && p.attempt->punch && &*p.attempt->punch == punch ? &*p.attempt : nullptr;
+            // The endpoint a valid probe really came from is a candidate (peer-reflexive): it is
+            // the peer's NAT mapping towards us, whatever it told the rendezvous.
+            bool known = std::any_of(punch->targets.begin(), punch->targets.end(),
+                                     [&](auto& t) { return t.to == from; });
+            Target* t = nullptr;
+            if (!known && now < punch->until + cfg_.punch_for) {
+                t = &add_target(key, p, *punch, from, Method::punch, now);
+            } else {
+                for (auto& x : punch->targets)
+                    if (x.to == from) t = &x;
+            }
+            if (!probe->pong) {
+                if (take_probe_token(now))
+                    send_probe(*punch, from, true, a, now);
+                else
+                    ++stats_.probes_capped;
+            } else if (t && !t->answered) {
+                path_answered(key, p, *punch, *t, now);
+            }
+            return;
+        }
+    }
+    ++stats_.probes_dropped;  // no attempt of ours has that tag
+}
+
+// A pong: the path to `t` works both ways. The first such path carries a session (datagram
+// mode, started from both ends: the smaller key's init wins).
+void Connector::path_answered(const PublicKey& key, Peer& p, Punch& punch, Target& t, base::TimePoint now) {
+    t.answered = true;
+    Attempt* a = p.attempt && p.attempt->punch && p.attempt->punch->tag == punch.tag ? &*p.attempt : nullptr;
+    if (a && t.try_index < a->tried.size()) {
+        a->tried[t.try_index].outcome = "answered";
+        a->tried[t.try_index].took = now - a->started - a->tried[t.try_index].at;
+    }
+    if (punch.opened || io_.connected(key)) return;
+    punch.opened = true;
+    LinkId link = io_.open_datagram(key, t.to, t.method);
+    if (link == 0) return;
+    if (a) {
+        a->open.insert(link);
+        if (t.try_index < a->tried.size()) a->tried[t.try_index].link = link;
+    }
 }
 
 void Connector::on_session_up(const PublicKey& peer, const LinkInfo& link, base::TimePoint now) {
@@ -114,7 +369,9 @@ void Connector::on_session_up(const PublicKey& peer, const LinkInfo& link, base:
     Peer& p = it->second;
     p.failures = 0;
     p.retry_at = base::TimePoint{};
+    p.answered.reset();
     if (p.attempt) succeed(peer, p, link, now);
+    forget_if_idle(peer);
 }
 
 void Connector::succeed(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now) {
@@ -124,21 +381,22 @@ void Connector::succeed(const PublicKey& key, Peer& p, const LinkInfo& link, bas
     // A session the user asked for is kept up from now on (redialled if it breaks).
     if (!p.waiters.empty()) p.wants |= static_cast<uint8_t>(Want::user);
     for (auto& t : a.tried) {
-        if (t.link == link.id) {
+        if (t.link == link.id && link.id != 0) {
             t.outcome = "up";
             t.took = now - a.started - t.at;
-        } else if (t.outcome == "pending") {
+        } else if (t.outcome == "pending" && link.path == Path::tcp) {
             t.outcome = "cancelled";
         }
     }
-    for (LinkId l : a.open)
-        if (l != link.id) io_.cancel(l);
+    // A TCP path still connecting may yet replace a UDP session (the table upgrades it).
+    if (link.path == Path::tcp)
+        for (LinkId l : a.open)
+            if (l != link.id) io_.cancel(l);
     ConnectReport r = report_of(a, now);
     r.link = link;
-    KC_LOG(log_, debug, "connect", "reached %s in %.0f ms over %s (%s)", short_id(key).c_str(), base::to_ms(r.total),
+    KC_LOG(log_, info, "connect", "reached %s in %.0f ms over %s (%s)", short_id(key).c_str(), base::to_ms(r.total),
            path_name(link.path), method_name(link.method));
     report(p, r);
-    forget_if_idle(key);
 }
 
 void Connector::on_session_closed(const PublicKey& peer, const Closed& why, base::TimePoint now) {
@@ -167,11 +425,28 @@ void Connector::on_attempt_failed(const PublicKey& peer, LinkId link, const Clos
             t.outcome = why.to_string();
             t.took = now - a.started - t.at;
         }
-    if (a.open.empty() && a.phase == Attempt::Phase::paths) {
-        std::string to;
-        for (auto& t : a.tried) to += (to.empty() ? "" : ", ") + t.to.to_string();
-        fail(peer, p, "cannot open a session with " + to + ": " + why.to_string(), now);
+    maybe_fail(peer, p, why.to_string(), now);
+}
+
+// Fails the attempt once nothing it started can still succeed.
+void Connector::maybe_fail(const PublicKey& key, Peer& p, const std::string& why, base::TimePoint now) {
+    if (!p.attempt) return;
+    Attempt& a = *p.attempt;
+    if (a.phase != Attempt::Phase::paths || !a.open.empty() || a.offers_out > 0) return;
+    if (a.punch && now < a.punch->until) return;
+    std::string tried;
+    size_t n = 0;
+    for (auto& t : a.tried) {
+        if (n++ < 6) tried += (tried.empty() ? "" : ", ") + std::string(path_name(t.path)) + " " + t.to.to_string();
     }
+    if (a.tried.empty())
+        fail(key, p, why, now);
+    else if (a.punch)
+        fail(key, p, "no direct path to " + short_id(key) + " (tried " + tried + (n > 6 ? ", …" : "") +
+                         "): their NAT and ours cannot be punched, or they went away",
+             now);
+    else
+        fail(key, p, "cannot open a session with " + tried + ": " + why, now);
 }
 
 void Connector::fail(const PublicKey& key, Peer& p, const std::string& why, base::TimePoint now) {
@@ -179,6 +454,8 @@ void Connector::fail(const PublicKey& key, Peer& p, const std::string& why, base
     p.attempt.reset();
     ++stats_.failed;
     for (LinkId l : a.open) io_.cancel(l);
+    for (auto& t : a.tried)
+        if (t.outcome == "pending") t.outcome = t.path == Path::udp ? "no answer" : "cancelled";
     ConnectReport r = report_of(a, now);
     r.status = base::Status{base::Errc::unavailable, why};
     if (p.wants != 0) {
@@ -205,8 +482,12 @@ void Connector::report(Peer& p, const ConnectReport& r) {
 ConnectReport Connector::report_of(const Attempt& a, base::TimePoint now) const {
     ConnectReport r;
     r.lookup = a.lookup;
+    r.rendezvous = a.rendezvous;
     r.total = now - a.started;
     r.tried = a.tried;
+    r.ours = a.ours;
+    r.theirs = a.theirs;
+    r.probes = a.probes;
     return r;
 }
 
@@ -214,7 +495,7 @@ void Connector::forget_if_idle(const PublicKey& key) {
     auto it = peers_.find(key);
     if (it == peers_.end()) return;
     const Peer& p = it->second;
-    if (p.wants == 0 && !p.attempt && p.waiters.empty()) peers_.erase(it);
+    if (p.wants == 0 && !p.attempt && p.waiters.empty() && !p.answered) peers_.erase(it);
 }
 
 base::TimePoint Connector::tick(base::TimePoint now) {
@@ -226,6 +507,15 @@ base::TimePoint Connector::tick(base::TimePoint now) {
         auto it = peers_.find(k);
         if (it == peers_.end()) continue;
         Peer& p = it->second;
+        if (p.answered) {
+            if (now >= p.answered->until) {
+                p.answered.reset();
+                forget_if_idle(k);
+                if (!peers_.count(k)) continue;
+            } else {
+                next = std::min(next, run_punch(k, p, *p.answered, now));
+            }
+        }
         if (p.attempt) {
             Attempt& a = *p.attempt;
             if (now - a.started >= cfg_.attempt_timeout) {
@@ -239,6 +529,14 @@ base::TimePoint Connector::tick(base::TimePoint now) {
                     io_.look_up(k);
                 } else {
                     next = std::min(next, now + cfg_.dht_poll);
+                }
+            }
+            if (a.phase == Attempt::Phase::paths && a.punch) {
+                if (now >= a.punch->until) {
+                    maybe_fail(k, p, "no direct path", now);
+                    if (!peers_.count(k) || !peers_.at(k).attempt) continue;
+                } else {
+                    next = std::min(next, run_punch(k, p, *a.punch, now));
                 }
             }
             if (p.attempt) next = std::min(next, p.attempt->started + cfg_.attempt_timeout);

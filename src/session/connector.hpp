@@ -1,15 +1,26 @@
 #pragma once
 // Reaching a peer, sans-I/O: the one owner of "can we get a session with P". Per peer it holds
-// who wants the session, the attempt in flight (the DHT lookup, the candidate paths being tried),
-// and the backoff between attempts. It never touches a socket: it asks ConnectorIo to look up,
-// dial or send, and learns the outcome through the on_*() calls; tick() returns its deadline.
+// who wants the session, the attempt in flight (the DHT lookup, the rendezvous, the candidate
+// paths being tried), and the backoff between attempts. It never touches a socket: it asks
+// ConnectorIo to look up, dial, probe or send, and learns the outcome through the on_*() calls;
+// tick() returns its deadline. (The shape of Tailscale's magicsock endpoint and libp2p's DCUtR.)
 //
-// An attempt: look the peer up in the DHT (or use the endpoint the user gave); dial what the
-// lookup found. It succeeds when a session with the peer comes up by any link, in either
-// direction; it fails when every path it tried failed, or at `attempt_timeout`. A failed attempt
-// is reported at once (ConnectorIo::unreachable, the waiters of connect()) and, while someone
-// still wants the peer, retried after a backoff of retry_min doubling to retry_max. A live
-// session that ends by accident is redialled; a deliberate end (idle, disconnect) is not.
+// An attempt (PROTOCOL.md §16.6-16.8):
+//   1. look the peer up in the DHT (or take the endpoint the user gave);
+//   2. a peer that answers the lookup itself is reachable: dial it (TCP);
+//   3. a client is reached through the nodes that keep its presence: a sealed offer (our
+//      candidates and a punch key) goes through up to two of them; the peer answers with its
+//      candidates and starts punching at once; we start when the answer arrives;
+//   4. all paths at once: TCP to the peer's LAN candidates; TCP simultaneous open from our
+//      listening port to its public candidates; authenticated UDP probes to every candidate,
+//      adopting any endpoint a valid probe really came from (peer-reflexive). A UDP path whose
+//      probe was answered carries a session in datagram mode; a TCP session, when it comes,
+//      replaces it.
+// It succeeds when a session with the peer comes up by any link, in either direction; it fails
+// when every path failed, and reports that at once (ConnectorIo::unreachable, the waiters of
+// connect()). While someone still wants the peer it retries after a backoff of retry_min
+// doubling to retry_max. A live session that ends by accident is redialled; a deliberate end
+// (idle, disconnect) is not. Probes are capped per node (probe_rate) and per attempt.
 #include <functional>
 #include <map>
 #include <optional>
@@ -25,6 +36,8 @@
 #include "crypto/keys.hpp"
 #include "session/close_reason.hpp"
 #include "session/link.hpp"
+#include "session/offer.hpp"
+#include "session/probe.hpp"
 
 namespace session {
 
@@ -33,12 +46,27 @@ using PublicKey = crypto::PublicKey;
 // Who wants a session with a peer; the connector keeps trying while anyone does.
 enum class Want : uint8_t { user = 1, chat = 2 };
 
+// A node that keeps a peer's presence and can pass it an offer.
+struct Rendezvous {
+    PublicKey id{};
+    base::Endpoint endpoint;
+};
+
 // What a DHT lookup of the peer's ID found.
 struct PeerLookup {
     bool found = false;         // the peer itself answered: it is in routing tables
     base::Endpoint endpoint;    // where it answered from
     size_t messages = 0;        // queries the lookup sent
     size_t answered = 0;        // nodes that answered
+    std::vector<Rendezvous> rendezvous;  // nodes that keep its presence, nearest first
+};
+
+// A rendezvous node's answer to our offer.
+struct OfferReply {
+    bool ok = false;
+    std::string answer;                      // the peer's sealed answer (hex)
+    std::optional<base::Endpoint> peer_seen;  // where the rendezvous node sees the peer
+    std::string error;
 };
 
 // One path tried within an attempt (`ctl connect` reports them).
@@ -47,16 +75,18 @@ struct Try {
     Path path = Path::tcp;
     Method method = Method::dial;
     LinkId link = 0;
-    std::string outcome = "pending";  // "up", "pending", "cancelled" or why it failed
+    std::string outcome = "pending";  // "up", "answered", "pending", "cancelled", or why it failed
     base::Duration at{};              // since the attempt began
     base::Duration took{};
 };
 
 struct ConnectReport {
     base::Status status;
-    base::Duration lookup{}, total{};
+    base::Duration lookup{}, rendezvous{}, total{};
     std::vector<Try> tried;
-    std::optional<LinkInfo> link;  // the session's link, on success
+    std::vector<Candidate> ours, theirs;  // what the offer and answer carried
+    std::optional<LinkInfo> link;         // the session's link, on success
+    uint64_t probes = 0;
 };
 using ConnectDone = std::function<void(const ConnectReport&)>;
 
@@ -78,6 +108,15 @@ public:
     // For the owner (chat, the prompt): an attempt began; an attempt failed.
     virtual void attempting(const PublicKey& peer) = 0;
     virtual void unreachable(const PublicKey& peer, const std::string& why) = 0;
+    // NAT traversal. Our candidates: interface addresses and the public endpoints DHT contacts
+    // see, with the port both our UDP socket and TCP listener use.
+    virtual std::vector<Candidate> own_candidates() = 0;
+    // Sends a sealed offer through `via`; answer with Connector::on_offer_reply.
+    virtual void send_offer(const PublicKey& peer, const Rendezvous& via, const std::string& offer) = 0;
+    virtual void send_probe(const base::Endpoint& to, std::span<const uint8_t> probe) = 0;
+    // A session over the UDP path to `to`, started from both ends at once (crypto::Session's
+    // simultaneous open); returns the link, or 0.
+    virtual LinkId open_datagram(const PublicKey& peer, const base::Endpoint& to, Method method) = 0;
 };
 
 struct ConnectorConfig {
@@ -85,11 +124,17 @@ struct ConnectorConfig {
     base::Duration retry_max = std::chrono::seconds(60);
     base::Duration attempt_timeout = std::chrono::seconds(30);  // a safety net: paths time out sooner
     base::Duration dht_poll = std::chrono::milliseconds(100);   // while waiting for a first DHT contact
+    base::Duration punch_for = std::chrono::seconds(6);         // probing, after the offer or answer
+    base::Duration probe_every = std::chrono::milliseconds(100);  // per candidate
+    double probe_rate = 50;                 // probes (pings and pongs) per second from this node, in all
+    size_t max_probes_per_attempt = 150;
+    size_t rendezvous_fanout = 2;           // presence holders an offer goes through
 };
 
 class Connector {
 public:
-    Connector(ConnectorIo& io, base::Rng& rng, base::Logger& log, ConnectorConfig cfg = {});
+    Connector(ConnectorIo& io, const crypto::Identity& me, base::Rng& rng, base::Logger& log, ConnectorConfig cfg,
+              base::TimePoint now, uint64_t wall_ms);
 
     // Keep a session with `peer` up (connect now unless backing off; redial when it breaks)
     // until every `why` is released.
@@ -102,6 +147,13 @@ public:
     void connect(const PublicKey& peer, std::optional<base::Endpoint> via, ConnectDone done, base::TimePoint now);
 
     void on_lookup(const PublicKey& peer, const PeerLookup& r, base::TimePoint now);
+    void on_offer_reply(const PublicKey& peer, const OfferReply& r, base::TimePoint now);
+    // A peer's offer reached us through a rendezvous node (`seen`: where that node saw the peer).
+    // Returns our sealed answer, having started punching towards the peer; nothing to refuse.
+    std::optional<std::string> on_offer(const PublicKey& from, const base::Endpoint& seen, const std::string& offer,
+                                        base::TimePoint now);
+    // A datagram whose first byte is kProbeType.
+    void on_probe(const base::Endpoint& from, std::span<const uint8_t> datagram, base::TimePoint now);
     // From the session table: a live session with the peer (any link, either direction).
     void on_session_up(const PublicKey& peer, const LinkInfo& link, base::TimePoint now);
     void on_session_closed(const PublicKey& peer, const Closed& why, base::TimePoint now);
@@ -115,41 +167,83 @@ public:
 
     struct Stats {
         uint64_t attempts = 0, succeeded = 0, failed = 0, redials = 0;
+        uint64_t offers_sent = 0, offers_answered = 0, offers_refused = 0;
+        uint64_t probes_sent = 0, probes_received = 0, probes_dropped = 0, probes_capped = 0;
     };
     const Stats& stats() const { return stats_; }
 
 private:
+    // Probing the candidates of one exchange of offer and answer.
+    struct Target {
+        base::Endpoint to;
+        Method method = Method::punch;
+        size_t try_index = 0;  // into the attempt's tries (if it has an attempt)
+        base::TimePoint next{};
+        bool answered = false;
+    };
+    struct Punch {
+        crypto::MessageId nonce{};
+        PunchKey key{};
+        ProbeTag tag{};
+        std::vector<Target> targets;
+        base::TimePoint until{};
+        size_t probes = 0;
+        uint32_t seq = 0;
+        bool opened = false;  // a UDP session was started on an answered path
+    };
     struct Attempt {
         base::TimePoint started{};
-        enum class Phase { waiting_dht, lookup, paths } phase = Phase::lookup;
+        enum class Phase { waiting_dht, lookup, rendezvous, paths } phase = Phase::lookup;
         std::optional<base::Endpoint> via;
-        base::Duration lookup{};
+        base::Duration lookup{}, rendezvous{};
         std::vector<Try> tried;
-        std::set<LinkId> open;  // dials in flight
+        std::set<LinkId> open;  // dials and UDP sessions in flight
+        size_t offers_out = 0;  // offers waiting for an answer
+        std::optional<Punch> punch;
+        std::vector<Candidate> ours, theirs;
+        uint64_t probes = 0;
     };
     struct Peer {
         uint8_t wants = 0;
         std::vector<ConnectDone> waiters;
         std::optional<Attempt> attempt;
+        std::optional<Punch> answered;  // punching because we answered the peer's offer
         int failures = 0;
         base::TimePoint retry_at{};  // no new attempt before this (kNever: none planned)
         std::optional<base::Endpoint> hint;  // an endpoint the user gave: redials try it again
     };
 
+    uint64_t wall_ms(base::TimePoint now) const;
     void start_attempt(const PublicKey& key, Peer& p, std::optional<base::Endpoint> via, base::TimePoint now);
-    void dial(const PublicKey& key, Peer& p, const base::Endpoint& to, Method method, bool simultaneous,
-              base::TimePoint now);
+    LinkId dial(const PublicKey& key, Peer& p, const base::Endpoint& to, Method method, bool simultaneous,
+                base::TimePoint now);
+    void send_offers(const PublicKey& key, Peer& p, const std::vector<Rendezvous>& via, base::TimePoint now);
+    void start_paths(const PublicKey& key, Peer& p, Punch& punch, const std::vector<Candidate>& theirs,
+                     const std::optional<base::Endpoint>& seen, bool we_offered, base::TimePoint now);
+    Target& add_target(const PublicKey& key, Peer& p, Punch& punch, const base::Endpoint& to, Method method,
+                       base::TimePoint now);
+    void send_probe(Punch& punch, const base::Endpoint& to, bool pong, Attempt* a, base::TimePoint now);
+    base::TimePoint run_punch(const PublicKey& key, Peer& p, Punch& punch, base::TimePoint now);
+    void path_answered(const PublicKey& key, Peer& p, Punch& punch, Target& t, base::TimePoint now);
     void succeed(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now);
+    void maybe_fail(const PublicKey& key, Peer& p, const std::string& why, base::TimePoint now);
     void fail(const PublicKey& key, Peer& p, const std::string& why, base::TimePoint now);
     void report(Peer& p, const ConnectReport& r);
     ConnectReport report_of(const Attempt& a, base::TimePoint now) const;
     void forget_if_idle(const PublicKey& key);
+    bool take_probe_token(base::TimePoint now);
 
     ConnectorIo& io_;
+    const crypto::Identity& me_;
     base::Rng& rng_;
     base::Logger& log_;
     ConnectorConfig cfg_;
+    base::TimePoint origin_;
+    uint64_t wall_origin_ms_;
+    OfferOpener opener_;
     std::map<PublicKey, Peer> peers_;
+    double probe_tokens_;
+    base::TimePoint probe_tokens_at_{};
     Stats stats_;
 };
 

@@ -108,6 +108,10 @@ public:
     void disconnect(const PublicKey& peer, Closed why, base::TimePoint now);
     void close_all(Closed why, base::TimePoint now);
     bool has_link(LinkId link) const { return links_.count(link) > 0; }
+    // What a link the peer opened turned out to be (the connector punched the same path).
+    void set_method(LinkId link, Method method) {
+        if (Link* l = find(link)) l->info.method = method;
+    }
 
     // Between cork() and uncork(), a link's frames leave in one write. Every input is corked.
     void cork() { ++corked_; }

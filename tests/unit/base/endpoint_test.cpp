@@ -4,6 +4,13 @@
 #include "base/hex.hpp"
 #include "base/rng.hpp"
 
+TEST_CASE("endpoint: private-use addresses are LAN addresses") {
+    for (const char* p : {"10.1.2.3:1", "172.16.0.1:1", "172.31.255.1:1", "192.168.1.1:1", "[fd00::1]:1", "[fe80::1]:1"})
+        CHECK(base::Endpoint::parse(p)->is_private());
+    for (const char* p : {"11.1.2.3:1", "172.32.0.1:1", "192.169.1.1:1", "198.51.100.1:1", "[2001:db8::1]:1", "127.0.0.1:1"})
+        CHECK_FALSE(base::Endpoint::parse(p)->is_private());
+}
+
 TEST_CASE("endpoint: parses and prints IPv4 and bracketed IPv6") {
     auto a = base::Endpoint::parse("127.0.0.1:4000");
     REQUIRE(a);

@@ -51,6 +51,10 @@ struct FakeIo final : session::ConnectorIo {
     bool connected(const crypto::PublicKey& peer) override { return live.count(peer) > 0; }
     void attempting(const crypto::PublicKey& peer) override { attempts.push_back(peer); }
     void unreachable(const crypto::PublicKey&, const std::string& why) override { unreachable_why.push_back(why); }
+    std::vector<session::Candidate> own_candidates() override { return {}; }
+    void send_offer(const crypto::PublicKey&, const session::Rendezvous&, const std::string&) override {}
+    void send_probe(const base::Endpoint&, std::span<const uint8_t>) override {}
+    session::LinkId open_datagram(const crypto::PublicKey&, const base::Endpoint&, session::Method) override { return 0; }
 };
 
 struct Fixture {
@@ -59,11 +63,12 @@ struct Fixture {
     base::SeededRng rng{3};
     base::CaptureLogger log{base::Level::debug};
     session::ConnectorConfig cfg;
+    crypto::Identity me = crypto::Identity::from_rng(rng);
     std::unique_ptr<session::Connector> c;
     Fixture() {
         cfg.retry_min = 1s;
         cfg.retry_max = 60s;
-        c = std::make_unique<session::Connector>(io, rng, log, cfg);
+        c = std::make_unique<session::Connector>(io, me, rng, log, cfg, now, 1'800'000'000'000);
     }
     // Advances virtual time to `t`, ticking at every deadline on the way.
     void run_to(base::TimePoint t) {
@@ -95,7 +100,7 @@ TEST_CASE("connector: want -> lookup -> dial what the lookup found -> up; the re
     REQUIRE(f.io.lookups.size() == 1);
     CHECK(f.io.attempts.size() == 1);
     f.now += 120ms;
-    f.c->on_lookup(p, {true, kEp, 9, 5}, f.now);
+    f.c->on_lookup(p, {true, kEp, 9, 5, {}}, f.now);
     REQUIRE(f.io.dials.size() == 1);
     CHECK(f.io.dials[0].to == kEp);
     f.now += 30ms;
@@ -118,7 +123,7 @@ TEST_CASE("connector: not in the DHT: reported at once, retried with backoff whi
     for (int i = 0; i < 8; ++i) {
         REQUIRE(f.io.lookups.size() == static_cast<size_t>(i + 1));
         starts.push_back(f.now);
-        f.c->on_lookup(p, {false, {}, 12, 0}, f.now);
+        f.c->on_lookup(p, {false, {}, 12, 0, {}}, f.now);
         REQUIRE(f.io.unreachable_why.size() == static_cast<size_t>(i + 1));
         CHECK(f.io.unreachable_why.back().find("not found in the DHT") != std::string::npos);
         // Run until the next attempt starts.
@@ -134,7 +139,7 @@ TEST_CASE("connector: not in the DHT: reported at once, retried with backoff whi
         CHECK(gaps[i] >= expect[i] - 0.02);
         CHECK(gaps[i] <= expect[i] * 1.1 + 0.02);
     }
-    f.c->on_lookup(p, {false, {}, 12, 0}, f.now);
+    f.c->on_lookup(p, {false, {}, 12, 0, {}}, f.now);
     f.c->release(p, session::Want::chat, f.now);
     auto n = f.io.lookups.size();
     f.run_for(10min);
@@ -205,7 +210,7 @@ TEST_CASE("connector: an attempt whose paths never answer ends at attempt_timeou
     Fixture f;
     auto p = key(6);
     f.c->want(p, session::Want::chat, f.now);
-    f.c->on_lookup(p, {true, kEp, 3, 3}, f.now);
+    f.c->on_lookup(p, {true, kEp, 3, 3, {}}, f.now);
     REQUIRE(f.io.dials.size() == 1);
     f.run_for(f.cfg.attempt_timeout + 1ms);
     REQUIRE(f.io.unreachable_why.size() == 1);
@@ -218,7 +223,7 @@ TEST_CASE("connector: a retry that falls due during an attempt starts no second 
     Fixture f;
     auto p = key(7);
     f.c->want(p, session::Want::chat, f.now);
-    f.c->on_lookup(p, {true, kEp, 3, 3}, f.now);
+    f.c->on_lookup(p, {true, kEp, 3, 3, {}}, f.now);
     f.c->on_attempt_failed(p, f.io.dials[0].link, {CloseReason::link_failed, false, "refused"}, f.now);
     f.run_for(1200ms);  // the retry starts
     REQUIRE(f.io.lookups.size() == 2);
@@ -237,7 +242,7 @@ TEST_CASE("connector: an inbound session from the peer ends our attempt as a suc
     auto p = key(8);
     bool ok = false;
     f.c->connect(p, std::nullopt, [&](const session::ConnectReport& r) { ok = r.status.ok(); }, f.now);
-    f.c->on_lookup(p, {true, kEp, 3, 3}, f.now);
+    f.c->on_lookup(p, {true, kEp, 3, 3, {}}, f.now);
     f.io.live.insert(p);
     f.c->on_session_up(p, f.up(999), f.now);
     CHECK(ok);

@@ -1,0 +1,455 @@
+// session::Connector and session::SessionTable between peers behind simulated NATs of every kind
+// (tests/support/sim_nat.hpp), under virtual time: the offer and answer through a rendezvous
+// node, candidate selection (LAN first, the peer's public endpoints, peer-reflexive learning),
+// authenticated probes under their rate cap, and a datagram session on the punched path carrying
+// reliable messages. TCP is not simulated beyond a plain dial to a public node: the lab's real
+// NATs (tests/nat/) cover TCP simultaneous open. A failing run prints SIM_SEED=N.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "base/logger.hpp"
+#include "base/rng.hpp"
+#include "session/connector.hpp"
+#include "session/session_table.hpp"
+#include "sim_nat.hpp"
+
+using namespace std::chrono_literals;
+using session::LinkId;
+using sim::NatKind;
+
+namespace {
+
+uint64_t seed() {
+    const char* s = std::getenv("SIM_SEED");
+    return s ? std::strtoull(s, nullptr, 10) : 7;
+}
+
+struct Net;
+
+// One peer: its table and connector, joined to the simulated network.
+struct Peer final : session::LinkIo, session::SessionEvents, session::ConnectorIo {
+    Net& net;
+    std::string name;
+    crypto::Identity id;
+    crypto::SessionKeys keys{id};
+    base::SeededRng rng;
+    base::CaptureLogger log{base::Level::debug};
+    sim::SimNat* nat = nullptr;  // null: a public host
+    base::Endpoint addr;         // its own address (private behind a NAT)
+    std::unique_ptr<session::SessionTable> table;
+    std::unique_ptr<session::Connector> conn;
+    std::map<LinkId, base::Endpoint> udp;
+    std::map<base::Endpoint, LinkId> udp_by_ep;
+    struct Stream {
+        Peer* other;
+        LinkId other_link;
+    };
+    std::map<LinkId, Stream> tcp;
+    std::vector<std::string> got;
+    std::vector<session::LinkInfo> ups;
+    std::vector<std::string> unreachable_why;
+    std::vector<base::TimePoint> probe_times;
+
+    Peer(Net& n, std::string nm, uint64_t s, sim::SimNat* behind, base::Endpoint a);
+    const crypto::PublicKey& pk() const { return id.public_key; }
+    void receive(const base::Endpoint& from, const std::vector<uint8_t>& d);
+
+    // session::LinkIo
+    void write(LinkId link, std::vector<uint8_t>&& bytes) override;
+    void send_datagram(LinkId link, std::span<const uint8_t> d) override;
+    size_t queued(LinkId) const override { return 0; }
+    void close(LinkId link) override {
+        if (auto it = udp.find(link); it != udp.end()) {
+            udp_by_ep.erase(it->second);
+            udp.erase(it);
+        }
+        tcp.erase(link);
+    }
+    // session::SessionEvents
+    void on_established(const crypto::PublicKey& p, const session::LinkInfo& l) override;
+    void on_data(const crypto::PublicKey&, std::span<const uint8_t> b) override { got.emplace_back(b.begin(), b.end()); }
+    void on_closed(const crypto::PublicKey& p, const session::Closed& why) override;
+    void on_writable(const crypto::PublicKey&) override {}
+    void on_attempt_failed(const crypto::PublicKey& p, LinkId l, const session::Closed& why) override;
+    // session::ConnectorIo
+    bool can_look_up() override { return true; }
+    void look_up(const crypto::PublicKey& peer) override;
+    LinkId dial(const crypto::PublicKey& peer, const base::Endpoint& to, session::Method m, bool simultaneous) override;
+    void cancel(LinkId) override {}
+    bool connected(const crypto::PublicKey& peer) override { return table->connected(peer); }
+    void attempting(const crypto::PublicKey&) override {}
+    void unreachable(const crypto::PublicKey&, const std::string& why) override { unreachable_why.push_back(why); }
+    std::vector<session::Candidate> own_candidates() override;
+    void send_offer(const crypto::PublicKey& peer, const session::Rendezvous& via, const std::string& offer) override;
+    void send_probe(const base::Endpoint& to, std::span<const uint8_t> p) override;
+    LinkId open_datagram(const crypto::PublicKey& peer, const base::Endpoint& to, session::Method m) override;
+};
+
+struct Net {
+    base::TimePoint now = base::TimePoint{} + 1000h;
+    base::SeededRng rng{seed()};
+    base::Duration latency = 20ms;  // one way, between any two hosts
+    std::multimap<base::TimePoint, std::function<void()>> events;
+    std::vector<std::unique_ptr<sim::SimNat>> nats;
+    std::vector<std::unique_ptr<Peer>> peers;
+    const base::Endpoint rendezvous = base::Endpoint::v4(203, 0, 113, 200, 44544);  // keeps every presence
+    LinkId next_link = 1;
+    uint64_t dropped = 0;
+
+    void at(base::Duration after, std::function<void()> fn) { events.emplace(now + after, std::move(fn)); }
+    sim::SimNat* add_nat(NatKind k) {
+        auto ip = base::Endpoint::v4(198, 51, 100, static_cast<uint8_t>(nats.size() + 1), 0);
+        nats.push_back(std::make_unique<sim::SimNat>(k, ip, rng));
+        return nats.back().get();
+    }
+    Peer& add(const std::string& name, sim::SimNat* nat) {
+        uint8_t n = static_cast<uint8_t>(peers.size() + 1);
+        base::Endpoint a = nat && nat->kind() != NatKind::firewall ? base::Endpoint::v4(10, 0, 0, n, 44544)
+                                                                   : base::Endpoint::v4(192, 0, 2, n, 44544);
+        peers.push_back(std::make_unique<Peer>(*this, name, seed() * 100 + n, nat, a));
+        return *peers.back();
+    }
+    // Where `p`'s datagrams to `to` appear to come from (creating the NAT's state for them).
+    base::Endpoint source(Peer& p, const base::Endpoint& to) {
+        bool lan = p.nat && to.addr[0] == 10;
+        return p.nat && !lan ? p.nat->outbound(p.addr, to, now) : p.addr;
+    }
+    // A datagram from `from` to `to`, through both NATs.
+    void send(Peer& from, const base::Endpoint& to, std::span<const uint8_t> d) {
+        base::Endpoint src = source(from, to);
+        Peer* dst = nullptr;
+        for (auto& n : nats) {
+            if (to.is_v6() || n->public_ip().addr != to.addr || n->kind() == NatKind::firewall) continue;
+            auto inside = n->inbound(src, to.port, now);
+            if (!inside) {
+                ++dropped;
+                return;
+            }
+            for (auto& p : peers)
+                if (p->nat == n.get() && p->addr == *inside) dst = p.get();
+        }
+        if (!dst)
+            for (auto& p : peers)
+                if (p->addr == to) {
+                    // A private address is reached only from the same LAN.
+                    if (to.addr[0] == 10 && from.nat != p->nat) return;
+                    if (p->nat && p->nat->kind() == NatKind::firewall && from.nat != p->nat &&
+                        !p->nat->firewall_admits(to.port, src, now)) {
+                        ++dropped;
+                        return;
+                    }
+                    dst = p.get();
+                }
+        if (!dst) return;
+        at(latency, [dst, src, b = std::vector<uint8_t>(d.begin(), d.end())] { dst->receive(src, b); });
+    }
+    // The presence each NATed peer keeps at the rendezvous node: a live mapping towards it.
+    base::Endpoint presence(Peer& p) { return source(p, rendezvous); }
+
+    bool run_until(const std::function<bool()>& pred, base::Duration limit) {
+        auto end = now + limit;
+        for (;;) {
+            if (pred()) return true;
+            base::TimePoint next = end;
+            for (auto& p : peers) {
+                next = std::min(next, p->table->tick(now));
+                next = std::min(next, p->conn->tick(now));
+            }
+            if (!events.empty()) next = std::min(next, events.begin()->first);
+            if (next > now) now = std::min(next, end);
+            while (!events.empty() && events.begin()->first <= now) {
+                auto fn = std::move(events.begin()->second);
+                events.erase(events.begin());
+                fn();
+            }
+            for (auto& p : peers) {
+                p->table->tick(now);
+                p->conn->tick(now);
+            }
+            if (now >= end) return pred();
+        }
+    }
+};
+
+crypto::Identity identity_from(uint64_t s) {
+    base::SeededRng r{s};
+    return crypto::Identity::from_rng(r);
+}
+
+Peer::Peer(Net& n, std::string nm, uint64_t s, sim::SimNat* behind, base::Endpoint a)
+    : net{n}, name{std::move(nm)}, id{identity_from(s)}, rng{s + 1}, nat{behind}, addr{a} {
+    table = std::make_unique<session::SessionTable>(keys, rng, log, *this, *this, session::TableConfig{}, n.now,
+                                                    1'800'000'000'000);
+    conn = std::make_unique<session::Connector>(*this, id, rng, log, session::ConnectorConfig{}, n.now,
+                                                1'800'000'000'000);
+}
+
+void Peer::receive(const base::Endpoint& from, const std::vector<uint8_t>& d) {
+    if (d.empty()) return;
+    if (d[0] == session::kProbeType) {
+        probe_times.push_back(net.now);  // (arrivals; sends are counted by the connector)
+        return conn->on_probe(from, d, net.now);
+    }
+    auto it = udp_by_ep.find(from);
+    LinkId link;
+    if (it != udp_by_ep.end()) {
+        link = it->second;
+    } else {
+        if (d[0] != 1) return;
+        link = net.next_link++;
+        udp[link] = from;
+        udp_by_ep[from] = link;
+        auto method = from.is_private() ? session::Method::lan : session::Method::punch;  // as SessionHost
+        if (!table->open_inbound(link, session::Path::udp, from, method, net.now)) return;
+    }
+    table->on_bytes(link, d, net.now);
+}
+
+void Peer::write(LinkId link, std::vector<uint8_t>&& bytes) {
+    auto it = tcp.find(link);
+    if (it == tcp.end()) return;
+    Stream s = it->second;
+    net.at(net.latency, [s, b = std::move(bytes), this] {
+        if (s.other->tcp.count(s.other_link)) s.other->table->on_bytes(s.other_link, b, net.now);
+    });
+}
+
+void Peer::send_datagram(LinkId link, std::span<const uint8_t> d) {
+    REQUIRE(d.size() <= session::kMaxDatagram);
+    if (auto it = udp.find(link); it != udp.end()) net.send(*this, it->second, d);
+}
+
+void Peer::on_established(const crypto::PublicKey& p, const session::LinkInfo& l) {
+    ups.push_back(l);
+    conn->on_session_up(p, l, net.now);
+}
+void Peer::on_closed(const crypto::PublicKey& p, const session::Closed& why) { conn->on_session_closed(p, why, net.now); }
+void Peer::on_attempt_failed(const crypto::PublicKey& p, LinkId l, const session::Closed& why) {
+    conn->on_attempt_failed(p, l, why, net.now);
+}
+
+// A public peer answers its lookup; a NATed one is found at the rendezvous node.
+void Peer::look_up(const crypto::PublicKey& peer) {
+    for (auto& p : net.peers) {
+        if (p->pk() != peer) continue;
+        session::PeerLookup r;
+        r.messages = 6;
+        r.answered = 6;
+        if (!p->nat) {
+            r.found = true;
+            r.endpoint = p->addr;
+        } else {
+            r.rendezvous.push_back({crypto::PublicKey{}, net.rendezvous});
+        }
+        net.at(4 * net.latency, [this, peer, r] { conn->on_lookup(peer, r, net.now); });
+    }
+}
+
+// TCP is simulated only as a plain dial to a public host (the peer listens; its answer comes back).
+LinkId Peer::dial(const crypto::PublicKey& peer, const base::Endpoint& to, session::Method m, bool simultaneous) {
+    if (simultaneous) return 0;
+    for (auto& p : net.peers) {
+        if (p->addr != to || p->nat || p->pk() != peer) continue;
+        LinkId mine = net.next_link++, theirs = net.next_link++;
+        tcp[mine] = {p.get(), theirs};
+        p->tcp[theirs] = {this, mine};
+        Peer* other = p.get();
+        net.at(net.latency, [=, this] {
+            other->table->open_inbound(theirs, session::Path::tcp, addr, session::Method::accept, net.now);
+            REQUIRE(table->open_outbound(mine, session::Path::tcp, peer, to, m, net.now).ok());
+        });
+        return mine;
+    }
+    return 0;
+}
+
+std::vector<session::Candidate> Peer::own_candidates() {
+    std::vector<session::Candidate> out{{session::Candidate::Kind::lan, addr}};
+    if (nat && nat->kind() != NatKind::firewall)
+        out.push_back({session::Candidate::Kind::reflexive, net.presence(*this)});
+    return out;
+}
+
+// The rendezvous node: the offer goes up to it through our NAT, down to the peer over the
+// mapping its presence keeps open, and the answer back the same way.
+void Peer::send_offer(const crypto::PublicKey& peer, const session::Rendezvous&, const std::string& offer) {
+    base::Endpoint seen_us = net.presence(*this);
+    for (auto& p : net.peers) {
+        if (p->pk() != peer) continue;
+        Peer* them = p.get();
+        // The rendezvous node on the way between them: the offer and the answer each take one
+        // path latency, as they would through a public node in the lab.
+        net.at(net.latency, [=, this] {
+            base::Endpoint seen_them = net.presence(*them);
+            auto answer = them->conn->on_offer(pk(), seen_us, offer, net.now);
+            net.at(net.latency, [=, this] {
+                session::OfferReply r;
+                r.ok = answer.has_value();
+                if (answer) r.answer = *answer;
+                r.peer_seen = seen_them;
+                conn->on_offer_reply(peer, r, net.now);
+            });
+        });
+    }
+}
+
+void Peer::send_probe(const base::Endpoint& to, std::span<const uint8_t> p) { net.send(*this, to, p); }
+
+LinkId Peer::open_datagram(const crypto::PublicKey& peer, const base::Endpoint& to, session::Method m) {
+    if (auto it = udp_by_ep.find(to); it != udp_by_ep.end()) {
+        table->set_method(it->second, m);
+        return 0;
+    }
+    LinkId link = net.next_link++;
+    udp[link] = to;
+    udp_by_ep[to] = link;
+    REQUIRE(table->open_outbound(link, session::Path::udp, peer, to, m, net.now, true).ok());
+    return link;
+}
+
+bool punchable(const std::string& a, const std::string& b) {
+    auto hard = [](const std::string& k) { return k == "port-restricted" || k == "firewall"; };
+    if (a == "symmetric" && b == "symmetric") return false;
+    if (a == "symmetric" && hard(b)) return false;
+    if (b == "symmetric" && hard(a)) return false;
+    return true;
+}
+
+std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+}  // namespace
+
+TEST_CASE("connect sim: every pair of NAT kinds, both ways: direct where a NAT lets it, a clear failure where not") {
+    INFO("SIM_SEED=" << seed());
+    const std::vector<std::optional<NatKind>> kinds = {std::nullopt, NatKind::full_cone, NatKind::restricted,
+                                                       NatKind::port_restricted, NatKind::symmetric, NatKind::firewall};
+    auto name = [](const std::optional<NatKind>& k) { return k ? std::string(sim::nat_kind_name(*k)) : std::string("none"); };
+    size_t direct = 0, failed = 0;
+    for (auto& ka : kinds) {
+        for (auto& kb : kinds) {
+            std::string na = name(ka), nb = name(kb);
+            CAPTURE(na);
+            CAPTURE(nb);
+            Net net;
+            Peer& a = net.add("a", ka ? net.add_nat(*ka) : nullptr);
+            Peer& b = net.add("b", kb ? net.add_nat(*kb) : nullptr);
+            std::optional<session::ConnectReport> rep;
+            a.conn->connect(b.pk(), std::nullopt, [&](const session::ConnectReport& r) { rep = r; }, net.now);
+            REQUIRE(net.run_until([&] { return rep.has_value(); }, 40s));
+            bool want = punchable(na, nb);
+            INFO(rep->status.detail());
+            CHECK(rep->status.ok() == want);
+            if (!rep->status.ok()) {
+                ++failed;
+                CHECK(rep->status.detail().find("no direct path") != std::string::npos);
+                CHECK(a.unreachable_why.size() == 1);
+                continue;
+            }
+            ++direct;
+            REQUIRE(rep->link);
+            // A public peer is dialled (TCP here); anyone else is punched (UDP in this simulation).
+            CHECK(rep->link->path == (kb ? session::Path::udp : session::Path::tcp));
+            REQUIRE(net.run_until([&] { return b.table->connected(a.pk()); }, 5s));
+            REQUIRE(a.table->send(b.pk(), bytes("hello from " + na), net.now).ok());
+            REQUIRE(b.table->send(a.pk(), bytes("hello from " + nb), net.now).ok());
+            REQUIRE(net.run_until([&] { return !a.got.empty() && !b.got.empty(); }, 5s));
+            CHECK(b.got[0] == "hello from " + na);
+        }
+    }
+    CHECK(direct == 31);  // of 36 ordered pairs: symmetric with symmetric, port-restricted or firewall,
+    CHECK(failed == 5);   // either way round, cannot be punched
+}
+
+TEST_CASE("connect sim: two peers behind one NAT reach each other over the LAN, not through the NAT") {
+    INFO("SIM_SEED=" << seed());
+    Net net;
+    auto* home = net.add_nat(NatKind::port_restricted);
+    Peer& a = net.add("a", home);
+    Peer& b = net.add("b", home);
+    std::optional<session::ConnectReport> rep;
+    a.conn->connect(b.pk(), std::nullopt, [&](const session::ConnectReport& r) { rep = r; }, net.now);
+    REQUIRE(net.run_until([&] { return rep.has_value(); }, 20s));
+    REQUIRE(rep->status.ok());
+    CHECK(rep->link->method == session::Method::lan);
+    CHECK(rep->link->remote == b.addr);
+    // Its reflexive candidate was the same NAT's address: not tried (no hairpin).
+    for (auto& t : rep->tried) CHECK(t.to.addr[0] != 198);
+}
+
+TEST_CASE("connect sim: a symmetric NAT's real port is learnt from its probes (peer-reflexive)") {
+    INFO("SIM_SEED=" << seed());
+    Net net;
+    Peer& a = net.add("a", net.add_nat(NatKind::symmetric));
+    Peer& b = net.add("b", net.add_nat(NatKind::full_cone));
+    std::optional<session::ConnectReport> rep;
+    a.conn->connect(b.pk(), std::nullopt, [&](const session::ConnectReport& r) { rep = r; }, net.now);
+    REQUIRE(net.run_until([&] { return rep.has_value(); }, 20s));
+    REQUIRE(rep->status.ok());
+    // b's session with a runs to an endpoint that a never offered: its NAT's mapping towards b.
+    auto lb = b.table->live_link(a.pk());
+    REQUIRE(lb);
+    bool offered = false;
+    for (auto& c : rep->ours) offered |= c.endpoint == lb->remote;
+    CHECK_FALSE(offered);
+    CHECK(lb->remote.addr[0] == 198);
+}
+
+TEST_CASE("connect sim: probes stay under the node's rate cap and the attempt's budget") {
+    INFO("SIM_SEED=" << seed());
+    Net net;
+    Peer& a = net.add("a", net.add_nat(NatKind::symmetric));
+    std::vector<Peer*> targets;
+    for (int i = 0; i < 4; ++i) targets.push_back(&net.add("t" + std::to_string(i), net.add_nat(NatKind::symmetric)));
+    // Four unreachable peers at once, each with a few candidates: far more probes wanted than allowed.
+    std::vector<std::optional<session::ConnectReport>> reps(targets.size());
+    for (size_t i = 0; i < targets.size(); ++i)
+        a.conn->connect(targets[i]->pk(), std::nullopt, [&, i](const session::ConnectReport& r) { reps[i] = r; },
+                        net.now);
+    // Count a's probes per 1-second window.
+    auto before = a.conn->stats().probes_sent;
+    base::TimePoint t0 = net.now;
+    std::map<int64_t, uint64_t> per_second;
+    uint64_t last = before;
+    while (net.now < t0 + 12s) {
+        net.run_until([] { return false; }, 100ms);
+        per_second[base::to_ms_int(net.now - t0) / 1000] += a.conn->stats().probes_sent - last;
+        last = a.conn->stats().probes_sent;
+    }
+    uint64_t peak = 0;
+    for (auto& [s, n] : per_second) peak = std::max(peak, n);
+    CHECK(peak <= 50 + 10);  // probe_rate, plus the burst
+    CHECK(a.conn->stats().probes_capped > 0);  // the cap did bite
+    for (auto& r : reps) {
+        REQUIRE(r);
+        CHECK_FALSE(r->status.ok());
+        CHECK(r->probes <= session::ConnectorConfig{}.max_probes_per_attempt);
+    }
+}
+
+TEST_CASE("connect sim: time from the first offer to a session up, in round trips of the path") {
+    INFO("SIM_SEED=" << seed());
+    for (auto [ka, kb] : std::vector<std::pair<NatKind, NatKind>>{{NatKind::port_restricted, NatKind::port_restricted},
+                                                                  {NatKind::full_cone, NatKind::symmetric},
+                                                                  {NatKind::restricted, NatKind::firewall}}) {
+        CAPTURE(sim::nat_kind_name(ka));
+        CAPTURE(sim::nat_kind_name(kb));
+        Net net;
+        Peer& a = net.add("a", net.add_nat(ka));
+        Peer& b = net.add("b", net.add_nat(kb));
+        std::optional<session::ConnectReport> rep;
+        a.conn->connect(b.pk(), std::nullopt, [&](const session::ConnectReport& r) { rep = r; }, net.now);
+        REQUIRE(net.run_until([&] { return rep.has_value(); }, 20s));
+        REQUIRE(rep->status.ok());
+        // RTT = 2 × latency. From the lookup's end (the offer leaving) to a's session up: the offer
+        // and answer through the rendezvous (1 RTT), the probes (1 RTT), the handshake (1 RTT).
+        double rtts = base::to_ms(rep->total - rep->lookup) / base::to_ms(2 * net.latency);
+        MESSAGE(sim::nat_kind_name(ka) << " x " << sim::nat_kind_name(kb) << ": " << rtts
+                                       << " RTT from the offer (rendezvous " << base::to_ms(rep->rendezvous) << " ms)");
+        CHECK(rtts <= 3.5);
+    }
+}
