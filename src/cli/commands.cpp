@@ -195,6 +195,13 @@ void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
            {"values", {{"stored", s.values_stored}, {"refused", s.values_refused}}},
            {"bootstrap_attempts", s.bootstrap_attempts},
            {"send_errors", rt.host().send_errors()},
+           {"rendezvous", {{"presence_records", rt.host().peek().presence_records()},
+                           {"presence_stored", s.presence_stored},
+                           {"forwarded", s.forwarded},
+                           {"forward_refused", s.forward_refused},
+                           {"nat_checks_served", s.nat_checks_served},
+                           {"dialbacks", s.dialbacks},
+                           {"rate_limited", s.rate_limited}}},
            {"contacts", rt.node().table().size()}},
           {}});
 }
@@ -276,7 +283,11 @@ void cmd_connect(Runtime& rt, const Command& c, CommandDone done) {
     if (!error.empty()) return done({false, {}, error});
     rt.sessions().connect(*peer, via, [&rt, done, pk = *peer](const session::ConnectReport& r) {
         json out = report_json(r);
-        if (!r.status.ok()) return done({false, out, r.status.detail()});
+        if (!r.status.ok()) {
+            char took[48];
+            std::snprintf(took, sizeof took, " (gave up after %.1f s)", base::to_ms(r.total) / 1000.0);
+            return done({false, out, r.status.detail() + took});
+        }
         out["connected"] = true;
         out["handshake_ms"] = base::to_ms(r.total - r.lookup);
         for (auto& p : rt.sessions().peers())

@@ -54,10 +54,9 @@ Options:
   --log-level=LEVEL       trace, debug, info, warn, error or off [default: info].
   --k=N                   Bucket size and lookup width [default: 20].
   --alpha=N               Parallel requests per lookup [default: 3].
-  --public-address=HOST:PORT
-                          This node is reachable at HOST:PORT (a port forward or a public
-                          server): it serves as a full DHT member without NAT checks.
-  --nat-keepalive=SECONDS Behind a NAT, refresh the mapping to the nodes that keep this
+  --public-address=ADDR   This node is reachable at ADDR, a HOST:PORT (a port forward, a
+                          public server): a full DHT member from the start, no NAT checks.
+  --nat-keepalive=SECS    Behind a NAT, refresh the mapping to the nodes that keep this
                           node's presence this often [default: 20].
   --json                  Print one JSON document (ctl).
   --trace                 Show every hop of the lookup.

@@ -141,7 +141,10 @@ base::Status Runtime::start_sessions() {
                 if (c.endpoint == ep) return;
             out.push_back({k, ep});
         };
-        for (auto& ep : interface_endpoints()) add(session::Candidate::Kind::lan, ep);
+        // (A public interface address, as on a host behind a plain firewall, is where others
+        // see us: not a LAN.)
+        for (auto& ep : interface_endpoints())
+            add(ep.is_private() ? session::Candidate::Kind::lan : session::Candidate::Kind::reflexive, ep);
         for (auto& ep : host_->peek().nat().public_endpoints()) add(session::Candidate::Kind::reflexive, ep);
         if (out.size() > session::kMaxCandidates) out.resize(session::kMaxCandidates);
         return out;

@@ -349,6 +349,7 @@ void SessionHost::look_up(const PublicKey& peer) {
         auto now = base::steady_now();
         if (dht_->peek().presence_of(target, now)) out.rendezvous.push_back({dht_->peek().id().bytes(), {}});
         for (auto& n : r.rendezvous) out.rendezvous.push_back({n.id.bytes(), n.endpoint});
+        out.here = r.here;
         connector_->on_lookup(peer, out, now);
     }, base::steady_now());
 }

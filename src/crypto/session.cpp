@@ -145,6 +145,12 @@ void Session::on_message(std::span<const uint8_t> msg, base::TimePoint now) {
                 // theirs is dropped; or theirs, and we answer it as the responder instead.
                 if (me_.identity.public_key < peer_) {
                     ++dropped_;
+                    // Their init got through: the path is open now, and our first init, sent
+                    // before their NAT knew us, was probably dropped. Send it again at once (one
+                    // of ours for each of theirs, which come at most once a second: no storm).
+                    if (mode_ == Mode::datagram) {
+                        if (auto st = send_init(now); !st.ok()) fail(st.detail(), now);
+                    }
                     return;
                 }
                 role_ = Role::responder;

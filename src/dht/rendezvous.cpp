@@ -183,6 +183,15 @@ void Node::handle_connect(const Message& q, const base::Endpoint& from, base::Ti
         r.blob = std::move(*answer);
         return rpc_.send_response(r, from, q.sender);
     }
+    if (q.target == self_) {
+        // Asked directly (we answered the asker's lookup ourselves): we are the target.
+        std::optional<std::string> answer;
+        if (offer_handler_) answer = offer_handler_(q.sender, from, q.blob, now);
+        if (!answer) return send_error(q, from, kErrRefused, "offer refused");
+        Message r = reply_to(q, from);
+        r.blob = std::move(*answer);
+        return rpc_.send_response(r, from, q.sender);
+    }
     auto it = presence_.find(q.target);
     if (it == presence_.end() || now >= it->second.expires)
         return send_error(q, from, kErrNotHere, "no presence for that node here");

@@ -124,15 +124,39 @@ void Connector::on_lookup(const PublicKey& peer, const PeerLookup& r, base::Time
                     "peer " + short_id(peer) + " not found in the DHT (" + std::to_string(r.messages) + " queries, " +
                         std::to_string(r.answered) + " nodes answered); it may be offline",
                     now);
-    // A peer that answered the lookup is reachable: dial it. One that keeps a presence is
-    // reached through a rendezvous as well (a NAT that lets UDP in may still refuse TCP).
-    a.phase = r.rendezvous.empty() ? Attempt::Phase::paths : Attempt::Phase::rendezvous;
-    if (r.found) dial(peer, p, r.endpoint, Method::dial, false, now);
-    if (p.attempt && !r.rendezvous.empty()) send_offers(peer, p, r.rendezvous, now);
+    // A peer that answered the lookup is reachable: dial it, and offer it our candidates
+    // directly (a NAT that lets UDP in may still refuse a TCP connect). One that keeps a
+    // presence is reached through the nodes that keep it.
+    std::vector<Rendezvous> via = r.rendezvous;
+    if (r.found) via.insert(via.begin(), Rendezvous{peer, r.endpoint});
+    a.phase = Attempt::Phase::rendezvous;
+    if (r.found) {
+        a.offer_via = via;
+        a.offer_at = now + cfg_.offer_after;
+        dial(peer, p, r.endpoint, Method::dial, false, now);
+        return;
+    }
+    send_offers(peer, p, via, now);
+    // Start towards the peer's public endpoint at once, before its answer: it is dropped at its
+    // NAT, but it opens ours, so the first packet the peer sends when the offer reaches it gets
+    // through (a round trip sooner than waiting for the answer).
+    if (p.attempt && p.attempt->punch && r.here && r.here->port != 0 && !behind_our_nat(*r.here)) {
+        Target& t = add_target(peer, p, *p.attempt->punch, *r.here, Method::punch, now);
+        open_path(peer, p, *p.attempt->punch, t);
+        dial(peer, p, *r.here, Method::simultaneous_open, true, now);
+    }
+}
+
+bool Connector::behind_our_nat(const base::Endpoint& ep) {
+    for (auto& o : io_.own_candidates())
+        if (o.kind == Candidate::Kind::reflexive && same_ip(o.endpoint, ep)) return true;
+    return false;
 }
 
 void Connector::send_offers(const PublicKey& key, Peer& p, const std::vector<Rendezvous>& via, base::TimePoint now) {
     Attempt& a = *p.attempt;
+    a.offer_at = base::kNever;
+    a.offer_via.clear();
     Punch punch;
     rng_.fill(std::as_writable_bytes(std::span{punch.nonce}));
     rng_.fill(std::as_writable_bytes(std::span{punch.key}));
@@ -178,6 +202,13 @@ void Connector::on_offer_reply(const PublicKey& peer, const OfferReply& r, base:
 std::optional<std::string> Connector::on_offer(const PublicKey& from, const base::Endpoint& seen,
                                                const std::string& hex, base::TimePoint now) {
     auto offer = opener_.open(hex, from, wall_ms(now));
+    if (offer && offer->repeated) {
+        // The same offer through a second rendezvous node (or replayed within its two minutes):
+        // the same answer, and nothing new started.
+        auto it = answers_.find(offer->nonce);
+        if (it != answers_.end()) return it->second;
+        return std::nullopt;
+    }
     if (!offer || offer->answer) {
         ++stats_.offers_refused;
         KC_LOG(log_, info, "connect", "refused an offer from %s: %s", short_id(from).c_str(),
@@ -188,6 +219,12 @@ std::optional<std::string> Connector::on_offer(const PublicKey& from, const base
     auto sealed = seal_offer(me_, from, answer, wall_ms(now), rng_);
     if (!sealed) return std::nullopt;
     ++stats_.offers_answered;
+    answers_[offer->nonce] = *sealed;
+    answer_order_.push_back(offer->nonce);
+    if (answer_order_.size() > 64) {
+        answers_.erase(answer_order_.front());
+        answer_order_.erase(answer_order_.begin());
+    }
     Peer& p = peers_[from];
     p.answered.emplace();
     p.answered->nonce = offer->nonce;
@@ -211,13 +248,8 @@ void Connector::start_paths(const PublicKey& key, Peer& p, Punch& punch, const s
         bool have = std::any_of(cands.begin(), cands.end(), [&](auto& c) { return c.endpoint == *seen; });
         if (!have) cands.push_back({Candidate::Kind::reflexive, *seen});
     }
-    auto ours = io_.own_candidates();
     for (auto& c : cands) {
-        bool same_nat = c.kind == Candidate::Kind::reflexive &&
-                        std::any_of(ours.begin(), ours.end(), [&](auto& o) {
-                            return o.kind == Candidate::Kind::reflexive && same_ip(o.endpoint, c.endpoint);
-                        });
-        if (same_nat) continue;
+        if (c.kind == Candidate::Kind::reflexive && behind_our_nat(c.endpoint)) continue;
         bool lan = c.kind == Candidate::Kind::lan;
         if (p.attempt && p.attempt->phase == Attempt::Phase::paths) {
             if (lan && we_offered) dial(key, p, c.endpoint, Method::lan, false, now);
@@ -226,9 +258,25 @@ void Connector::start_paths(const PublicKey& key, Peer& p, Punch& punch, const s
             // Answering, with no attempt of our own: the TCP simultaneous open needs our SYN too.
             io_.dial(key, c.endpoint, Method::simultaneous_open, true);
         }
-        add_target(key, p, punch, c.endpoint, lan ? Method::lan : Method::punch, now);
+        Target& t = add_target(key, p, punch, c.endpoint, lan ? Method::lan : Method::punch, now);
+        open_path(key, p, punch, t);
     }
     run_punch(key, p, punch, now);
+}
+
+// A session handshake on a UDP path, started from both ends (the smaller key's init wins): the
+// first init that gets through is the punch, a round trip sooner than waiting for a probe's
+// answer first. Probes still run: they find the endpoints a NAT really uses (peer-reflexive).
+void Connector::open_path(const PublicKey& key, Peer& p, Punch& punch, Target& t) {
+    if (t.opened || io_.connected(key)) return;
+    t.opened = true;
+    punch.opened = true;
+    LinkId link = io_.open_datagram(key, t.to, t.method);
+    Attempt* a = p.attempt && p.attempt->punch && p.attempt->punch->tag == punch.tag ? &*p.attempt : nullptr;
+    if (link == 0 || !a) return;
+    a->open.insert(link);
+    a->udp.insert(link);
+    if (t.try_index < a->tried.size()) a->tried[t.try_index].link = link;
 }
 
 Connector::Target& Connector::add_target(const PublicKey&, Peer& p, Punch& punch, const base::Endpoint& to,
@@ -353,14 +401,7 @@ void Connector::path_answered(const PublicKey& key, Peer& p, Punch& punch, Targe
         a->tried[t.try_index].outcome = "answered";
         a->tried[t.try_index].took = now - a->started - a->tried[t.try_index].at;
     }
-    if (punch.opened || io_.connected(key)) return;
-    punch.opened = true;
-    LinkId link = io_.open_datagram(key, t.to, t.method);
-    if (link == 0) return;
-    if (a) {
-        a->open.insert(link);
-        if (t.try_index < a->tried.size()) a->tried[t.try_index].link = link;
-    }
+    open_path(key, p, punch, t);  // a peer-reflexive endpoint gets its handshake here
 }
 
 void Connector::on_session_up(const PublicKey& peer, const LinkInfo& link, base::TimePoint now) {
@@ -420,11 +461,17 @@ void Connector::on_attempt_failed(const PublicKey& peer, LinkId link, const Clos
     Peer& p = it->second;
     Attempt& a = *p.attempt;
     if (!a.open.erase(link)) return;
+    a.udp.erase(link);
     for (auto& t : a.tried)
         if (t.link == link) {
             t.outcome = why.to_string();
             t.took = now - a.started - t.at;
         }
+    if (a.offer_at != base::kNever && a.open.empty()) {
+        auto via = a.offer_via;
+        send_offers(peer, p, via, now);  // the direct dial failed: punch
+        return;
+    }
     maybe_fail(peer, p, why.to_string(), now);
 }
 
@@ -432,8 +479,13 @@ void Connector::on_attempt_failed(const PublicKey& peer, LinkId link, const Clos
 void Connector::maybe_fail(const PublicKey& key, Peer& p, const std::string& why, base::TimePoint now) {
     if (!p.attempt) return;
     Attempt& a = *p.attempt;
-    if (a.phase != Attempt::Phase::paths || !a.open.empty() || a.offers_out > 0) return;
+    if (a.phase != Attempt::Phase::paths || a.offers_out > 0) return;
     if (a.punch && now < a.punch->until) return;
+    // Once punching is over, a datagram handshake still waiting for its answer does not hold
+    // the attempt: it got no answer in the whole window. (It may still finish: a session that
+    // comes up late is taken all the same.)
+    for (LinkId l : a.open)
+        if (!a.udp.count(l) || !a.punch) return;
     std::string tried;
     size_t n = 0;
     for (auto& t : a.tried) {
@@ -453,7 +505,8 @@ void Connector::fail(const PublicKey& key, Peer& p, const std::string& why, base
     Attempt a = std::move(*p.attempt);
     p.attempt.reset();
     ++stats_.failed;
-    for (LinkId l : a.open) io_.cancel(l);
+    for (LinkId l : a.open)
+        if (!a.udp.count(l)) io_.cancel(l);
     for (auto& t : a.tried)
         if (t.outcome == "pending") t.outcome = t.path == Path::udp ? "no answer" : "cancelled";
     ConnectReport r = report_of(a, now);
@@ -529,6 +582,14 @@ base::TimePoint Connector::tick(base::TimePoint now) {
                     io_.look_up(k);
                 } else {
                     next = std::min(next, now + cfg_.dht_poll);
+                }
+            }
+            if (a.offer_at != base::kNever) {
+                if (now >= a.offer_at) {
+                    auto via = a.offer_via;
+                    send_offers(k, p, via, now);
+                } else {
+                    next = std::min(next, a.offer_at);
                 }
             }
             if (a.phase == Attempt::Phase::paths && a.punch) {

@@ -59,6 +59,7 @@ struct PeerLookup {
     size_t messages = 0;        // queries the lookup sent
     size_t answered = 0;        // nodes that answered
     std::vector<Rendezvous> rendezvous;  // nodes that keep its presence, nearest first
+    std::optional<base::Endpoint> here;  // where they see it: its NAT's mapping towards them
 };
 
 // A rendezvous node's answer to our offer.
@@ -125,6 +126,7 @@ struct ConnectorConfig {
     base::Duration attempt_timeout = std::chrono::seconds(30);  // a safety net: paths time out sooner
     base::Duration dht_poll = std::chrono::milliseconds(100);   // while waiting for a first DHT contact
     base::Duration punch_for = std::chrono::seconds(6);         // probing, after the offer or answer
+    base::Duration offer_after = std::chrono::milliseconds(300);  // to a peer that answered its lookup
     base::Duration probe_every = std::chrono::milliseconds(100);  // per candidate
     double probe_rate = 50;                 // probes (pings and pongs) per second from this node, in all
     size_t max_probes_per_attempt = 150;
@@ -180,6 +182,7 @@ private:
         size_t try_index = 0;  // into the attempt's tries (if it has an attempt)
         base::TimePoint next{};
         bool answered = false;
+        bool opened = false;  // a session handshake was started on this path
     };
     struct Punch {
         crypto::MessageId nonce{};
@@ -189,7 +192,7 @@ private:
         base::TimePoint until{};
         size_t probes = 0;
         uint32_t seq = 0;
-        bool opened = false;  // a UDP session was started on an answered path
+        bool opened = false;  // a UDP session was started on some path
     };
     struct Attempt {
         base::TimePoint started{};
@@ -198,7 +201,12 @@ private:
         base::Duration lookup{}, rendezvous{};
         std::vector<Try> tried;
         std::set<LinkId> open;  // dials and UDP sessions in flight
+        std::set<LinkId> udp;   // of those, the datagram handshakes
         size_t offers_out = 0;  // offers waiting for an answer
+        // A peer that answered the lookup is dialled first; the offer waits (for the dial to
+        // fail, or offer_after) so that a plain TCP connection wins where it works.
+        std::vector<Rendezvous> offer_via;
+        base::TimePoint offer_at = base::kNever;
         std::optional<Punch> punch;
         std::vector<Candidate> ours, theirs;
         uint64_t probes = 0;
@@ -225,6 +233,9 @@ private:
     void send_probe(Punch& punch, const base::Endpoint& to, bool pong, Attempt* a, base::TimePoint now);
     base::TimePoint run_punch(const PublicKey& key, Peer& p, Punch& punch, base::TimePoint now);
     void path_answered(const PublicKey& key, Peer& p, Punch& punch, Target& t, base::TimePoint now);
+    void open_path(const PublicKey& key, Peer& p, Punch& punch, Target& t);
+    // Is `ep` on one of our own public addresses (the same NAT, which does not hairpin)?
+    bool behind_our_nat(const base::Endpoint& ep);
     void succeed(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now);
     void maybe_fail(const PublicKey& key, Peer& p, const std::string& why, base::TimePoint now);
     void fail(const PublicKey& key, Peer& p, const std::string& why, base::TimePoint now);
@@ -241,6 +252,10 @@ private:
     base::TimePoint origin_;
     uint64_t wall_origin_ms_;
     OfferOpener opener_;
+    // Answers to recent offers, by nonce: the copy of an offer that came through a second
+    // rendezvous node gets the same answer, and starts nothing new.
+    std::map<crypto::MessageId, std::string> answers_;
+    std::vector<crypto::MessageId> answer_order_;
     std::map<PublicKey, Peer> peers_;
     double probe_tokens_;
     base::TimePoint probe_tokens_at_{};

@@ -63,12 +63,15 @@ base::Result<Offer> OfferOpener::open(const std::string& hex, const crypto::Publ
         std::string_view key;
         if (o["key"].get_string().get(key) || !base::from_hex_exact(key, out.key))
             return base::malformed("offer: no punch key");
-        if (seen_.count(out.nonce)) return base::Status{base::Errc::exists, "offer: replayed"};
-        seen_.insert(out.nonce);
-        seen_order_.push_back(out.nonce);
-        if (seen_order_.size() > kSeenNonces) {
-            seen_.erase(seen_order_.front());
-            seen_order_.erase(seen_order_.begin());
+        if (seen_.count(out.nonce)) {
+            out.repeated = true;
+        } else {
+            seen_.insert(out.nonce);
+            seen_order_.push_back(out.nonce);
+            if (seen_order_.size() > kSeenNonces) {
+                seen_.erase(seen_order_.front());
+                seen_order_.erase(seen_order_.begin());
+            }
         }
     }
     simdjson::dom::array cands;

@@ -37,6 +37,7 @@ struct Offer {
     crypto::MessageId nonce{};  // identifies the attempt
     PunchKey key{};             // offer only: authenticates the probes
     std::vector<Candidate> candidates;
+    bool repeated = false;  // opened before (OfferOpener)
 };
 
 // Seals `offer` from `me` to `peer`; returns the hex that a connect carries.
@@ -49,6 +50,8 @@ base::Result<std::string> seal_offer(const crypto::Identity& me, const crypto::P
 class OfferOpener {
 public:
     explicit OfferOpener(const crypto::Identity& me) : opener_{me} {}
+    // An offer seen before (it came through two rendezvous nodes, or it is replayed within its
+    // two minutes) opens with `repeated` set.
     base::Result<Offer> open(const std::string& hex, const crypto::PublicKey& from, uint64_t wall_ms);
 
 private:

@@ -23,6 +23,9 @@ ReliableChannel::ReliableChannel(const ReliableConfig& cfg, base::TimePoint)
     : cfg_{cfg}, next_seq_{cfg.initial_seq}, rto_{cfg.rto_initial}, expected_{cfg.initial_seq} {}
 
 void ReliableChannel::send(std::span<const uint8_t> message, base::TimePoint now) {
+    uint32_t segments = static_cast<uint32_t>(std::max<size_t>(1, (message.size() + kMaxSegmentData - 1) / kMaxSegmentData));
+    queued_segments_ += segments;
+    unacked_.push_back({queued_segments_, std::vector<uint8_t>(message.begin(), message.end())});
     size_t at = 0;
     do {
         size_t n = std::min(kMaxSegmentData, message.size() - at);
@@ -138,6 +141,8 @@ void ReliableChannel::on_ack(uint32_t next, uint64_t sack, base::TimePoint now) 
     // An acknowledgement for something never sent is ignored.
     if (before(next_seq_, next)) return;
     while (!flight_.empty() && before(flight_.begin()->first, next)) acknowledged(flight_.begin()->first, now);
+    uint32_t acked = next - cfg_.initial_seq;  // segments acknowledged in order, as an offset
+    while (!unacked_.empty() && !before(acked, unacked_.front().end)) unacked_.pop_front();
     uint32_t highest = next;
     for (uint32_t i = 0; i < 64; ++i)
         if (sack >> i & 1) {
@@ -175,6 +180,13 @@ void ReliableChannel::rtt_sample(base::Duration r) {
         srtt_ = (srtt_ * 7 + r) / 8;
     }
     rto_ = std::clamp(srtt_ + 4 * rttvar_, cfg_.rto_min, cfg_.rto_max);
+}
+
+std::vector<std::vector<uint8_t>> ReliableChannel::take_unacknowledged() {
+    std::vector<std::vector<uint8_t>> out;
+    for (auto& m : unacked_) out.push_back(std::move(m.payload));
+    unacked_.clear();
+    return out;
 }
 
 base::TimePoint ReliableChannel::tick(base::TimePoint now) {

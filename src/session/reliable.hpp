@@ -46,6 +46,9 @@ public:
     std::vector<std::vector<uint8_t>> take_output() { return std::exchange(out_, {}); }
 
     size_t queued_bytes() const { return queued_bytes_; }  // unacknowledged or not yet sent
+    // The messages not yet acknowledged in full, oldest first: when this channel's session is
+    // replaced by one on another path, they go again there (the receiver may see one twice).
+    std::vector<std::vector<uint8_t>> take_unacknowledged();
     base::Duration rto() const { return rto_; }
 
     struct Stats {
@@ -74,6 +77,12 @@ private:
     uint32_t next_seq_ = 0;                 // of the next new segment
     std::deque<std::vector<uint8_t>> waiting_;  // segments not yet sent (window full)
     std::map<uint32_t, Outgoing> flight_;   // sent and not acknowledged, by sequence number
+    struct Message {
+        uint32_t end;  // offset (from initial_seq) one past its last segment
+        std::vector<uint8_t> payload;
+    };
+    std::deque<Message> unacked_;           // kept until the cumulative ack passes them
+    uint32_t queued_segments_ = 0;          // segments ever queued (an offset from initial_seq)
     size_t queued_bytes_ = 0;
     base::Duration srtt_{0}, rttvar_{0}, rto_;
     // Receiver.

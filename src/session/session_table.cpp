@@ -291,6 +291,19 @@ void SessionTable::established(Link& l, base::TimePoint now) {
     }
     live_[peer] = l.info.id;
     upgrading_.erase(peer);
+    if (auto c = carry_.find(peer); c != carry_.end()) {
+        auto messages = std::move(c->second);
+        carry_.erase(c);
+        for (auto& m : messages) {
+            if (l.reliable) {
+                l.reliable->send(m, now);
+            } else {
+                (void)l.session->send(m, now);
+            }
+        }
+        seal_segments(l, now);
+        l.dirty = true;
+    }
     KC_LOG(log_, info, "session", "session with %s over %s %s (%s, %s)", short_id(peer).c_str(),
            path_name(l.info.path), l.info.remote.to_string().c_str(), method_name(l.info.method),
            l.info.outbound ? "we started" : "they started");
@@ -311,6 +324,27 @@ void SessionTable::end(Link& l, const Closed& why, base::TimePoint now, bool lin
         }
     }
     bool was_established = l.session && l.session->cipher() != nullptr;
+    // A datagram session that goes because another path replaces it hands over what it had not
+    // seen acknowledged.
+    if (l.reliable && (why.reason == CloseReason::upgraded || why.reason == CloseReason::duplicate) &&
+        (was_live || live_.count(peer))) {
+        auto left = l.reliable->take_unacknowledged();
+        auto& c = carry_[peer];
+        c.insert(c.end(), std::make_move_iterator(left.begin()), std::make_move_iterator(left.end()));
+        if (!was_live) {
+            // The new session is live already: send them there now.
+            if (Link* nl = find(live_.at(peer))) {
+                auto messages = std::move(c);
+                carry_.erase(peer);
+                for (auto& m : messages) {
+                    if (nl->reliable) nl->reliable->send(m, now);
+                    else (void)nl->session->send(m, now);
+                }
+                seal_segments(*nl, now);
+                nl->dirty = true;
+            }
+        }
+    }
     if (l.session && l.session->state() != crypto::Session::State::closed) {
         l.local_close = why;
         l.session->close(why.wire_text(), now);
@@ -334,6 +368,7 @@ void SessionTable::end(Link& l, const Closed& why, base::TimePoint now, bool lin
     if (was_live && why.by_peer && why.reason == CloseReason::upgraded && handshaking(peer)) {
         upgrading_[peer] = why;  // the better path is on its way (tick() settles it)
     } else if (was_live) {
+        carry_.erase(peer);  // nothing takes its place: the owner hears of the end and resends
         events_.on_closed(peer, why);
     } else if (outbound_attempt) {
         events_.on_attempt_failed(peer, id, why);
@@ -448,6 +483,7 @@ base::TimePoint SessionTable::tick(base::TimePoint now) {
         }
         auto [peer, why] = *it;
         it = upgrading_.erase(it);
+        carry_.erase(peer);
         events_.on_closed(peer, why);
     }
     return std::max(next, now);

@@ -180,6 +180,9 @@ private:
     // Peers whose live session the peer closed as "upgraded" while our end of the better path
     // was still handshaking: on_closed waits for that handshake, and is not said if it succeeds.
     std::map<PublicKey, Closed> upgrading_;
+    // Messages a replaced datagram session had not seen acknowledged: sent again on the next
+    // live session with that peer (the chat layer dedupes; nothing is lost in the move).
+    std::map<PublicKey, std::vector<std::vector<uint8_t>>> carry_;
     std::map<PublicKey, uint64_t> init_timestamps_;  // newest init seen per peer (replay check)
     uint64_t last_init_ms_ = 0;
     base::TimePoint load_window_{};

@@ -245,6 +245,7 @@ void Peer::look_up(const crypto::PublicKey& peer) {
             r.endpoint = p->addr;
         } else {
             r.rendezvous.push_back({crypto::PublicKey{}, net.rendezvous});
+            r.here = net.presence(*p);
         }
         net.at(4 * net.latency, [this, peer, r] { conn->on_lookup(peer, r, net.now); });
     }
@@ -352,9 +353,17 @@ TEST_CASE("connect sim: every pair of NAT kinds, both ways: direct where a NAT l
             }
             ++direct;
             REQUIRE(rep->link);
-            // A public peer is dialled (TCP here); anyone else is punched (UDP in this simulation).
-            CHECK(rep->link->path == (kb ? session::Path::udp : session::Path::tcp));
+            // A public peer is dialled (TCP here) and punched: either may win; anyone else is
+            // punched (UDP in this simulation).
+            if (kb) CHECK(rep->link->path == session::Path::udp);
             REQUIRE(net.run_until([&] { return b.table->connected(a.pk()); }, 5s));
+            // Let a better path replace the first one (a TCP dial to a public peer); both ends
+            // then agree on the path. (A raw payload sent while the UDP session is replaced would
+            // be lost with it; the chat layer resends on the new path.)
+            net.run_until([] { return false; }, 1s);
+            REQUIRE(a.table->live_link(b.pk()));
+            REQUIRE(b.table->live_link(a.pk()));
+            CHECK(a.table->live_link(b.pk())->path == b.table->live_link(a.pk())->path);
             REQUIRE(a.table->send(b.pk(), bytes("hello from " + na), net.now).ok());
             REQUIRE(b.table->send(a.pk(), bytes("hello from " + nb), net.now).ok());
             REQUIRE(net.run_until([&] { return !a.got.empty() && !b.got.empty(); }, 5s));
@@ -450,6 +459,6 @@ TEST_CASE("connect sim: time from the first offer to a session up, in round trip
         double rtts = base::to_ms(rep->total - rep->lookup) / base::to_ms(2 * net.latency);
         MESSAGE(sim::nat_kind_name(ka) << " x " << sim::nat_kind_name(kb) << ": " << rtts
                                        << " RTT from the offer (rendezvous " << base::to_ms(rep->rendezvous) << " ms)");
-        CHECK(rtts <= 3.5);
+        CHECK(rtts <= 3.0);
     }
 }

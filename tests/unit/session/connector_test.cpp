@@ -52,7 +52,10 @@ struct FakeIo final : session::ConnectorIo {
     void attempting(const crypto::PublicKey& peer) override { attempts.push_back(peer); }
     void unreachable(const crypto::PublicKey&, const std::string& why) override { unreachable_why.push_back(why); }
     std::vector<session::Candidate> own_candidates() override { return {}; }
-    void send_offer(const crypto::PublicKey&, const session::Rendezvous&, const std::string&) override {}
+    std::vector<session::Rendezvous> offers;  // where offers went
+    void send_offer(const crypto::PublicKey&, const session::Rendezvous& via, const std::string&) override {
+        offers.push_back(via);
+    }
     void send_probe(const base::Endpoint&, std::span<const uint8_t>) override {}
     session::LinkId open_datagram(const crypto::PublicKey&, const base::Endpoint&, session::Method) override { return 0; }
 };
@@ -100,7 +103,7 @@ TEST_CASE("connector: want -> lookup -> dial what the lookup found -> up; the re
     REQUIRE(f.io.lookups.size() == 1);
     CHECK(f.io.attempts.size() == 1);
     f.now += 120ms;
-    f.c->on_lookup(p, {true, kEp, 9, 5, {}}, f.now);
+    f.c->on_lookup(p, {true, kEp, 9, 5, {}, std::nullopt}, f.now);
     REQUIRE(f.io.dials.size() == 1);
     CHECK(f.io.dials[0].to == kEp);
     f.now += 30ms;
@@ -123,7 +126,7 @@ TEST_CASE("connector: not in the DHT: reported at once, retried with backoff whi
     for (int i = 0; i < 8; ++i) {
         REQUIRE(f.io.lookups.size() == static_cast<size_t>(i + 1));
         starts.push_back(f.now);
-        f.c->on_lookup(p, {false, {}, 12, 0, {}}, f.now);
+        f.c->on_lookup(p, {false, {}, 12, 0, {}, std::nullopt}, f.now);
         REQUIRE(f.io.unreachable_why.size() == static_cast<size_t>(i + 1));
         CHECK(f.io.unreachable_why.back().find("not found in the DHT") != std::string::npos);
         // Run until the next attempt starts.
@@ -139,7 +142,7 @@ TEST_CASE("connector: not in the DHT: reported at once, retried with backoff whi
         CHECK(gaps[i] >= expect[i] - 0.02);
         CHECK(gaps[i] <= expect[i] * 1.1 + 0.02);
     }
-    f.c->on_lookup(p, {false, {}, 12, 0, {}}, f.now);
+    f.c->on_lookup(p, {false, {}, 12, 0, {}, std::nullopt}, f.now);
     f.c->release(p, session::Want::chat, f.now);
     auto n = f.io.lookups.size();
     f.run_for(10min);
@@ -210,7 +213,7 @@ TEST_CASE("connector: an attempt whose paths never answer ends at attempt_timeou
     Fixture f;
     auto p = key(6);
     f.c->want(p, session::Want::chat, f.now);
-    f.c->on_lookup(p, {true, kEp, 3, 3, {}}, f.now);
+    f.c->on_lookup(p, {true, kEp, 3, 3, {}, std::nullopt}, f.now);
     REQUIRE(f.io.dials.size() == 1);
     f.run_for(f.cfg.attempt_timeout + 1ms);
     REQUIRE(f.io.unreachable_why.size() == 1);
@@ -223,8 +226,14 @@ TEST_CASE("connector: a retry that falls due during an attempt starts no second 
     Fixture f;
     auto p = key(7);
     f.c->want(p, session::Want::chat, f.now);
-    f.c->on_lookup(p, {true, kEp, 3, 3, {}}, f.now);
+    f.c->on_lookup(p, {true, kEp, 3, 3, {}, std::nullopt}, f.now);
     f.c->on_attempt_failed(p, f.io.dials[0].link, {CloseReason::link_failed, false, "refused"}, f.now);
+    // The peer was offered our candidates too, directly; that fails as well (the DHT's timeout).
+    REQUIRE(f.io.offers.size() == 1);
+    CHECK(f.io.offers[0].endpoint == kEp);
+    CHECK(f.c->attempting(p));  // not over while the offer is out
+    f.c->on_offer_reply(p, {false, {}, std::nullopt, "no answer"}, f.now);
+    CHECK_FALSE(f.c->attempting(p));
     f.run_for(1200ms);  // the retry starts
     REQUIRE(f.io.lookups.size() == 2);
     f.c->want(p, session::Want::user, f.now);  // someone else wants it too meanwhile
@@ -242,7 +251,7 @@ TEST_CASE("connector: an inbound session from the peer ends our attempt as a suc
     auto p = key(8);
     bool ok = false;
     f.c->connect(p, std::nullopt, [&](const session::ConnectReport& r) { ok = r.status.ok(); }, f.now);
-    f.c->on_lookup(p, {true, kEp, 3, 3, {}}, f.now);
+    f.c->on_lookup(p, {true, kEp, 3, 3, {}, std::nullopt}, f.now);
     f.io.live.insert(p);
     f.c->on_session_up(p, f.up(999), f.now);
     CHECK(ok);

@@ -130,3 +130,20 @@ TEST_CASE("reliable channel: sequence numbers wrap around") {
     }
     CHECK(p.run_until([&] { return p.a.queued_bytes() == 0; }, 1min));
 }
+
+TEST_CASE("reliable channel: what was not acknowledged in full can be taken, whole, to go another way") {
+    Pipe p;
+    p.a.send(msg(3000, 1), p.now);  // three segments
+    p.a.send(msg(10, 2), p.now);
+    p.a.send(msg(10, 3), p.now);
+    auto out = p.a.take_output();
+    REQUIRE(out.size() == 5);
+    // The first message arrives whole and is acknowledged; of the others only the last.
+    for (size_t i : {0u, 1u, 2u, 4u}) p.b.on_segment(out[i], p.now, p.got_b);
+    for (auto& ack : p.b.take_output()) p.a.on_segment(ack, p.now, p.got_a);
+    auto left = p.a.take_unacknowledged();
+    REQUIRE(left.size() == 2);  // message 2 (lost) and 3 (selectively acknowledged only)
+    CHECK(left[0] == msg(10, 2));
+    CHECK(left[1] == msg(10, 3));
+    CHECK(p.a.take_unacknowledged().empty());
+}

@@ -322,6 +322,7 @@ TEST_CASE("session table: a TCP session replaces a UDP one (upgrade), never the 
     CHECK(a.downs.empty());
     CHECK(b.downs.empty());
     CHECK(a.ups.size() == 2);  // the owner hears of the new path
+    CHECK(b.got.size() == 1);
     // A later UDP session does not take over from TCP.
     dial(net, a, b, Path::udp, Method::punch);
     net.run_for(1s);
@@ -405,4 +406,20 @@ TEST_CASE("close reasons: tokens round-trip, unknown ones are 'other', deliberat
     CHECK_FALSE(session::deliberate({CloseReason::shutdown, true, {}}));
     CHECK_FALSE(session::deliberate({CloseReason::peer_silent, false, {}}));
     CHECK(session::Closed{CloseReason::idle, true, {}}.to_string() == "peer closed: idle");
+}
+
+TEST_CASE("session table: messages in flight on a UDP session that TCP replaces go again over TCP") {
+    Net net;
+    Side a{net, vectors::alice(), 1}, b{net, vectors::bob(), 2};
+    auto [la, lb] = dial(net, a, b, Path::udp, Method::punch);
+    REQUIRE(net.run_until([&] { return a.table->connected(b.pk()) && b.table->connected(a.pk()); }, 1s));
+    // b's end of the UDP path goes deaf: what a sends there is never acknowledged.
+    b.closed_links.insert(lb);
+    for (int i = 0; i < 5; ++i) REQUIRE(a.table->send(b.pk(), bytes("m" + std::to_string(i)), net.now).ok());
+    net.run_for(50ms);
+    CHECK(b.got.empty());
+    dial(net, b, a, Path::tcp, Method::simultaneous_open);
+    REQUIRE(net.run_until([&] { return b.got.size() == 5; }, 2s));
+    CHECK(b.got == std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"});
+    CHECK(a.table->live_link(b.pk())->path == Path::tcp);
 }

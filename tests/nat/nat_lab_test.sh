@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# kadchat through real Linux NATs (tests/nat/lab.sh): a bootstrap node and two public users, two
+# users behind each kind of NAT (full-cone, restricted, port-restricted, symmetric, firewall), and
+# two users behind one home router. First the lab proves its NATs behave as their kind should
+# (natprobe.py), so a broken lab cannot pass for a working product. Then, for every pair of kinds,
+# one user connects to the other and sends a message: it must be delivered over a direct path
+# (tcp or udp) wherever the NATs allow one, and the attempt must fail quickly and say so where they
+# do not (the relay is the next step). Then part of the matrix again with 20-40 ms of delay and
+# 1 % loss on every path (nfq_delay), and the keepalive against a 5 s conntrack timeout.
+#
+# Usage: nat_lab_test.sh KADCHAT NFQ_DELAY [TRIES]
+#   TRIES (default 1): attempts per cell. With more, it prints the figures for BENCHMARKS.md:
+#   success per cell, success on the first try, and the time from contact found to session up.
+# Needs root (CI runs as root), iproute2, nftables, iptables; exits 77 (skipped) when not root.
+set -euo pipefail
+KADCHAT=$(realpath "${1:?usage: nat_lab_test.sh KADCHAT NFQ_DELAY [TRIES]}")
+NFQ_DELAY=$(realpath "${2:?usage: nat_lab_test.sh KADCHAT NFQ_DELAY [TRIES]}")
+TRIES=${3:-1}
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: the NAT lab builds network namespaces and needs root (CI runs it as root)"
+    exit 77
+fi
+for tool in ip nft iptables python3; do
+    command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing: run scripts/deps test" >&2; exit 1; }
+done
+
+. "$HERE/lab.sh"
+T=$(mktemp -d /tmp/kadchat-natlab-XXXXXX)
+# A copy of its own: a rebuild during a long run (figures) must not pull the binary away.
+cp "$KADCHAT" "$T/kadchat"
+KADCHAT=$T/kadchat
+declare -A pid
+cleanup() {
+    for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    lab_down
+    wait 2>/dev/null || true
+    [ -n "${KC_KEEP_TMP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -25 "$f"; }; done >&2
+    exit 1
+}
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
+ctl() { local n=$1; shift; "$KADCHAT" ctl --data-dir "$T/$n" --json "$@"; }
+lab_sweep_stale
+
+# ---- the lab ----
+KINDS=(full-cone restricted port-restricted symmetric firewall)
+lab_up
+lab_public boot 203.0.113.1
+lab_public none1 203.0.113.2
+lab_public none2 203.0.113.3
+n=1
+for k in "${KINDS[@]}"; do
+    for i in 1 2; do
+        lab_site "r-$k$i" "$k" "203.0.113.$((10 + n))" "$n"
+        lab_host "r-$k$i" "$k$i"
+        n=$((n + 1))
+    done
+done
+lab_site r-home port-restricted 203.0.113.50 30
+lab_host r-home home1
+lab_host r-home home2
+# For the keepalive check: UDP mappings that live 5 s, and users that refresh theirs every 2 s
+# (ka) or every 600 s (kb, the control that must lose its mapping).
+lab_site r-ka port-restricted 203.0.113.51 31
+lab_host r-ka ka
+lab_conntrack_timeouts r-ka 5
+lab_site r-kb port-restricted 203.0.113.52 32
+lab_host r-kb kb
+lab_conntrack_timeouts r-kb 5
+
+# ---- the lab's NATs, checked before anything is trusted ----
+for s in boot none1 none2; do
+    lab_ns "${LAB_PREFIX}$s" python3 "$HERE/natprobe.py" serve &
+    pid[probe-$s]=$!
+done
+sleep 0.5
+declare -A expect=([none1]="mapping=none filtering=open" [full-cone1]="mapping=independent filtering=open"
+    [restricted1]="mapping=independent filtering=address" [port-restricted1]="mapping=independent filtering=port"
+    [symmetric1]="mapping=dependent filtering=port" [firewall1]="mapping=none filtering=port"
+    [home1]="mapping=independent filtering=port")
+for h in "${!expect[@]}"; do
+    got=$(lab_ns "${LAB_PREFIX}$h" python3 "$HERE/natprobe.py" check 203.0.113.1 203.0.113.2 203.0.113.3)
+    [ "$got" = "${expect[$h]}" ] || fail "the lab's NAT for $h behaves as '$got', not '${expect[$h]}'"
+    echo "lab: $h: $got"
+done
+for s in boot none1 none2; do kill "${pid[probe-$s]}" 2>/dev/null || true; unset "pid[probe-$s]"; done
+
+# ---- the users ----
+USERS=(none1 none2 home1 home2 ka kb)
+for k in "${KINDS[@]}"; do USERS+=("${k}1" "${k}2"); done
+start() {  # start NAME [extra args]
+    local n=$1; shift
+    lab_ns "${LAB_PREFIX}$n" "$KADCHAT" daemon --data-dir "$T/$n" --listen 0.0.0.0:44544 --log-level debug "$@" \
+        >>"$T/$n.out" 2>>"$T/$n.log" &
+    pid[$n]=$!
+}
+start boot --public-address 203.0.113.1:44544
+sleep 0.3
+for u in "${USERS[@]}"; do
+    extra=()
+    [ "$u" = ka ] && extra=(--nat-keepalive 2)
+    [ "$u" = kb ] && extra=(--nat-keepalive 600)
+    start "$u" --bootstrap 203.0.113.1:44544 "${extra[@]}"
+done
+for u in boot "${USERS[@]}"; do
+    for _ in $(seq 100); do ctl "$u" id >/dev/null 2>&1 && break; sleep 0.1; done
+    ctl "$u" id >/dev/null 2>&1 || fail "$u did not start"
+done
+for u in "${USERS[@]}"; do
+    for _ in $(seq 100); do [ "$(ctl "$u" id | json 'd["state"]')" = connected ] && break; sleep 0.1; done
+    [ "$(ctl "$u" id | json 'd["state"]')" = connected ] || fail "$u did not join"
+done
+declare -A ADDR
+for u in "${USERS[@]}"; do ADDR[$u]=$(ctl "$u" id | json 'd["address"]'); done
+sleep 4  # announces, NAT checks
+echo "users: what each node learnt of its NAT:"
+for u in "${USERS[@]}"; do
+    printf '  %-16s %s\n' "$u" "$(ctl "$u" id | json '"mapping=%s filtering=%s serving=%s presence=%d" % (d["nat"]["mapping"], d["nat"]["filtering"], d["nat"]["serving"], len(d["nat"]["presence"]))')"
+done
+# Never a wrong verdict: a symmetric NAT is never taken for a cone, a NAT never for none.
+for i in 1 2; do
+    m=$(ctl "symmetric$i" id | json 'd["nat"]["mapping"]')
+    [ "$m" = endpoint-independent ] && fail "symmetric$i thinks its NAT maps endpoint-independently"
+    for k in full-cone restricted port-restricted; do
+        m=$(ctl "$k$i" id | json 'd["nat"]["mapping"]')
+        [ "$m" = none ] && fail "$k$i thinks it has no NAT"
+    done
+    for k in restricted port-restricted symmetric firewall; do
+        [ "$(ctl "$k$i" id | json 'd["nat"]["serving"]')" = True ] && fail "$k$i serves as a full DHT member, but nobody can reach it"
+    done
+done
+# No client in the bootstrap node's table.
+TABLE=$(ctl boot dht table | json '[c["id"] for b in d["buckets"] for c in b["contacts"]]')
+for k in restricted port-restricted symmetric firewall; do
+    for i in 1 2; do
+        id=$(ctl "$k$i" id | json 'd["id"]')
+        echo "$TABLE" | grep -q "$id" && fail "the bootstrap node keeps $k$i (behind a NAT that filters) in its table"
+    done
+done
+
+# ---- the matrix ----
+ALL=(none "${KINDS[@]}")
+direct_expected() {  # the NAT-NOTES table: which pairs UDP punching (and TCP simultaneous open) pass
+    local a=$1 b=$2
+    [ "$a" = symmetric ] && [ "$b" = symmetric ] && return 1
+    [ "$a" = symmetric ] && { [ "$b" = port-restricted ] || [ "$b" = firewall ]; } && return 1
+    [ "$b" = symmetric ] && { [ "$a" = port-restricted ] || [ "$a" = firewall ]; } && return 1
+    return 0
+}
+declare -A contact_of
+RESULTS=$T/results.tsv
+: >"$RESULTS"
+# cell LABEL FROM TO EXPECT(direct|none): connects TRIES times (disconnecting in between), then
+# sends one message; records each attempt's outcome and times.
+cell() {
+    local label=$1 from=$2 to=$3 want=$4
+    local name="c-$to"
+    if [ -z "${contact_of[$from:$to]:-}" ]; then
+        ctl "$from" add "${ADDR[$to]}" --name "$name" >/dev/null || fail "$label: add"
+        contact_of[$from:$to]=1
+    fi
+    local ok_first="" t ok
+    for t in $(seq "$TRIES"); do
+        ctl "$from" disconnect "${ADDR[$to]}" >/dev/null 2>&1 || true
+        ctl "$to" disconnect "${ADDR[$from]}" >/dev/null 2>&1 || true
+        for _ in $(seq 50); do
+            [ "$(ctl "$from" peers | json "len([p for p in d['peers'] if p['address']=='${ADDR[$to]}'])")" = 0 ] && break
+            sleep 0.1
+        done
+        local out rc=0
+        out=$(ctl "$from" connect "${ADDR[$to]}" 2>"$T/connect.err") || rc=$?
+        [ -z "$out" ] && out='{}'
+        ok=False
+        [ $rc = 0 ] && ok=True
+        [ -z "$ok_first" ] && ok_first=$ok
+        local rtt=0
+        if [ "$ok" = True ] && [ -n "${MEASURE_RTT:-}" ]; then
+            rtt=$(ctl "$from" ping "${ADDR[$to]}" --count 5 | json 'd["rtt_ms_p50"]')
+        fi
+        echo "$out" | python3 -c '
+import json, re, sys
+d = json.loads(sys.stdin.read() or "{}")
+label, ok, t, rtt, errfile = sys.argv[1:6]
+w = d.get("winner") or {}
+total = d.get("total_ms", 0)
+if ok != "True":  # the time the attempt took to give up, from the error
+    m = re.search(r"gave up after ([0-9.]+) s", open(errfile).read())
+    total = float(m.group(1)) * 1000 if m else 0
+print("\t".join([label, t, ok, str(d.get("lookup_ms", 0)), str(d.get("rendezvous_ms", 0)), str(total),
+                 w.get("path", "-"), w.get("method", "-"), str(rtt)]))' "$label" "$ok" "$t" "$rtt" "$T/connect.err" >>"$RESULTS"
+    done
+    if [ "$want" = direct ]; then
+        [ "$ok_first" = True ] || [ "$TRIES" -gt 1 ] || fail "$label: no direct session ($from -> $to): $(ctl "$from" connect "${ADDR[$to]}" 2>&1 | tail -c 600)"
+        local s
+        s=$(ctl "$from" send "$name" "hello from $from" --wait 20 | json 'd["status"]')
+        [ "$s" = delivered ] || fail "$label: the message was not delivered ($s)"
+        local path
+        path=$(ctl "$from" peers | json "[p['path']+'/'+p['method'] for p in d['peers'] if p['address']=='${ADDR[$to]}']")
+        echo "$path" | grep -qE "tcp|udp" || fail "$label: not a direct path: $path"
+        echo "$label: delivered over $path"
+    else
+        local err
+        err=$(ctl "$from" connect "${ADDR[$to]}" 2>&1 >/dev/null || true)
+        echo "$err" | grep -q "no direct path" || fail "$label: expected a clear 'no direct path', got: $err"
+        echo "$label: no direct path, as expected"
+    fi
+}
+matrix() {
+    local tag=$1; shift
+    local pairs=("$@") a b
+    for pair in "${pairs[@]}"; do
+        a=${pair%%:*}
+        b=${pair##*:}
+        local want=none
+        direct_expected "$a" "$b" && want=direct
+        cell "$tag$a x $b" "${a}1" "${b}2" "$want"
+    done
+}
+PAIRS=()
+for ((i = 0; i < ${#ALL[@]}; ++i)); do
+    for ((j = i; j < ${#ALL[@]}; ++j)); do PAIRS+=("${ALL[i]}:${ALL[j]}"); done
+done
+matrix "" "${PAIRS[@]}"
+cell "home LAN" home1 home2 direct
+path=$(ctl home1 peers | json "[p['remote'] for p in d['peers'] if p['address']=='${ADDR[home2]}']")
+echo "$path" | grep -q "10.30.0." || fail "home1 and home2 talk through $path, not over their LAN"
+
+# ---- keepalive against a 5 s conntrack timeout ----
+sleep 20  # nobody talks to ka or kb; ka's 2 s keepalive holds its mappings, kb's 600 s one does not
+out=$(ctl none1 connect "${ADDR[ka]}" 2>&1) || fail "keepalive: ka (2 s keepalive, 5 s mappings) was not reachable after 20 s: $out"
+echo "keepalive: ka reachable after 20 s idle behind a 5 s mapping"
+# The control: kb's mappings live only 5 s after its own traffic, and its only traffic is the
+# chat mailbox fetch (every 60 s, to every full member). One check could land just after a
+# fetch; of three checks 7 s apart at most one can, so at least one must fail.
+fails=0
+for _ in 1 2 3; do
+    ctl none2 disconnect "${ADDR[kb]}" >/dev/null 2>&1 || true
+    ctl none2 connect "${ADDR[kb]}" >/dev/null 2>&1 || fails=$((fails + 1))
+    sleep 7
+done
+[ "$fails" -ge 1 ] || fail "keepalive control: kb (600 s keepalive, 5 s mappings) was reachable three times: the check proves nothing"
+echo "keepalive control: kb unreachable in $fails of 3 checks, as it must be"
+
+# ---- again with 20-40 ms of delay and 1 % loss on every path ----
+lab_ns "$LAB_INET" iptables -A FORWARD -j NFQUEUE --queue-num 0 --queue-bypass
+lab_ns "$LAB_INET" "$NFQ_DELAY" 0 20 40 0.01 1 >"$T/nfq.out" 2>&1 &
+pid[nfq]=$!
+sleep 0.3
+MEASURE_RTT=1 matrix "delayed " port-restricted:port-restricted full-cone:symmetric restricted:firewall none:symmetric \
+    port-restricted:firewall firewall:firewall
+# A message to a contact never reached before, behind a NAT: send to delivered.
+ctl restricted1 add "${ADDR[port-restricted2]}" --name fresh >/dev/null
+t0=$(date +%s%N)
+s=$(ctl restricted1 send fresh "first words" --wait 20 | json 'd["status"]')
+t1=$(date +%s%N)
+[ "$s" = delivered ] || fail "delayed: a first message was not delivered ($s)"
+echo "delayed: send -> delivered for a never-reached contact behind a NAT: $(( (t1 - t0) / 1000000 )) ms" | tee -a "$T/figures"
+kill "${pid[nfq]}" 2>/dev/null || true
+unset "pid[nfq]"
+lab_ns "$LAB_INET" iptables -D FORWARD -j NFQUEUE --queue-num 0 --queue-bypass
+
+leaked=$(lab_leaked)
+[ "${leaked:-0}" = 0 ] || fail "$leaked packets with private source addresses reached the internet namespace"
+
+# ---- figures ----
+python3 - "$RESULTS" "$TRIES" <<'PY'
+import sys, collections
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+tries = int(sys.argv[2])
+cells = collections.OrderedDict()
+for label, t, ok, lookup, rdv, total, path, method, rtt in rows:
+    cells.setdefault(label, []).append((int(t), ok == "True", float(lookup), float(rdv), float(total), path, method,
+                                        float(rtt)))
+# The lab's path RTT with delay: two internet crossings of 20-40 ms (mean 30) each.
+RTT = 60.0
+print("%-40s %8s %9s %13s %9s %9s %9s %s" % ("cell", "success", "1st try", "found->up ms", "RTTs", "ping ms",
+                                             "total ms", "first path"))
+for label, rs in cells.items():
+    okn = sum(1 for r in rs if r[1])
+    first = sum(1 for r in rs if r[0] == 1 and r[1])
+    ups = sorted(r[4] - r[2] for r in rs if r[1])
+    rtts = sorted((r[4] - r[2]) / RTT for r in rs if r[1] and r[7] > 0)
+    pings = sorted(r[7] for r in rs if r[1] and r[7] > 0)
+    tot = sorted(r[4] for r in rs)
+    med = lambda v: v[len(v) // 2] if v else float("nan")
+    paths = ",".join(sorted({r[5] + "/" + r[6] for r in rs if r[1]})) or "-"
+    print("%-40s %5d/%-2d %6d/%-2d %13.0f %9.1f %9.0f %9.0f %s" % (label, okn, len(rs), first, 1, med(ups), med(rtts),
+                                                                med(pings), med(tot), paths))
+PY
+echo "PASS: the NAT lab"
