@@ -292,9 +292,16 @@ void cmd_connect(Runtime& rt, const Command& c, CommandDone done) {
         out["handshake_ms"] = base::to_ms(r.total - r.lookup);
         for (auto& p : rt.sessions().peers())
             if (p.peer == pk) out["session"] = peer_json(p);
-        if (r.link) out["winner"] = {{"path", session::path_name(r.link->path)},
-                                     {"method", session::method_name(r.link->method)},
-                                     {"remote", r.link->remote.to_string()}};
+        // No link of its own: a session was already up (or the peer's own attempt won first);
+        // the winner is then that session's path, marked so scripts can tell.
+        if (r.link) {
+            out["winner"] = {{"path", session::path_name(r.link->path)},
+                             {"method", session::method_name(r.link->method)},
+                             {"remote", r.link->remote.to_string()}};
+        } else if (out.contains("session")) {
+            const json& s = out["session"];
+            out["winner"] = {{"path", s["path"]}, {"method", s["method"]}, {"remote", s["remote"]}, {"existing", true}};
+        }
         done({true, out, {}});
     });
 }

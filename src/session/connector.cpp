@@ -74,7 +74,7 @@ void Connector::connect(const PublicKey& peer, std::optional<base::Endpoint> via
 
 void Connector::start_attempt(const PublicKey& key, Peer& p, std::optional<base::Endpoint> via, base::TimePoint now) {
     ++stats_.attempts;
-    p.attempt.emplace();
+    p.attempt = Attempt{};  // not emplace(): clang rejects it for nested structs with initializers
     Attempt& a = *p.attempt;
     a.started = now;
     if (!via) via = p.hint;
@@ -226,7 +226,7 @@ std::optional<std::string> Connector::on_offer(const PublicKey& from, const base
         answer_order_.erase(answer_order_.begin());
     }
     Peer& p = peers_[from];
-    p.answered.emplace();
+    p.answered = Punch{};
     p.answered->nonce = offer->nonce;
     p.answered->key = offer->key;
     p.answered->tag = tag_of(offer->nonce);
