@@ -1,10 +1,12 @@
 // libFuzzer: what a peer or a stranger can send during NAT traversal: punch probes, segments of
-// the reliable channel inside a datagram session, and sealed offers from a rendezvous node.
+// the reliable channel inside a datagram session, sealed offers from a rendezvous node, and relay
+// frames to a relay with an open circuit (PROTOCOL.md §17).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "base/hex.hpp"
+#include "dht/relay.hpp"
 #include "session/offer.hpp"
 #include "session/probe.hpp"
 #include "session/reliable.hpp"
@@ -46,5 +48,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size >= 16) std::copy_n(data, 16, id.begin());
     auto env = crypto::seal_envelope(alice, bob.public_key, id, 1'800'000'000'000, in, rng);
     if (env) (void)opener.open(base::to_hex(std::span<const uint8_t>{*env}), alice.public_key, 1'800'000'000'000);
+    // A relay with one open circuit, fed the input as frames from either end, and with the
+    // circuit's real ids written over the input's (for coverage past the id lookup).
+    {
+        static base::SeededRng relay_rng{11};
+        dht::RelayLimits limits;
+        limits.bytes = 4096;
+        dht::Relay relay{limits, relay_rng};
+        dht::NodeId x, y;
+        x.bytes().fill(1);
+        y.bytes().fill(2);
+        auto ex = base::Endpoint::v4(203, 0, 113, 1, 1), ey = base::Endpoint::v4(203, 0, 113, 2, 2);
+        auto o = relay.open(x, ex, y, ey, now);
+        if (o) {
+            relay.confirm(o->target_circuit, now);
+            (void)relay.on_datagram(ex, in, now);
+            if (size >= dht::kRelayHeader) {
+                std::vector<uint8_t> f(data, data + size);
+                uint64_t c = (data[0] & 1) ? o->asker_circuit : o->target_circuit;
+                for (int i = 0; i < 8; ++i) f[2 + i] = static_cast<uint8_t>(c >> (8 * (7 - i)));
+                f[0] = dht::kRelayType;
+                for (int i = 0; i < 3; ++i) (void)relay.on_datagram((data[0] & 1) ? ex : ey, f, now);
+            }
+            base::TimePoint next = base::kNever;
+            (void)relay.tick(now + 3h, next);
+        }
+    }
     return 0;
 }

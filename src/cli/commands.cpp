@@ -22,8 +22,9 @@ json nat_json(const dht::Node& node, base::TimePoint) {
     const auto& nat = node.nat();
     json pub = json::array();
     for (auto& ep : nat.public_endpoints()) pub.push_back(ep.to_string());
-    json holders = json::array();
+    json holders = json::array(), relays = json::array();
     for (auto& h : node.presence_holders()) holders.push_back(node_json(h));
+    for (auto& h : node.relays()) relays.push_back(node_json(h));
     json checked = nullptr;
     if (nat.checked()) checked = base::to_ms_int(base::steady_now() - nat.checked_at()) / 1000;
     return {{"mapping", dht::mapping_name(nat.mapping())},
@@ -32,7 +33,41 @@ json nat_json(const dht::Node& node, base::TimePoint) {
             {"public", pub},
             {"checked_s", checked},
             {"serving", node.serving()},
-            {"presence", holders}};
+            {"presence", holders},
+            {"relays", relays},
+            {"relaying", node.relaying()}};
+}
+
+// The circuits this node relays, with the limits and what they caught (PROTOCOL.md §17.4).
+void cmd_relay(Runtime& rt, const Command&, CommandDone done) {
+    auto now = base::steady_now();
+    const dht::Relay& relay = rt.node().relay();
+    json circuits = json::array();
+    for (auto& c : relay.circuits(now))
+        circuits.push_back({{"asker", c.asker.hex()},
+                            {"asker_endpoint", c.asker_ep.to_string()},
+                            {"target", c.target.hex()},
+                            {"target_endpoint", c.target_ep.to_string()},
+                            {"confirmed", c.confirmed},
+                            {"age_s", base::to_ms_int(c.age) / 1000},
+                            {"bytes", c.bytes},
+                            {"datagrams", c.datagrams},
+                            {"dropped_over_rate", c.dropped}});
+    auto& l = relay.limits();
+    auto& s = relay.stats();
+    done({true,
+          {{"relaying", rt.node().relaying()},
+           {"limits", {{"circuits", l.circuits}, {"per_node", l.per_node}, {"rate_bytes_per_s", l.rate},
+                       {"burst_bytes", l.burst}, {"bytes_per_circuit", l.bytes},
+                       {"lifetime_s", base::to_ms_int(l.lifetime) / 1000}}},
+           {"circuits", circuits},
+           {"stats", {{"opened", s.opened}, {"refused", s.refused}, {"forwarded", s.forwarded},
+                      {"forwarded_bytes", s.forwarded_bytes}, {"dropped_unknown", s.dropped_unknown},
+                      {"dropped_spoofed", s.dropped_spoofed}, {"dropped_over_rate", s.dropped_rate},
+                      {"dropped_malformed", s.dropped_malformed}, {"closed_byte_cap", s.closed_bytes},
+                      {"closed_lifetime", s.closed_lifetime}, {"closed_by_end", s.closed_by_end},
+                      {"closed_unconfirmed", s.closed_unconfirmed}, {"closed_reservation", s.closed_node}}}},
+          {}});
 }
 
 void cmd_id(Runtime& rt, const Command&, CommandDone done) {
@@ -211,6 +246,7 @@ json peer_json(const session::SessionTable::PeerInfo& p) {
             {"address", crypto::encode_address(p.peer)},
             {"remote", p.link.remote.to_string()},
             {"path", session::path_name(p.link.path)},
+            {"via", p.link.via ? json(base::to_hex(*p.link.via)) : json(nullptr)},
             {"method", session::method_name(p.link.method)},
             {"initiator", p.link.outbound},
             {"age_s", base::to_ms_int(p.age) / 1000},
@@ -238,6 +274,8 @@ void cmd_peers(Runtime& rt, const Command&, CommandDone done) {
                       {"connect_failures", rt.sessions().connect_failures()}, {"refused", s.refused},
                       {"duplicates_closed", s.duplicates_closed}, {"upgrades", s.upgrades},
                       {"attempts", c.attempts}, {"attempts_failed", c.failed}, {"reconnects", c.redials},
+                      {"relayed", c.relayed}, {"relay_failed", c.relay_failed}, {"upgrades_tried", c.upgrades_tried},
+                      {"relay_closes", rt.sessions().relay_closes()},
                       {"closed_by_reason", closed}}}},
           {}});
 }
@@ -297,7 +335,8 @@ void cmd_connect(Runtime& rt, const Command& c, CommandDone done) {
         if (r.link) {
             out["winner"] = {{"path", session::path_name(r.link->path)},
                              {"method", session::method_name(r.link->method)},
-                             {"remote", r.link->remote.to_string()}};
+                             {"remote", r.link->remote.to_string()},
+                             {"via", r.link->via ? json(base::to_hex(*r.link->via)) : json(nullptr)}};
         } else if (out.contains("session")) {
             const json& s = out["session"];
             out["winner"] = {{"path", s["path"]}, {"method", s["method"]}, {"remote", s["remote"]}, {"existing", true}};
@@ -366,7 +405,7 @@ const std::map<std::string, Handler>& table() {
         {"dht put", cmd_put},     {"dht get", cmd_get},         {"dht storage", cmd_storage},
         {"dht stats", cmd_stats}, {"stop", cmd_stop},           {"help", cmd_help},
         {"peers", cmd_peers},     {"connect", cmd_connect},     {"disconnect", cmd_disconnect},
-        {"ping", cmd_ping},       {"lookup", cmd_lookup},
+        {"ping", cmd_ping},       {"lookup", cmd_lookup},       {"relay", cmd_relay},
       };
       add_chat_commands(t);
       return t;

@@ -25,7 +25,10 @@ base::Status NodeHost::bind(const base::Endpoint& at) {
     auto s = net::UdpSocket::bind(loop_, buf_, at, [this](const base::Endpoint& from, std::span<const uint8_t> d) {
         if (!node_) return;
         if (!d.empty() && d[0] != '{') {
-            if (!on_other_datagram || !on_other_datagram(from, d)) ++other_dropped_;
+            if (on_other_datagram && on_other_datagram(from, d)) return;
+            // A relay datagram that is not for a circuit of ours: one we may be relaying.
+            if (d[0] == dht::kRelayType) return node().on_relay_datagram(from, d, base::steady_now());
+            ++other_dropped_;
             return;
         }
         node().on_datagram(from, d, base::steady_now());

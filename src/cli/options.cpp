@@ -2,6 +2,8 @@
 
 #include <docopt/docopt.h>
 
+#include "dht/relay.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +26,7 @@ Usage:
   kadchat ctl [--data-dir=DIR] [--json] dht get <key>
   kadchat ctl [--data-dir=DIR] [--json] dht storage
   kadchat ctl [--data-dir=DIR] [--json] dht stats
+  kadchat ctl [--data-dir=DIR] [--json] relay
   kadchat ctl [--data-dir=DIR] [--json] peers
   kadchat ctl [--data-dir=DIR] [--json] connect <peer> [--via=HOST:PORT]
   kadchat ctl [--data-dir=DIR] [--json] disconnect <peer>
@@ -58,6 +61,10 @@ Options:
                           public server): a full DHT member from the start, no NAT checks.
   --nat-keepalive=SECS    Behind a NAT, refresh the mapping to the nodes that keep this
                           node's presence this often [default: 20].
+  --no-relay              Do not relay for others, even when reachable (relaying is on by
+                          default for a node others can reach: a public address, a port forward).
+  --relay-limits=LIMITS   Limits of this node's relay, e.g. circuits=128,rate=32768,
+                          bytes=67108864,lifetime=7200 (any subset; bytes, bytes/s, seconds).
   --json                  Print one JSON document (ctl).
   --trace                 Show every hop of the lookup.
   --ttl=SECONDS           Lifetime of a stored value [default: 3600].
@@ -84,6 +91,7 @@ const char kCommandUsage[] =
   cmd disconnect <peer>
   cmd ping <peer> [--count=N] [--via=HOST:PORT]
   cmd dht stats
+  cmd relay
   cmd send <contact> <text> [--wait=SECONDS]
   cmd history <contact> [--limit=N]
   cmd inbox
@@ -221,6 +229,10 @@ Parsed parse_args(int argc, char** argv) {
     if (!parse_size(str(a, "--nat-keepalive"), keepalive) || keepalive > 600)
         return usage_error("--nat-keepalive: expected 1 to 600 seconds");
     n.nat_keepalive_s = static_cast<unsigned>(keepalive);
+    n.relay = !flag(a, "--no-relay");
+    n.relay_limits = str(a, "--relay-limits");
+    if (!n.relay_limits.empty())
+        if (auto l = dht::parse_relay_limits(n.relay_limits); !l) return usage_error("--relay-limits: " + l.status().detail());
     return p;
 }
 
@@ -237,7 +249,7 @@ base::Result<Command> parse_command(const std::vector<std::string>& words) {
     Command c;
     for (const char* w : {"id", "dht", "table", "lookup", "put", "get", "storage", "stats", "peers", "connect",
                           "disconnect", "ping", "stop", "help", "send", "history", "inbox", "contacts", "add",
-                          "remove", "accept", "block"})
+                          "remove", "accept", "block", "relay"})
         if (flag(a, w)) c.path.append(c.path.empty() ? "" : " ").append(w);
     for (const char* k : {"<id>", "<key>", "<value>", "<peer>", "--ttl", "--via", "--count", "<contact>", "<text>",
                           "<address>", "--wait", "--limit", "--name"}) {

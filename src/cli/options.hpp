@@ -27,6 +27,8 @@ struct NodeOptions {
     size_t alpha = 3;
     std::string public_address;     // HOST:PORT of a port forward: reachable, no NAT checks
     unsigned nat_keepalive_s = 20;  // announce to the presence holders this often
+    bool relay = true;              // relay for others when reachable
+    std::string relay_limits;       // "circuits=…,rate=…" (dht::parse_relay_limits)
 };
 
 struct CtlOptions {

@@ -153,7 +153,8 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
     if (path == "peers") {
         Table t({"PEER", "REMOTE", "PATH", "DIALED BY", "AGE", "RTT", "BYTES IN", "BYTES OUT"});
         for (auto& p : r["peers"])
-            t.add({s(p["id"]).substr(0, 16), s(p["remote"]), s(p["path"]), p["initiator"].get<bool>() ? "us" : "them",
+            t.add({s(p["id"]).substr(0, 16), s(p["remote"]),
+                   p["via"].is_null() ? s(p["path"]) : "relay " + s(p["via"]).substr(0, 8), p["initiator"].get<bool>() ? "us" : "them",
                    s(p["age_s"]) + " s", p["rtt_ms"].is_null() ? "-" : s(p["rtt_ms"]) + " ms", s(p["bytes_in"]),
                    s(p["bytes_out"])});
         return t.str() + std::to_string(r["peers"].size()) + " live session(s)\n";
@@ -170,6 +171,17 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
                    {"round trip", "p50 " + s(r["rtt_ms_p50"]) + " ms, p99 " + s(r["rtt_ms_p99"]) + " ms, max " +
                                       s(r["rtt_ms_max"]) + " ms"},
                    {"took", s(r["duration_ms"]) + " ms"}});
+    }
+    if (path == "relay") {
+        auto& l = r["limits"];
+        std::string head = std::string(r["relaying"].get<bool>() ? "relaying" : "not relaying") + "; limits: " +
+                           s(l["circuits"]) + " circuits, " + s(l["rate_bytes_per_s"]) + " B/s and " +
+                           s(l["bytes_per_circuit"]) + " bytes per circuit, " + s(l["lifetime_s"]) + " s\n";
+        Table t({"ASKER", "TARGET", "AGE", "BYTES", "DATAGRAMS", "OVER RATE"});
+        for (auto& c : r["circuits"])
+            t.add({s(c["asker"]).substr(0, 16), s(c["target"]).substr(0, 16), s(c["age_s"]) + " s", s(c["bytes"]),
+                   s(c["datagrams"]), s(c["dropped_over_rate"])});
+        return head + t.str() + std::to_string(r["circuits"].size()) + " circuit(s)\n";
     }
     if (path == "disconnect") return r["disconnected"].get<bool>() ? "disconnected\n" : "there was no session\n";
     if (path == "stop") return "stopping\n";

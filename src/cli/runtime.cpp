@@ -119,8 +119,11 @@ base::Status Runtime::start_sessions() {
         if (chat_) chat_->session_up(peer);
         // Tell a person at the prompt when a contact is reached directly (not for strangers).
         if (input_ && input_->interactive() && chat_ && chat_->contacts().find(peer))
-            input_->print("(" + name_of(peer) + ": connected directly, " + session::path_name(link.path) + " via " +
-                          session::method_name(link.method) + ")");
+            input_->print("(" + name_of(peer) +
+                          (link.path == session::Path::relay
+                               ? ": connected through a relay, " + link.remote.to_string() + ")"
+                               : ": connected directly, " + std::string(session::path_name(link.path)) + " via " +
+                                     session::method_name(link.method) + ")"));
     };
     sessions_->on_room = [this](const crypto::PublicKey& peer) {
         if (chat_) chat_->writable(peer);
@@ -371,6 +374,12 @@ base::Status Runtime::start() {
     bool founder = opts_.bootstrap.empty() && opts_.bootstrap_file.empty();
     cfg_.client_until_reachable = !founder && !public_address && !loopback_only;
     cfg_.keepalive = std::chrono::seconds(opts_.nat_keepalive_s);
+    cfg_.relay = opts_.relay;
+    if (!opts_.relay_limits.empty()) {
+        auto limits = dht::parse_relay_limits(opts_.relay_limits);
+        if (!limits) return limits.status();
+        cfg_.relay_limits = *limits;
+    }
     if (auto st = host_->start(); !st.ok()) return st;
     {
         std::vector<base::Endpoint> local;

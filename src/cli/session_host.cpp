@@ -44,6 +44,8 @@ base::Status SessionHost::start() {
         dht_->on_other_datagram = [this](const base::Endpoint& from, std::span<const uint8_t> d) {
             return on_datagram(from, d);
         };
+        dht_->node().set_relay_handler([this](const dht::NodeId& from, const dht::NodeInfo& relay, uint64_t circuit,
+                                              base::TimePoint now) { return accept_circuit(from, relay, circuit, now); });
     }
     return {};
 }
@@ -57,6 +59,7 @@ bool SessionHost::on_datagram(const base::Endpoint& from, std::span<const uint8_
         connector_->on_probe(from, d, now);
         return true;
     }
+    if (d[0] == dht::kRelayType) return on_relay_datagram(from, d, now);
     if (d[0] < 1 || d[0] > 4) return false;
     auto it = udp_by_ep_.find(from);
     session::LinkId id;
@@ -127,8 +130,11 @@ void SessionHost::close_all() {
     tcp_.clear();
     udp_.clear();
     udp_by_ep_.clear();
+    circuits_.clear();
+    circuit_links_.clear();
     if (dht_ && dht_->started()) {
         dht_->node().set_offer_handler(nullptr);
+        dht_->node().set_relay_handler(nullptr);
         dht_->on_other_datagram = nullptr;
     }
     listeners_.clear();
@@ -244,6 +250,7 @@ void SessionHost::on_connected(session::LinkId id, base::Status st) {
 void SessionHost::cancel(session::LinkId id) {
     Tcp* t = find(id);
     if (t && t->connecting) close(id);
+    if (auto c = circuits_.find(id); c != circuits_.end() && c->second.id == 0) circuits_.erase(c);  // not asked yet
 }
 
 base::TimePoint SessionHost::tick(base::TimePoint now) {
@@ -277,7 +284,10 @@ void SessionHost::write(session::LinkId link, std::vector<uint8_t>&& bytes) {
 
 void SessionHost::send_datagram(session::LinkId link, std::span<const uint8_t> datagram) {
     auto it = udp_.find(link);
-    if (it != udp_.end() && dht_) dht_->send(it->second, datagram);
+    if (it != udp_.end() && dht_) return dht_->send(it->second, datagram);
+    auto c = circuits_.find(link);
+    if (c != circuits_.end() && c->second.id != 0 && dht_)
+        dht_->send(c->second.relay.endpoint, dht::relay_frame(dht::RelayKind::data, c->second.id, datagram));
 }
 
 size_t SessionHost::queued(session::LinkId link) const {
@@ -286,6 +296,7 @@ size_t SessionHost::queued(session::LinkId link) const {
 }
 
 void SessionHost::close(session::LinkId link) {
+    if (circuits_.count(link)) return close_relay(link);
     if (auto u = udp_.find(link); u != udp_.end()) {
         udp_by_ep_.erase(u->second);
         udp_.erase(u);
@@ -348,7 +359,9 @@ void SessionHost::look_up(const PublicKey& peer) {
         // We may keep the peer's presence ourselves (a lookup never asks itself).
         auto now = base::steady_now();
         if (dht_->peek().presence_of(target, now)) out.rendezvous.push_back({dht_->peek().id().bytes(), {}});
-        for (auto& n : r.rendezvous) out.rendezvous.push_back({n.id.bytes(), n.endpoint});
+        for (auto& n : r.rendezvous)
+            out.rendezvous.push_back({n.id.bytes(), n.endpoint,
+                                      std::find(r.relays.begin(), r.relays.end(), n.id) != r.relays.end()});
         out.here = r.here;
         connector_->on_lookup(peer, out, now);
     }, base::steady_now());

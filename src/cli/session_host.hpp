@@ -58,6 +58,7 @@ public:
     const session::Connector::Stats& connector_stats() const { return connector_->stats(); }
     uint64_t connect_failures() const { return connect_failures_; }
     uint64_t datagrams_dropped() const { return datagrams_dropped_; }
+    uint64_t relay_closes() const { return relay_closes_; }  // circuits a relay closed under us
 
     // A datagram from the DHT's socket that is not a DHT message; false if it is nothing of ours.
     bool on_datagram(const base::Endpoint& from, std::span<const uint8_t> datagram);
@@ -118,6 +119,12 @@ private:
     void send_offer(const PublicKey& peer, const session::Rendezvous& via, const std::string& offer) override;
     void send_probe(const base::Endpoint& to, std::span<const uint8_t> probe) override;
     session::LinkId open_datagram(const PublicKey& peer, const base::Endpoint& to, session::Method method) override;
+    session::LinkId open_relay(const PublicKey& peer, const session::Rendezvous& relay) override;
+    std::optional<session::Path> session_path(const PublicKey& peer) override;
+    // Relay circuits of our own (session_relay.cpp).
+    bool accept_circuit(const dht::NodeId& from, const dht::NodeInfo& relay, uint64_t circuit, base::TimePoint now);
+    bool on_relay_datagram(const base::Endpoint& from, std::span<const uint8_t> d, base::TimePoint now);
+    void close_relay(session::LinkId link);
 
     net::Loop& loop_;
     net::LoopTurn& turn_;
@@ -133,6 +140,14 @@ private:
     std::map<session::LinkId, Tcp> tcp_;
     std::map<session::LinkId, base::Endpoint> udp_;     // datagram links: where they go
     std::map<base::Endpoint, session::LinkId> udp_by_ep_;
+    struct Circuit {
+        PublicKey peer{};
+        dht::NodeInfo relay;
+        uint64_t id = 0;  // 0 until the relay gave it
+    };
+    std::map<session::LinkId, Circuit> circuits_;  // relayed links
+    std::map<std::pair<base::Endpoint, uint64_t>, session::LinkId> circuit_links_;
+    uint64_t relay_closes_ = 0;
     uint64_t datagrams_dropped_ = 0;
     std::vector<std::unique_ptr<net::TcpConnection>> graveyard_;
     session::LinkId next_link_ = 1;

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "base/time.hpp"
+#include "dht/relay.hpp"
 
 namespace dht {
 
@@ -60,6 +61,11 @@ struct Config {
     size_t max_forwards = 256;             // rendezvous requests being forwarded at once
     double forward_rate = 10, forward_burst = 20;  // rendezvous and NAT-check requests per source address
     double dialback_rate = 20;             // NAT dial-back pings this node sends per second, in all
+    // Relays (PROTOCOL.md §17): a reachable node relays for the clients that reserve it; an
+    // announcing node asks its presence holders for a reservation.
+    bool relay = true;
+    RelayLimits relay_limits;
+    bool reserve_relay = true;
 };
 
 }  // namespace dht

@@ -90,6 +90,7 @@ void Lookup::on_reply(size_t idx, size_t attempt, const Message& reply, const No
     NodeId replier = c.info.id;  // `c` may move when candidates are added
     if (reply.here) {
         rendezvous_.push_back(c.info);
+        if (reply.relay) relays_.push_back(c.info.id);
         here_ = reply.here;
     }
     size_t closer_count = add_candidates(reply.nodes, hop + 1, self, &replier);
@@ -157,6 +158,7 @@ LookupResult Lookup::result(base::TimePoint now) const {
     r.trace = trace_;
     r.values = values_;
     r.here = here_;
+    r.relays = relays_;
     for (auto i : order_)  // nearest first
         for (auto& n : rendezvous_)
             if (n.id == cand_[i].info.id) r.rendezvous.push_back(n);

@@ -49,6 +49,7 @@ struct LookupResult {
     // find_node of a node in client mode: the repliers that keep its presence (they can forward
     // a connect to it), nearest first, and the endpoint they see it at.
     std::vector<NodeInfo> rendezvous;
+    std::vector<NodeId> relays;  // of those, the ones that relay for it (PROTOCOL.md §17)
     std::optional<base::Endpoint> here;
 };
 using LookupDone = std::function<void(const LookupResult&)>;
@@ -114,6 +115,7 @@ private:
     std::vector<TraceEntry> trace_;
     std::vector<ValueRecord> values_;
     std::vector<NodeInfo> rendezvous_;
+    std::vector<NodeId> relays_;
     std::optional<base::Endpoint> here_;
     int value_hop_ = 0;
     size_t messages_ = 0;

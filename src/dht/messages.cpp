@@ -55,6 +55,7 @@ const char* method_name(Method m) {
         case Method::connect: return "connect";
         case Method::nat_check: return "nat_check";
         case Method::nat_probe: return "nat_probe";
+        case Method::relay: return "relay";
     }
     return "?";
 }
@@ -93,7 +94,8 @@ bool encode_hot(const Message& m, std::string& out) {
     if (m.kind == Kind::query && m.method != Method::ping && m.method != Method::find_node &&
         m.method != Method::find_value)
         return false;
-    if (m.kind == Kind::reply && (m.has_values || !plain(m.token) || m.here || !m.helpers.empty() || !m.blob.empty() || m.ep))
+    if (m.kind == Kind::reply && (m.has_values || !plain(m.token) || m.here || !m.helpers.empty() || !m.blob.empty() ||
+                                  m.ep || m.relay || m.circuit))
         return false;
     out.reserve(160 + m.nodes.size() * 96);
     out += "{\"v\":";
@@ -187,7 +189,17 @@ std::string encode_general(const Message& m) {
                 a["key"] = m.target.hex();
                 a["slots"] = m.slots;
                 break;
-            case Method::announce: a["ttl"] = m.ttl_s; break;
+            case Method::announce:
+                a["ttl"] = m.ttl_s;
+                if (m.relay) a["relay"] = 1;
+                break;
+            case Method::relay:
+                a["target"] = m.target.hex();
+                if (m.from) {
+                    a["from"] = m.from->hex();
+                    a["c"] = txid_hex(m.circuit);
+                }
+                break;
             case Method::connect:
                 a["target"] = m.target.hex();
                 a["offer"] = m.blob;
@@ -206,6 +218,8 @@ std::string encode_general(const Message& m) {
         if (!m.token.empty()) r["token"] = m.token;
         if (m.has_nodes) r["nodes"] = nodes_json(m.nodes);
         if (m.here) r["here"] = m.here->to_string();
+        if (m.relay) r["relay"] = 1;
+        if (m.circuit) r["c"] = txid_hex(m.circuit);
         if (!m.blob.empty()) r["answer"] = m.blob;
         if (m.ep) r["ep"] = m.ep->to_string();
         if (!m.helpers.empty()) r["helpers"] = nodes_json(m.helpers);
@@ -299,6 +313,16 @@ bool get_blob(object o, const char* field, std::string& out) {
     return true;
 }
 
+// An optional 0/1 field: absent is false.
+bool get_flag(object o, const char* field, bool& out) {
+    auto f = o.at_key(field);
+    if (f.error() == simdjson::NO_SUCH_FIELD) return true;
+    uint64_t v;
+    if (f.get_uint64().get(v) || v > 1) return false;
+    out = v == 1;
+    return true;
+}
+
 bool get_u32(object o, const char* field, uint32_t& out) {
     uint64_t v;
     if (o.at_key(field).get_uint64().get(v) || v > std::numeric_limits<uint32_t>::max())
@@ -342,8 +366,23 @@ const char* decode_args(Method m, object a, Message& msg) {
         }
         case Method::mbox_get:
             return get_id(a, "key", msg.target) ? nullptr : "mbox_get.key: not 64 hex";
-        case Method::announce:
-            return get_u32(a, "ttl", msg.ttl_s) ? nullptr : "announce.ttl: not an unsigned 32-bit integer";
+        case Method::announce: {
+            if (!get_u32(a, "ttl", msg.ttl_s)) return "announce.ttl: not an unsigned 32-bit integer";
+            if (!get_flag(a, "relay", msg.relay)) return "announce.relay: not 0 or 1";
+            return nullptr;
+        }
+        case Method::relay: {
+            if (!get_id(a, "target", msg.target)) return "relay.target: not 64 hex";
+            if (auto f = a.at_key("from"); f.error() != simdjson::NO_SUCH_FIELD) {
+                NodeId from;
+                if (!get_id(a, "from", from)) return "relay.from: not 64 hex";
+                msg.from = from;
+                std::string_view c;
+                if (a.at_key("c").get_string().get(c) || !get_txid(c, msg.circuit) || msg.circuit == 0)
+                    return "relay.c: not 16 hex (nonzero)";
+            }
+            return nullptr;
+        }
         case Method::connect: {
             if (!get_id(a, "target", msg.target)) return "connect.target: not 64 hex";
             if (!get_blob(a, "offer", msg.blob)) return "connect.offer: not 2 to 2048 lowercase hex";
@@ -415,6 +454,12 @@ const char* decode_reply(object r, Message& msg) {
         base::Endpoint ep;
         if (h.get_string().get(text) || !get_endpoint(text, ep)) return "r.here: not an endpoint";
         msg.here = ep;
+    }
+    if (!get_flag(r, "relay", msg.relay)) return "r.relay: not 0 or 1";
+    if (auto c = r.at_key("c"); c.error() != simdjson::NO_SUCH_FIELD) {
+        std::string_view text;
+        if (c.get_string().get(text) || !get_txid(text, msg.circuit) || msg.circuit == 0)
+            return "r.c: not 16 hex (nonzero)";
     }
     if (r.at_key("answer").error() != simdjson::NO_SUCH_FIELD && !get_blob(r, "answer", msg.blob))
         return "r.answer: not 2 to 2048 lowercase hex";

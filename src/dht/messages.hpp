@@ -22,8 +22,9 @@ enum class Kind : uint8_t { query, reply, error };
 enum class Method : uint8_t {
     ping, find_node, find_value, store, mbox_put, mbox_get, mbox_del,
     announce, connect, nat_check, nat_probe,  // NAT traversal (PROTOCOL.md §16)
+    relay,                                    // relay circuits (PROTOCOL.md §17)
 };
-inline constexpr size_t kMethodCount = 11;
+inline constexpr size_t kMethodCount = 12;
 const char* method_name(Method m);
 
 // Error codes of "e" replies (docs/PROTOCOL.md §Errors).
@@ -40,6 +41,7 @@ enum ErrorCode : int {
     kErrNoAnswer = 210,  // connect: the target did not answer in time
     kErrRefused = 211,   // connect: the target refused the offer
     kErrBusy = 212,      // rate limit or capacity reached; try another node or later
+    kErrNoRelay = 213,   // relay: this node does not relay (or not for that target)
 };
 inline constexpr size_t kMaxBlob = 2048;  // hex characters of a connect offer or answer
 
@@ -68,6 +70,10 @@ struct Message {
     std::optional<NodeId> from;      // connect, forwarded by a rendezvous node: who asks
     std::optional<base::Endpoint> ep;  // connect (forwarded): the asker's endpoint; connect reply:
                                        // the target's; nat_probe: where to ping
+    uint64_t circuit = 0;            // relay: "c", the circuit id of the receiving end (forwarded
+                                     // query: the target's; reply to the asker: the asker's)
+    bool relay = false;              // announce: "relay":1 asks for a relay reservation; announce and
+                                     // find_node replies: "relay":1, the replier relays for the target
     // Reply fields.
     std::optional<base::Endpoint> observed;  // "ip": where the replier saw the request come from
     bool has_nodes = false;

@@ -38,6 +38,7 @@ const Node::QueryHandler Node::kQueryHandlers[kMethodCount] = {
     &Node::handle_connect,
     &Node::handle_nat_check,
     &Node::handle_nat_probe,
+    &Node::handle_relay,
 };
 
 Node::Node(const Config& cfg, Authenticator& auth, Transport& transport, Decoder& decoder,
@@ -58,7 +59,8 @@ Node::Node(const Config& cfg, Authenticator& auth, Transport& transport, Decoder
       next_refresh_check_{now + kHousekeeping},
       serving_{!cfg.client_until_reachable},
       forward_limit_{cfg.forward_rate, cfg.forward_burst},
-      dialback_limit_{cfg.dialback_rate, cfg.dialback_rate} {
+      dialback_limit_{cfg.dialback_rate, cfg.dialback_rate},
+      relay_{cfg.relay_limits, rng} {
     clock_ = now;
     rpc_.set_read_only(!serving_);
 }
@@ -185,8 +187,10 @@ void Node::handle_find_node(const Message& q, const base::Endpoint& from, base::
     Message r = reply_to(q, from);
     r.has_nodes = true;
     r.nodes = table_.closest(q.target, cfg_.k);
-    if (auto it = presence_.find(q.target); it != presence_.end() && now < it->second.expires)
+    if (auto it = presence_.find(q.target); it != presence_.end() && now < it->second.expires) {
         r.here = it->second.endpoint;
+        r.relay = it->second.relay && relaying();
+    }
     rpc_.send_response(r, from, q.sender);
 }
 

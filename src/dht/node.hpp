@@ -55,6 +55,17 @@ using RendezvousDone = std::function<void(const RendezvousResult&)>;
 // refuse. `seen` is where the rendezvous node saw the asker.
 using OfferHandler = std::function<std::optional<std::string>(const NodeId& from, const base::Endpoint& seen,
                                                                const std::string& offer, base::TimePoint now)>;
+// The outcome of asking a relay for a circuit to a peer (PROTOCOL.md §17.2).
+struct RelayOpenResult {
+    bool ok = false;
+    uint64_t circuit = 0;  // ours: the relay forwards what we send with it to the peer
+    int error_code = 0;    // 209 no reservation, 210 no answer, 211 refused, 212 busy, 213 no relay, 0 timeout
+    std::string error;
+};
+using RelayOpenDone = std::function<void(const RelayOpenResult&)>;
+// A relay we reserved asks us to accept a circuit from `from`; true accepts. Data comes as
+// relay datagrams from `relay.endpoint` with `circuit`.
+using RelayHandler = std::function<bool(const NodeId& from, const NodeInfo& relay, uint64_t circuit, base::TimePoint now)>;
 
 class Node {
 public:
@@ -113,6 +124,17 @@ public:
     void rendezvous(const NodeInfo& via, const NodeId& target, std::string offer, RendezvousDone done,
                     base::TimePoint now);
 
+    // Relays (PROTOCOL.md §17). We relay when we are a full member and allowed to.
+    bool relaying() const { return cfg_.relay && serving_; }
+    const Relay& relay() const { return relay_; }
+    // The presence holders that granted us a relay reservation.
+    std::vector<NodeInfo> relays() const;
+    void set_relay_handler(RelayHandler h) { relay_handler_ = std::move(h); }
+    // Asks `via` (a relay that `target` reserved) for a circuit to it.
+    void relay_open(const NodeInfo& via, const NodeId& target, RelayOpenDone done, base::TimePoint now);
+    // A datagram whose first byte is kRelayType that is not for one of our own circuits.
+    void on_relay_datagram(const base::Endpoint& from, std::span<const uint8_t> datagram, base::TimePoint now);
+
     enum class JoinState { alone, joining, connected, isolated };
     JoinState join_state() const { return join_state_; }
     const NodeId& id() const { return self_; }
@@ -141,6 +163,9 @@ private:
     void handle_connect(const Message& q, const base::Endpoint& from, base::TimePoint now);
     void handle_nat_check(const Message& q, const base::Endpoint& from, base::TimePoint now);
     void handle_nat_probe(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void handle_relay(const Message& q, const base::Endpoint& from, base::TimePoint now);
+    void send_relay_out(const std::vector<RelayOut>& out);
+    base::TimePoint relay_tick(base::TimePoint now);
     void forward_connect(const Message& q, const base::Endpoint& from, const base::Endpoint& to, base::TimePoint now);
     base::TimePoint nat_tick(base::TimePoint now);
     void start_nat_check(base::TimePoint now);
@@ -244,6 +269,7 @@ private:
     struct Presence {
         base::Endpoint endpoint;  // where we see it: the mapping its announces keep open
         base::TimePoint expires;
+        bool relay = false;       // it reserved us as its relay
     };
     std::unordered_map<NodeId, Presence, NodeIdHash> presence_;
     std::vector<NodeInfo> presence_holders_;  // who keeps ours
@@ -253,6 +279,9 @@ private:
     size_t forwards_ = 0;
     RateLimiter forward_limit_;
     RateLimiter dialback_limit_;
+    Relay relay_;
+    std::unordered_set<NodeId, NodeIdHash> relay_granted_;  // holders that relay for us
+    RelayHandler relay_handler_;
 };
 
 const char* join_state_name(Node::JoinState s);

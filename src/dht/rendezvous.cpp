@@ -26,8 +26,16 @@ bool Node::announcing() const {
 
 base::TimePoint Node::nat_tick(base::TimePoint now) {
     base::TimePoint next = base::kNever;
-    for (auto it = presence_.begin(); it != presence_.end();)
-        it = now >= it->second.expires ? presence_.erase(it) : std::next(it);
+    for (auto it = presence_.begin(); it != presence_.end();) {
+        if (now < it->second.expires) {
+            ++it;
+            continue;
+        }
+        // A reservation that was not renewed ends its circuits.
+        if (it->second.relay) send_relay_out(relay_.close_node(it->first, "the reservation expired"));
+        it = presence_.erase(it);
+    }
+    next = std::min(next, relay_tick(now));
     if (!cfg_.client_until_reachable) return next;
     bool joined = join_state_ == JoinState::connected;
     if (joined && nat_.check_due(now)) start_nat_check(now);
@@ -50,6 +58,7 @@ base::TimePoint Node::nat_tick(base::TimePoint now) {
     if (!announcing()) {
         next_announce_ = base::kNever;
         presence_holders_.clear();
+        relay_granted_.clear();
         return next;
     }
     if (join_state_ != JoinState::connected) return next;
@@ -92,13 +101,24 @@ void Node::start_nat_check(base::TimePoint now) {
 void Node::announce(base::TimePoint now) {
     next_announce_ = now + cfg_.keepalive;
     presence_holders_ = table_.closest(self_, cfg_.presence_nodes);
+    for (auto it = relay_granted_.begin(); it != relay_granted_.end();) {
+        bool holder = std::any_of(presence_holders_.begin(), presence_holders_.end(), [&](auto& h) { return h.id == *it; });
+        it = holder ? std::next(it) : relay_granted_.erase(it);
+    }
     auto ttl = std::min<base::Duration>(3 * cfg_.keepalive, cfg_.max_presence_ttl);
     for (auto& n : presence_holders_) {
         Message q;
         q.method = Method::announce;
         q.ttl_s = static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(ttl).count());
+        q.relay = cfg_.reserve_relay;  // the announce is also the relay reservation and its renewal
         NodeId id = n.id;
         rpc_.send_query(q, n.endpoint, &id, [this, id](const RpcEvent& ev) {
+            if (ev.type == RpcEvent::Type::short_timeout) return;
+            if (ev.type == RpcEvent::Type::reply && ev.msg->relay) {
+                relay_granted_.insert(id);
+                return;
+            }
+            relay_granted_.erase(id);
             if (ev.type == RpcEvent::Type::timeout) contact_failed(id);
         }, now);
     }
@@ -169,8 +189,13 @@ void Node::handle_announce(const Message& q, const base::Endpoint& from, base::T
         ++stats_.presence_stored;
     }
     auto ttl = std::min<base::Duration>(std::chrono::seconds(std::max<uint32_t>(q.ttl_s, 1)), cfg_.max_presence_ttl);
-    it->second = {from, now + ttl};
-    rpc_.send_response(reply_to(q, from), from, q.sender);
+    bool moved = !(it->second.endpoint == from) && it->second.expires != base::TimePoint{};
+    if (it->second.relay && (moved || !q.relay))  // its circuits go to the old endpoint: end them
+        send_relay_out(relay_.close_node(q.sender, moved ? "the reserving node moved" : "the reservation ended"));
+    it->second = {from, now + ttl, q.relay && relaying()};
+    Message r = reply_to(q, from);
+    r.relay = it->second.relay;
+    rpc_.send_response(r, from, q.sender);
 }
 
 void Node::handle_connect(const Message& q, const base::Endpoint& from, base::TimePoint now) {

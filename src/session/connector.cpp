@@ -145,6 +145,33 @@ void Connector::on_lookup(const PublicKey& peer, const PeerLookup& r, base::Time
         open_path(peer, p, *p.attempt->punch, t);
         dial(peer, p, *r.here, Method::simultaneous_open, true, now);
     }
+    // And a relay at once, not after the punch failed: the first message need not wait.
+    if (cfg_.use_relays && p.attempt && io_.session_path(peer) != Path::relay) {
+        for (auto& v : r.rendezvous)
+            if (v.relay && v.endpoint.port != 0) p.attempt->relays.push_back(v);
+        open_relay(peer, p, now);
+    }
+}
+
+bool Connector::open_relay(const PublicKey& key, Peer& p, base::TimePoint now) {
+    Attempt& a = *p.attempt;
+    while (!a.relays.empty()) {
+        Rendezvous v = a.relays.front();
+        a.relays.erase(a.relays.begin());
+        Try t;
+        t.to = v.endpoint;
+        t.path = Path::relay;
+        t.method = Method::relay;
+        t.at = now - a.started;
+        t.link = io_.open_relay(key, v);
+        if (t.link == 0) t.outcome = "could not start";
+        a.tried.push_back(t);
+        if (t.link == 0) continue;
+        a.open.insert(t.link);
+        a.relay_links.insert(t.link);
+        return true;
+    }
+    return false;
 }
 
 bool Connector::behind_our_nat(const base::Endpoint& ep) {
@@ -409,10 +436,40 @@ void Connector::on_session_up(const PublicKey& peer, const LinkInfo& link, base:
     if (it == peers_.end()) return;
     Peer& p = it->second;
     p.failures = 0;
+    if (link.path == Path::relay) {
+        // Not the end of the attempt: the punching goes on, and a direct session replaces this.
+        p.relayed = true;
+        if (p.attempt) relay_up(peer, p, link, now);
+        else p.retry_at = base::kNever;  // the side that opened the circuit tries to upgrade
+        return;
+    }
+    p.relayed = false;
+    p.upgrades = 0;
     p.retry_at = base::TimePoint{};
     p.answered.reset();
     if (p.attempt) succeed(peer, p, link, now);
     forget_if_idle(peer);
+}
+
+void Connector::relay_up(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now) {
+    Attempt& a = *p.attempt;
+    a.open.erase(link.id);
+    a.relay_links.erase(link.id);
+    for (auto& t : a.tried)
+        if (t.link == link.id && link.id != 0) {
+            t.outcome = "up";
+            t.took = now - a.started - t.at;
+        }
+    if (a.relayed) return;
+    a.relayed = true;
+    ++stats_.relayed;
+    if (!p.waiters.empty()) p.wants |= static_cast<uint8_t>(Want::user);
+    ConnectReport r = report_of(a, now);
+    r.link = link;
+    KC_LOG(log_, info, "connect", "reached %s in %.0f ms over a relay; still trying for a direct path",
+           short_id(key).c_str(), base::to_ms(r.total));
+    report(p, r);
+    maybe_fail(key, p, "no direct path", now);  // (if the punching is already over)
 }
 
 void Connector::succeed(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now) {
@@ -444,6 +501,8 @@ void Connector::on_session_closed(const PublicKey& peer, const Closed& why, base
     auto it = peers_.find(peer);
     if (it == peers_.end()) return;
     Peer& p = it->second;
+    p.relayed = false;
+    p.upgrades = 0;
     // An idle close (either side) or a disconnect asked for here ends the user's wish; chat
     // speaks for itself.
     if (why.reason == CloseReason::idle || (why.reason == CloseReason::disconnect && !why.by_peer))
@@ -467,6 +526,10 @@ void Connector::on_attempt_failed(const PublicKey& peer, LinkId link, const Clos
             t.outcome = why.to_string();
             t.took = now - a.started - t.at;
         }
+    if (a.relay_links.erase(link)) {
+        ++stats_.relay_failed;
+        if (!a.relayed && open_relay(peer, p, now)) return;  // the next relay the peer reserved
+    }
     if (a.offer_at != base::kNever && a.open.empty()) {
         auto via = a.offer_via;
         send_offers(peer, p, via, now);  // the direct dial failed: punch
@@ -504,12 +567,23 @@ void Connector::maybe_fail(const PublicKey& key, Peer& p, const std::string& why
 void Connector::fail(const PublicKey& key, Peer& p, const std::string& why, base::TimePoint now) {
     Attempt a = std::move(*p.attempt);
     p.attempt.reset();
-    ++stats_.failed;
     for (LinkId l : a.open)
         if (!a.udp.count(l)) io_.cancel(l);
     for (auto& t : a.tried)
         if (t.outcome == "pending") t.outcome = t.path == Path::udp ? "no answer" : "cancelled";
     ConnectReport r = report_of(a, now);
+    if (p.relayed && io_.session_path(key) == Path::relay) {
+        // The session stays on the relay; a direct path is tried again later.
+        ++p.upgrades;
+        auto wait = cfg_.upgrade_min * (1 << std::min(p.upgrades - 1, 16));
+        wait = std::min<base::Duration>(wait, cfg_.upgrade_max);
+        p.retry_at = now + wait;
+        KC_LOG(log_, info, "connect", "%s stays on the relay (%s); a direct path is tried again in %lld s",
+               short_id(key).c_str(), why.c_str(), static_cast<long long>(base::to_ms_int(wait) / 1000));
+        report(p, r);
+        return;
+    }
+    ++stats_.failed;
     r.status = base::Status{base::Errc::unavailable, why};
     if (p.wants != 0) {
         ++p.failures;
@@ -548,7 +622,7 @@ void Connector::forget_if_idle(const PublicKey& key) {
     auto it = peers_.find(key);
     if (it == peers_.end()) return;
     const Peer& p = it->second;
-    if (p.wants == 0 && !p.attempt && p.waiters.empty() && !p.answered) peers_.erase(it);
+    if (p.wants == 0 && !p.attempt && p.waiters.empty() && !p.answered && !p.relayed) peers_.erase(it);
 }
 
 base::TimePoint Connector::tick(base::TimePoint now) {
@@ -603,9 +677,11 @@ base::TimePoint Connector::tick(base::TimePoint now) {
             if (p.attempt) next = std::min(next, p.attempt->started + cfg_.attempt_timeout);
             continue;
         }
-        if (p.wants == 0 || p.retry_at == base::kNever) continue;
-        if (io_.connected(k)) continue;
+        bool upgrade = p.relayed && io_.session_path(k) == Path::relay;
+        if ((p.wants == 0 && !upgrade) || p.retry_at == base::kNever) continue;
+        if (io_.connected(k) && !upgrade) continue;
         if (now >= p.retry_at) {
+            if (upgrade) ++stats_.upgrades_tried;
             start_attempt(k, p, std::nullopt, now);
             if (auto again = peers_.find(k); again != peers_.end() && again->second.attempt)
                 next = std::min(next, again->second.attempt->started + cfg_.attempt_timeout);

@@ -16,9 +16,14 @@
 //      adopting any endpoint a valid probe really came from (peer-reflexive). A UDP path whose
 //      probe was answered carries a session in datagram mode; a TCP session, when it comes,
 //      replaces it.
+// 5. at once, next to 3 and 4: a circuit through a relay the peer reserved (PROTOCOL.md §17),
+//    if the lookup found one. The first message goes over it while the punching goes on.
 // It succeeds when a session with the peer comes up by any link, in either direction; it fails
 // when every path failed, and reports that at once (ConnectorIo::unreachable, the waiters of
-// connect()). While someone still wants the peer it retries after a backoff of retry_min
+// connect()). A session on a relay answers the waiters but does not end the attempt: a direct
+// path that comes up later replaces it (the session table prefers it), and while the session
+// stays on the relay the connector tries for a direct path again, upgrade_min doubling to
+// upgrade_max apart (Tailscale and DCUtR also start on the relay and upgrade). While someone still wants the peer it retries after a backoff of retry_min
 // doubling to retry_max. A live session that ends by accident is redialled; a deliberate end
 // (idle, disconnect) is not. Probes are capped per node (probe_rate) and per attempt.
 #include <functional>
@@ -50,6 +55,7 @@ enum class Want : uint8_t { user = 1, chat = 2 };
 struct Rendezvous {
     PublicKey id{};
     base::Endpoint endpoint;
+    bool relay = false;  // it relays for the peer (the peer reserved it)
 };
 
 // What a DHT lookup of the peer's ID found.
@@ -118,6 +124,13 @@ public:
     // A session over the UDP path to `to`, started from both ends at once (crypto::Session's
     // simultaneous open); returns the link, or 0.
     virtual LinkId open_datagram(const PublicKey& peer, const base::Endpoint& to, Method method) = 0;
+    // A session through `relay` (a circuit, then a datagram session over it); returns the link,
+    // or 0. A failure later comes back as on_attempt_failed.
+    virtual LinkId open_relay(const PublicKey&, const Rendezvous&) { return 0; }
+    // The path of the live session with the peer, if there is one.
+    virtual std::optional<Path> session_path(const PublicKey& peer) {
+        return connected(peer) ? std::optional<Path>{Path::tcp} : std::nullopt;
+    }
 };
 
 struct ConnectorConfig {
@@ -131,6 +144,9 @@ struct ConnectorConfig {
     double probe_rate = 50;                 // probes (pings and pongs) per second from this node, in all
     size_t max_probes_per_attempt = 150;
     size_t rendezvous_fanout = 2;           // presence holders an offer goes through
+    bool use_relays = true;                 // open a relay circuit next to the punching
+    base::Duration upgrade_min = std::chrono::seconds(10);  // from a relayed session to direct: tries
+    base::Duration upgrade_max = std::chrono::minutes(5);   // again this far apart, doubling
 };
 
 class Connector {
@@ -169,6 +185,7 @@ public:
 
     struct Stats {
         uint64_t attempts = 0, succeeded = 0, failed = 0, redials = 0;
+        uint64_t relayed = 0, relay_failed = 0, upgrades_tried = 0;
         uint64_t offers_sent = 0, offers_answered = 0, offers_refused = 0;
         uint64_t probes_sent = 0, probes_received = 0, probes_dropped = 0, probes_capped = 0;
     };
@@ -210,6 +227,9 @@ private:
         std::optional<Punch> punch;
         std::vector<Candidate> ours, theirs;
         uint64_t probes = 0;
+        std::vector<Rendezvous> relays;  // relays the peer reserved, not yet tried
+        std::set<LinkId> relay_links;    // circuits asked for (a subset of `open`)
+        bool relayed = false;            // a session came up on a relay: the waiters were told
     };
     struct Peer {
         uint8_t wants = 0;
@@ -219,6 +239,8 @@ private:
         int failures = 0;
         base::TimePoint retry_at{};  // no new attempt before this (kNever: none planned)
         std::optional<base::Endpoint> hint;  // an endpoint the user gave: redials try it again
+        bool relayed = false;  // the live session is on a relay: keep trying for a direct path
+        int upgrades = 0;      // direct attempts since it went on the relay
     };
 
     uint64_t wall_ms(base::TimePoint now) const;
@@ -226,6 +248,9 @@ private:
     LinkId dial(const PublicKey& key, Peer& p, const base::Endpoint& to, Method method, bool simultaneous,
                 base::TimePoint now);
     void send_offers(const PublicKey& key, Peer& p, const std::vector<Rendezvous>& via, base::TimePoint now);
+    // The next relay of the attempt, if any is left; false if none was opened.
+    bool open_relay(const PublicKey& key, Peer& p, base::TimePoint now);
+    void relay_up(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now);
     void start_paths(const PublicKey& key, Peer& p, Punch& punch, const std::vector<Candidate>& theirs,
                      const std::optional<base::Endpoint>& seen, bool we_offered, base::TimePoint now);
     Target& add_target(const PublicKey& key, Peer& p, Punch& punch, const base::Endpoint& to, Method method,

@@ -4,6 +4,7 @@ namespace session {
 
 const char* path_name(Path p) {
     switch (p) {
+        case Path::relay: return "relay";
         case Path::udp: return "udp";
         case Path::tcp: return "tcp";
     }
@@ -17,6 +18,7 @@ const char* method_name(Method m) {
         case Method::lan: return "lan";
         case Method::punch: return "punch";
         case Method::simultaneous_open: return "simultaneous-open";
+        case Method::relay: return "relay";
     }
     return "?";
 }

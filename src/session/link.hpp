@@ -1,17 +1,20 @@
 #pragma once
 // A link is one way bytes travel between this node and a peer: a TCP stream, or a datagram path
-// (a punched UDP path; a relay later). A session runs over one link; the session does not care
+// (a punched UDP path, or a circuit through a relay). A session runs over one link; the session does not care
 // which kind, only its framing does (crypto::Session's stream or datagram mode).
 #include <cstdint>
 
+#include <optional>
+
 #include "base/endpoint.hpp"
+#include "crypto/keys.hpp"
 
 namespace session {
 
 using LinkId = uint64_t;
 
 // Ranked: a session on a better path replaces one on a worse path to the same peer.
-enum class Path : uint8_t { udp, tcp };
+enum class Path : uint8_t { relay, udp, tcp };
 const char* path_name(Path p);
 
 // How the link came about (`ctl peers` shows it).
@@ -21,6 +24,7 @@ enum class Method : uint8_t {
     lan,                // a LAN candidate the peer sent through the rendezvous
     punch,              // a UDP path opened by probes from both sides
     simultaneous_open,  // TCP connect from our listening port to theirs, both at once
+    relay,              // a circuit through a relay the peer reserved
 };
 const char* method_name(Method m);
 
@@ -30,6 +34,7 @@ struct LinkInfo {
     base::Endpoint remote;
     bool outbound = false;  // we started the handshake
     Method method = Method::dial;
+    std::optional<crypto::PublicKey> via;  // a relayed link: the relay (`remote` is its endpoint)
 };
 
 }  // namespace session

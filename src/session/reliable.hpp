@@ -20,7 +20,10 @@ inline constexpr size_t kMaxDatagram = 1200;  // bytes of UDP payload on a punch
 // A session datagram: type (1), counter (8), inner type (1), body, tag (16).
 inline constexpr size_t kSessionDatagramOverhead = 26;
 inline constexpr size_t kSegmentHeader = 1 + 4 + 1;  // kind, sequence number, flags
-inline constexpr size_t kMaxSegmentData = kMaxDatagram - kSessionDatagramOverhead - kSegmentHeader;  // 1,168
+// Room for a relay's header (PROTOCOL.md §17.3), so that a relayed datagram fits too.
+inline constexpr size_t kRelayHeaderRoom = 10;
+inline constexpr size_t kMaxSegmentData =
+    kMaxDatagram - kRelayHeaderRoom - kSessionDatagramOverhead - kSegmentHeader;  // 1,158
 
 struct ReliableConfig {
     size_t window = 64;  // segments in flight
@@ -50,6 +53,13 @@ public:
     // replaced by one on another path, they go again there (the receiver may see one twice).
     std::vector<std::vector<uint8_t>> take_unacknowledged();
     base::Duration rto() const { return rto_; }
+    // A segment sent `limit` times and due again without an acknowledgement: the path is gone
+    // (a relay died, a NAT mapping expired), long before the session's dead-peer timer says so.
+    bool stalled(uint8_t limit, base::TimePoint now) const {
+        for (auto& [seq, o] : flight_)
+            if (o.transmissions >= limit && now >= o.due) return true;
+        return false;
+    }
 
     struct Stats {
         uint64_t segments_sent = 0, retransmits = 0, fast_retransmits = 0, acks_sent = 0;

@@ -73,7 +73,7 @@ base::Status SessionTable::open_outbound(LinkId id, Path path, const PublicKey& 
         return base::invalid_argument("cannot open a session to ourselves");
     ++stats_.outbound;
     auto l = std::make_unique<Link>();
-    l->info = {id, path, remote, true, method};
+    l->info = {id, path, remote, true, method, std::nullopt};
     l->dialed = peer;
     l->since = now;
     uint64_t ts = std::max(wall_ms(now), last_init_ms_ + 1);
@@ -107,7 +107,7 @@ bool SessionTable::open_inbound(LinkId id, Path path, const base::Endpoint& remo
     }
     ++stats_.inbound;
     auto l = std::make_unique<Link>();
-    l->info = {id, path, remote, false, method};
+    l->info = {id, path, remote, false, method, std::nullopt};
     l->since = now;
     std::string src = remote.to_string();
     auto mode = path == Path::tcp ? crypto::Session::Mode::stream : crypto::Session::Mode::datagram;
@@ -269,7 +269,7 @@ void SessionTable::established(Link& l, base::TimePoint now) {
     l.info.outbound = l.session->role() == crypto::Session::Role::initiator;
     const PublicKey peer = l.session->peer();
     ++stats_.established;
-    if (l.info.path == Path::udp) l.reliable = std::make_unique<ReliableChannel>(cfg_.reliable, now);
+    if (l.info.path != Path::tcp) l.reliable = std::make_unique<ReliableChannel>(cfg_.reliable, now);
     auto it = live_.find(peer);
     if (it != live_.end() && it->second != l.info.id) {
         if (Link* other = find(it->second)) {
@@ -468,6 +468,12 @@ base::TimePoint SessionTable::tick(base::TimePoint now) {
             continue;
         }
         if (l->reliable) {
+            if (l->reliable->stalled(cfg_.stall_transmissions, now)) {
+                end(*l, {CloseReason::peer_silent, false,
+                         "no acknowledgement after " + std::to_string(cfg_.stall_transmissions) + " transmissions"},
+                    now, false);
+                continue;
+            }
             next = std::min(next, l->reliable->tick(now));
             seal_segments(*l, now);
         }

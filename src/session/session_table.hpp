@@ -69,6 +69,7 @@ struct TableConfig {
     base::Duration close_linger = std::chrono::seconds(2);  // to flush a close frame
     base::Duration simultaneous_window = std::chrono::seconds(3);
     ReliableConfig reliable;
+    uint8_t stall_transmissions = 5;  // a datagram session whose segment went this often unanswered ends
 };
 
 class SessionTable {
@@ -111,6 +112,9 @@ public:
     // What a link the peer opened turned out to be (the connector punched the same path).
     void set_method(LinkId link, Method method) {
         if (Link* l = find(link)) l->info.method = method;
+    }
+    void set_via(LinkId link, const PublicKey& relay) {
+        if (Link* l = find(link)) l->info.via = relay;
     }
 
     // Between cork() and uncork(), a link's frames leave in one write. Every input is corked.

@@ -179,7 +179,13 @@ bool World::step(base::TimePoint limit) {
     h = (h ^ ev.to) * 1099511628211ULL;
     for (unsigned char c : ev.data) h = (h ^ c) * 1099511628211ULL;
     digest_ = h;
-    dst.node->on_datagram(ev.src, {reinterpret_cast<const uint8_t*>(ev.data.data()), ev.data.size()}, now_);
+    std::span<const uint8_t> bytes{reinterpret_cast<const uint8_t*>(ev.data.data()), ev.data.size()};
+    if (!bytes.empty() && bytes[0] != '{') {
+        if (on_other && on_other(ev.to, ev.src, bytes)) return true;
+        if (bytes[0] == dht::kRelayType) dst.node->on_relay_datagram(ev.src, bytes, now_);
+    } else {
+        dst.node->on_datagram(ev.src, bytes, now_);
+    }
     after_event(ev.to);
     return true;
 }

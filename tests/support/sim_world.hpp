@@ -67,6 +67,13 @@ public:
     void set_down(size_t i, bool down);
     // Dumps the captured log lines of node i (for failure reports).
     std::string log_of(size_t i) const;
+    // A datagram from node i's socket (through its NAT), as a session layer would send it.
+    void send_raw(size_t i, const base::Endpoint& to, std::span<const uint8_t> d) {
+        deliver(static_cast<uint32_t>(i), to, d);
+    }
+    // Datagrams that are not DHT messages, as NodeHost demultiplexes them: this first (true:
+    // taken, as a session host takes its own circuits), then relay frames to the node's relay.
+    std::function<bool(size_t node, const base::Endpoint& from, std::span<const uint8_t>)> on_other;
 
 private:
     struct SimNode;

@@ -132,6 +132,40 @@ std::vector<Vector> all() {
         q->target = target;
         q->ep = ep_nat;
     }
+    // Relays (PROTOCOL.md §17).
+    {
+        auto* q = query("announce_query_relay", dht::Method::announce, 0x2122232425262728ULL, false);
+        q->ttl_s = 60;
+        q->read_only = true;
+        q->relay = true;
+    }
+    {
+        auto* r = reply("announce_reply_relay", dht::Method::announce, 0x2122232425262728ULL);
+        r->observed = ep_nat;
+        r->relay = true;
+    }
+    {
+        auto* r = reply("find_node_reply_relay", dht::Method::find_node, 0x3132333435363738ULL);
+        r->has_nodes = true;
+        r->nodes = {{target, ep_c}};
+        r->here = ep_nat;
+        r->relay = true;
+    }
+    query("relay_query", dht::Method::relay, 0x4142434445464748ULL, false)->target = target;
+    {
+        auto* q = query("relay_forwarded", dht::Method::relay, 0x5152535455565758ULL, false);
+        q->target = b;
+        q->from = target;
+        q->circuit = 0x1a2b3c4d5e6f7081ULL;
+    }
+    reply("relay_accepted", dht::Method::relay, 0x5152535455565758ULL);
+    reply("relay_reply", dht::Method::relay, 0x4142434445464748ULL)->circuit = 0x9a8b7c6d5e4f3021ULL;
+    {
+        auto* e = reply("relay_error", dht::Method::relay, 0x6162636465666768ULL);
+        e->kind = dht::Kind::error;
+        e->error_code = dht::kErrNoRelay;
+        e->error_msg = "this node does not relay";
+    }
     return v;
 }
 

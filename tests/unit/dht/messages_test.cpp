@@ -23,7 +23,7 @@ TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to 
     dht::NodeId id_a{a.public_key}, id_b{b.public_key};
     dht::Decoder dec;
     auto all = vectors::all();
-    CHECK(all.size() == 26);
+    CHECK(all.size() == 34);
     for (auto& v : all) {
         INFO(v.name);
         std::string golden = read_vector(v.name);
@@ -133,6 +133,21 @@ TEST_CASE("messages: hostile shapes are dropped with a reason, never thrown") {
           dht::DropReason::bad_schema);  // forwarded without the asker's endpoint
     CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"here\":\"nowhere\"}" + mac) == dht::DropReason::bad_schema);
+    // Relays (PROTOCOL.md §17): flags are 0 or 1, circuit ids 16 hex and not zero, a passed-on
+    // query names its circuit.
+    std::string rq = "{\"v\":1,\"y\":\"q\",\"q\":\"relay\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
+    CHECK(reason(rq + ",\"a\":{" + target + ",\"from\":\"" + id + "\"}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason(rq + ",\"a\":{" + target + ",\"from\":\"" + id + "\",\"c\":\"0000000000000000\"}" + mac) ==
+          dht::DropReason::bad_schema);
+    CHECK(reason(rq + ",\"a\":{" + target + ",\"from\":\"" + id + "\",\"c\":\"12\"}" + mac) ==
+          dht::DropReason::bad_schema);
+    CHECK(reason(rq + ",\"a\":{}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"r\":{\"relay\":2}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"r\":{\"c\":\"xyz\"}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":1,\"y\":\"q\",\"q\":\"announce\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"a\":{\"ttl\":60,\"relay\":\"yes\"}" + mac) == dht::DropReason::bad_schema);
     CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"helpers\":[[\"" + id + "\"]]}" + mac) == dht::DropReason::bad_schema);
     CHECK(reason("{\"v\":1,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +

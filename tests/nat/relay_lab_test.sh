@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Relays through real Linux NATs (tests/nat/lab.sh), with 20-40 ms of delay on every crossing of
+# the lab's internet (tests/tools/nfq_delay): three public nodes (each relays by default, with a
+# byte cap small enough to reach here), two users behind symmetric NATs (no direct path between
+# them can exist) and two behind port-restricted NATs (a direct path exists, blocked at first).
+#   1. symmetric x symmetric: a first message is delivered over a relay within 2 s; `ctl peers`
+#      shows the relay; 200 messages arrive once each and in order.
+#   2. the relay carrying the session is killed mid-conversation: the session moves to another
+#      relay and every message arrives once.
+#   3. a circuit past its byte cap is closed with a reason both ends log; the session moves to
+#      another circuit and nothing is lost.
+#   4. port-restricted x port-restricted with their direct path blocked: the session starts on a
+#      relay, moves to a direct path once the block is lifted, and every message arrives once.
+# Usage: relay_lab_test.sh KADCHAT NFQ_DELAY. Needs root; exits 77 (skipped) otherwise.
+set -euo pipefail
+KADCHAT=$(realpath "${1:?usage: relay_lab_test.sh KADCHAT NFQ_DELAY}")
+NFQ_DELAY=$(realpath "${2:?usage: relay_lab_test.sh KADCHAT NFQ_DELAY}")
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: the NAT lab builds network namespaces and needs root (CI runs it as root)"
+    exit 77
+fi
+for tool in ip nft iptables python3; do
+    command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing: run scripts/deps test" >&2; exit 1; }
+done
+
+. "$HERE/lab.sh"
+T=$(mktemp -d /tmp/kadchat-relaylab-XXXXXX)
+cp "$KADCHAT" "$T/kadchat"
+KADCHAT=$T/kadchat
+declare -A pid
+cleanup() {
+    exec 3>&2 2>/dev/null  # bash reports each killed background job: noise here
+    for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    lab_down
+    wait || true
+    [ -n "${KC_KEEP_TMP:-}" ] && echo "kept $T" >&3 || rm -rf "$T"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; grep -E "relay|circuit|connect|session" "$f" | tail -25; }; done >&2
+    exit 1
+}
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
+ctl() { local n=$1; shift; "$KADCHAT" ctl --data-dir "$T/$n" --json "$@"; }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+lab_sweep_stale
+
+# ---- the lab ----
+lab_up
+lab_public boot 203.0.113.1
+lab_public r2 203.0.113.2
+lab_public r3 203.0.113.3
+lab_site r-s1 symmetric 203.0.113.11 1
+lab_host r-s1 sym1
+lab_site r-s2 symmetric 203.0.113.12 2
+lab_host r-s2 sym2
+lab_site r-p1 port-restricted 203.0.113.21 3
+lab_host r-p1 pr1
+lab_site r-p2 port-restricted 203.0.113.22 4
+lab_host r-p2 pr2
+# pr1 and pr2 cannot reach each other directly until phase 4 lifts this.
+block() { lab_ns "$LAB_INET" iptables "$1" FORWARD -s "$2" -d "$3" -j DROP; }
+block -I 203.0.113.21 203.0.113.22
+block -I 203.0.113.22 203.0.113.21
+lab_ns "$LAB_INET" iptables -A FORWARD -j NFQUEUE --queue-num 0 --queue-bypass
+lab_ns "$LAB_INET" "$NFQ_DELAY" 0 20 40 0 1 >"$T/nfq.out" 2>&1 &
+pid[nfq]=$!
+
+# ---- the nodes ----
+CAP=400000  # bytes per circuit: phase 1 stays under it, phase 3 goes past it
+start() {  # start NAME [extra args]
+    local n=$1; shift
+    lab_ns "${LAB_PREFIX}$n" "$KADCHAT" daemon --data-dir "$T/$n" --listen 0.0.0.0:44544 --log-level debug "$@" \
+        >>"$T/$n.out" 2>>"$T/$n.log" &
+    pid[$n]=$!
+}
+start boot --public-address 203.0.113.1:44544 --relay-limits "bytes=$CAP"
+sleep 0.3
+start r2 --public-address 203.0.113.2:44544 --bootstrap 203.0.113.1:44544 --relay-limits "bytes=$CAP"
+start r3 --public-address 203.0.113.3:44544 --bootstrap 203.0.113.1:44544 --relay-limits "bytes=$CAP"
+sleep 1
+USERS=(sym1 sym2 pr1 pr2)
+for u in "${USERS[@]}"; do start "$u" --bootstrap 203.0.113.1:44544; done
+declare -A ADDR ID
+for u in boot r2 r3 "${USERS[@]}"; do
+    for _ in $(seq 100); do ctl "$u" id >/dev/null 2>&1 && break; sleep 0.1; done
+    ctl "$u" id >/dev/null 2>&1 || fail "$u did not start"
+    ADDR[$u]=$(ctl "$u" id | json 'd["address"]')
+    ID[$u]=$(ctl "$u" id | json 'd["id"]')
+done
+# Every user reserves the relays among the nodes that keep its presence.
+for u in "${USERS[@]}"; do
+    for _ in $(seq 150); do [ "$(ctl "$u" id | json 'len(d["nat"]["relays"])')" -ge 2 ] && break; sleep 0.1; done
+    n=$(ctl "$u" id | json 'len(d["nat"]["relays"])')
+    [ "$n" -ge 2 ] || fail "$u holds $n relay reservations, not 2 or more"
+    echo "$u: $(ctl "$u" id | json '"mapping=%s serving=%s relays=%d" % (d["nat"]["mapping"], d["nat"]["serving"], len(d["nat"]["relays"]))')"
+done
+ctl sym1 add "${ADDR[sym2]}" --name s2 >/dev/null
+ctl sym2 add "${ADDR[sym1]}" --name s1 >/dev/null
+ctl pr1 add "${ADDR[pr2]}" --name p2 >/dev/null
+ctl pr2 add "${ADDR[pr1]}" --name p1 >/dev/null
+
+# received FROM TO PREFIX COUNT: TO's history from FROM has PREFIX1..PREFIXCOUNT once each, in order.
+received() {
+    ctl "$2" history "${ADDR[$1]}" | python3 -c '
+import json, sys
+prefix, n = sys.argv[1], int(sys.argv[2])
+got = [e["text"].split(" ")[0] for e in json.load(sys.stdin) if e["direction"] == "in" and e["text"].startswith(prefix)]
+want = [prefix + str(i) for i in range(1, n + 1)]
+if got != want:
+    missing = [w for w in want if w not in got]
+    dup = sorted({g for g in got if got.count(g) > 1})
+    print("got %d of %d; missing %s; twice %s; in order: %s" % (len(set(got)), n, missing[:5], dup[:5],
+          [g for g in got if g in want] == [w for w in want if w in got]))
+    sys.exit(1)' "$3" "$4"
+}
+# all_delivered FROM CONTACT PREFIX COUNT SECONDS: every one of them shows delivered at FROM.
+all_delivered() {
+    local left
+    for _ in $(seq $(($5 * 5))); do
+        left=$(ctl "$1" history "$2" | python3 -c '
+import json, sys
+prefix = sys.argv[1]
+print(sum(1 for e in json.load(sys.stdin) if e["direction"] == "out" and e["text"].startswith(prefix) and e["status"] != "delivered"))' "$3")
+        [ "$left" = 0 ] && return 0
+        sleep 0.2
+    done
+    fail "$left messages '$3…' from $1 not delivered after $5 s"
+}
+via_of() { ctl "$1" peers | json "([p['via'] or '-' for p in d['peers'] if p['address']=='${ADDR[$2]}'] or ['none'])[0]"; }
+path_of() { ctl "$1" peers | json "([p['path'] for p in d['peers'] if p['address']=='${ADDR[$2]}'] or ['none'])[0]"; }
+relay_name() { for n in boot r2 r3; do [ "${ID[$n]}" = "$1" ] && echo "$n"; done; return 0; }
+
+# ---- 1. symmetric x symmetric: over a relay, at once ----
+t0=$(ms)
+s=$(ctl sym1 send s2 "first" --wait 20 | json 'd["status"]')
+t1=$(ms)
+[ "$s" = delivered ] || fail "sym1 -> sym2: the first message is $s, not delivered"
+echo "1. sym1 -> sym2 (never reached before): send -> delivered in $((t1 - t0)) ms" | tee -a "$T/figures"
+[ $((t1 - t0)) -le 2000 ] || fail "the first message over a relay took $((t1 - t0)) ms (more than 2 s)"
+[ "$(path_of sym1 sym2)" = relay ] || fail "sym1 -> sym2 is on '$(path_of sym1 sym2)', not a relay"
+RELAY=$(relay_name "$(via_of sym1 sym2)")
+[ -n "$RELAY" ] || fail "ctl peers names no known relay: $(via_of sym1 sym2)"
+echo "1. ctl peers: path relay via $RELAY"
+for i in $(seq 200); do ctl sym1 send s2 "m$i" >/dev/null; done
+all_delivered sym1 s2 m 200 30
+why=$(received sym1 sym2 m 200) || fail "200 messages over the relay: $why"
+echo "1. 200 messages over the relay: each delivered once, in order"
+ping_relay=$(ctl sym1 ping "${ADDR[sym2]}" --count 10 | json 'd["rtt_ms_p50"]')
+echo "1. ctl ping over the relay: p50 $ping_relay ms (a direct path here is 2 crossings, ~60 ms)" | tee -a "$T/figures"
+
+# ---- 2. the relay dies mid-conversation ----
+for i in $(seq 1 10); do ctl sym1 send s2 "d$i" >/dev/null; done
+# (pid[] holds the background subshell; the node is the process inside the namespace.)
+ip netns pids "${LAB_PREFIX}$RELAY" | xargs -r kill -9
+kill -9 "${pid[$RELAY]}" 2>/dev/null || true
+unset "pid[$RELAY]"
+t0=$(ms)
+for i in $(seq 11 30); do ctl sym1 send s2 "d$i" >/dev/null; sleep 0.1; done
+all_delivered sym1 s2 d 30 60
+t1=$(ms)
+why=$(received sym1 sym2 d 30) || fail "relay death: $why"
+NEW=$(relay_name "$(via_of sym1 sym2)")
+[ "$(path_of sym1 sym2)" = relay ] && [ -n "$NEW" ] && [ "$NEW" != "$RELAY" ] ||
+    fail "after $RELAY died, sym1 -> sym2 is on $(path_of sym1 sym2) via '$NEW'"
+echo "2. relay $RELAY killed: the session moved to $NEW; 30 messages delivered once each, in order, $((t1 - t0)) ms after the kill" | tee -a "$T/figures"
+
+# ---- 3. a circuit past its byte cap ----
+big=$(python3 -c 'print("x" * 3000)')
+for i in $(seq 1 150); do ctl sym1 send s2 "b$i $big" >/dev/null; done
+all_delivered sym1 s2 "b" 150 90
+why=$(received sym1 sym2 b 150) || fail "byte cap: $why"
+grep -q "closed our circuit: byte cap reached" "$T/sym1.log" || fail "sym1 did not log the relay's byte-cap close"
+grep -q "closed our circuit: byte cap reached" "$T/sym2.log" || fail "sym2 did not log the relay's byte-cap close"
+capped=0
+for n in boot r2 r3; do
+    [ -n "${pid[$n]:-}" ] || continue
+    c=$(ctl "$n" relay | json 'd["stats"]["closed_byte_cap"]')
+    capped=$((capped + c))
+done
+[ "$capped" -ge 1 ] || fail "no relay reports a circuit closed at its byte cap"
+echo "3. byte cap ($CAP bytes): circuit closed ($capped time(s)), both ends logged why; 150 messages of 3 KB delivered once each, in order"
+
+# ---- 4. from a relay to a direct path ----
+t0=$(ms)
+s=$(ctl pr1 send p2 "u1" --wait 20 | json 'd["status"]')
+[ "$s" = delivered ] || fail "pr1 -> pr2 (direct path blocked): $s, not delivered"
+[ "$(path_of pr1 pr2)" = relay ] || fail "pr1 -> pr2 with the direct path blocked is on $(path_of pr1 pr2)"
+echo "4. pr1 -> pr2 with the direct path blocked: delivered over a relay in $(($(ms) - t0)) ms"
+block -D 203.0.113.21 203.0.113.22
+block -D 203.0.113.22 203.0.113.21
+t0=$(ms)
+i=1
+path=relay
+while [ $(($(ms) - t0)) -lt 60000 ]; do
+    i=$((i + 1))
+    ctl pr1 send p2 "u$i" >/dev/null
+    path=$(path_of pr1 pr2)
+    [ "$path" = udp ] || [ "$path" = tcp ] && break
+    sleep 0.5
+done
+t1=$(ms)
+[ "$path" = udp ] || [ "$path" = tcp ] || fail "pr1 -> pr2 still on '$path' 60 s after the block was lifted"
+for j in $(seq $((i + 1)) $((i + 10))); do ctl pr1 send p2 "u$j" >/dev/null; done
+i=$((i + 10))
+all_delivered pr1 p2 u "$i" 30
+why=$(received pr1 pr2 u "$i") || fail "upgrade: $why"
+echo "4. block lifted: moved from the relay to $(path_of pr1 pr2) after $((t1 - t0)) ms; $i messages delivered once each, in order" | tee -a "$T/figures"
+
+kill "${pid[nfq]}" 2>/dev/null || true
+unset "pid[nfq]"
+leaked=$(lab_leaked)
+[ "${leaked:-0}" = 0 ] || fail "$leaked packets with private source addresses reached the internet namespace"
+echo "PASS: relays in the NAT lab"
