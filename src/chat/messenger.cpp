@@ -67,7 +67,7 @@ base::Result<Entry> Messenger::send_text(const PublicKey& to, const std::string&
     e.seq = history_.next_seq(to);
     e.incoming = false;
     e.status = "sending";
-    auto env = crypto::seal_envelope(me_, to, e.id, e.ts_ms, bytes(encode(LetterBody{text, e.seq})), rng_);
+    auto env = crypto::seal_envelope(me_, to, e.id, e.ts_ms, bytes(encode(LetterBody{text, e.seq, {}})), rng_);
     if (!env) return env.status();
     OutboxItem item;
     item.id = e.id;
@@ -102,7 +102,8 @@ void Messenger::want(const PublicKey& peer, PeerState& ps) {
 void Messenger::deliver(const PublicKey& peer, Clock now) {
     PeerState& ps = peers_[peer];
     auto items = outbox_.pending_for(peer);
-    if (items.empty() && ps.acks.empty()) return;
+    auto receipts = outbox_.receipts_for(peer);
+    if (items.empty() && ps.acks.empty() && receipts.empty()) return;
     // Acknowledgements first: they are small and free the other side's outbox.
     while (!ps.acks.empty()) {
         Payload a;
@@ -112,6 +113,26 @@ void Messenger::deliver(const PublicKey& peer, Clock now) {
         if (r == Effects::Sent::no_session) return want(peer, ps);
         if (r == Effects::Sent::busy) return;
         ps.acks.erase(ps.acks.begin());
+    }
+    // Receipts owed for mailbox messages, as plain acks now that a session is up. (Were one
+    // lost, the sender resends the message over this session, and we acknowledge it again.)
+    for (auto* rc : receipts) {
+        if (putting_.count(rc->id)) continue;  // on its way to the mailbox: that settles it
+        for (auto& id : rc->acks) {
+            Payload a;
+            a.type = PayloadType::ack;
+            a.id = id;
+            auto r = fx_.send(peer, encode(a));
+            if (r == Effects::Sent::no_session) return want(peer, ps);
+            if (r == Effects::Sent::busy) return;
+        }
+        MessageId rid = rc->id;
+        waiting_since_.erase(rid);
+        if (auto st = outbox_.finish_receipt(rid, "sent"); !st.ok()) {
+            ++counts_.write_errors;
+            problem("outbox: " + st.detail());
+        }
+        ++counts_.receipts_sent;
     }
     for (auto* i : items) {
         if (ps.sent.count(i->id)) continue;
@@ -148,6 +169,59 @@ void Messenger::on_unreachable(const PublicKey& peer, const std::string& why, Cl
                why.c_str(), items.size());
     for (auto* i : items)
         if (!i->stored) store_in_mailbox(*i, now);
+    for (auto* rc : outbox_.receipts_for(peer)) store_receipt(*rc);
+}
+
+// A receipt the sender cannot be reached for goes into its mailbox, sealed to it.
+void Messenger::store_receipt(const ReceiptItem& rc) {
+    if (!putting_.insert(rc.id).second) return;
+    fx_.mailbox_put(rc.to, slot_of(rc.id), hex(rc.envelope), cfg_.mailbox_ttl);
+}
+
+// Messages taken from our mailbox: their sender is owed a receipt, kept in the outbox until a
+// session carries it or the sender's mailbox holds it.
+void Messenger::owe_receipt(const PublicKey& to, std::vector<MessageId> ids, Clock now) {
+    while (!ids.empty()) {
+        size_t n = std::min(ids.size(), kMaxReceiptIds);
+        ReceiptItem rc;
+        rng_.fill(std::as_writable_bytes(std::span{rc.id}));
+        rc.to = to;
+        rc.acks.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n));
+        ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n));
+        rc.expires_ms = now.wall_ms + static_cast<uint64_t>(base::to_ms_int(cfg_.expiry));
+        LetterBody body;
+        body.receipt = rc.acks;
+        auto env = crypto::seal_envelope(me_, to, rc.id, now.wall_ms, bytes(encode(body)), rng_);
+        if (!env) return problem("receipt: " + env.status().detail());
+        rc.envelope = std::move(*env);
+        if (auto st = outbox_.add_receipt(rc); !st.ok()) {
+            ++counts_.write_errors;
+            return problem("outbox: " + st.detail() + " (the sender will resend; we acknowledge then)");
+        }
+    }
+    deliver(to, now);
+}
+
+// The recipient's word that it has our messages, by whatever path came first: the session's
+// ack, or a receipt from our mailbox. The first one counts; any later one changes nothing.
+void Messenger::acknowledged(const PublicKey& peer, const MessageId& id) {
+    const OutboxItem* item = outbox_.find(id);
+    if (!item || item->to != peer) {
+        ++counts_.stray_acks;  // a late duplicate, or an ack for someone else's message
+        return;
+    }
+    // History first: a crash between the two writes then leaves the message in the outbox,
+    // which only means one more resend and a second acknowledgement. The other order could
+    // leave it "sending" in the history forever.
+    set_status(peer, id, "delivered");
+    if (auto st = outbox_.finish(id, "delivered"); !st.ok()) {
+        ++counts_.write_errors;
+        return problem("outbox: " + st.detail());
+    }
+    ++counts_.delivered;
+    peers_[peer].sent.erase(id);
+    stored_at_.erase(id);
+    waiting_since_.erase(id);
 }
 
 void Messenger::on_disconnected(const PublicKey& peer, Clock) {
@@ -170,6 +244,16 @@ void Messenger::on_mailbox_put(const std::string& slot, size_t stored, Clock) {
     MessageId id{};
     if (!base::from_hex_exact(slot, id)) return;
     putting_.erase(id);
+    if (outbox_.find_receipt(id)) {
+        if (stored == 0) return;  // put again at a later tick
+        waiting_since_.erase(id);
+        if (auto st = outbox_.finish_receipt(id, "stored"); !st.ok()) {
+            ++counts_.write_errors;
+            return problem("outbox: " + st.detail());
+        }
+        ++counts_.receipts_stored;
+        return;
+    }
     const OutboxItem* item = outbox_.find(id);
     if (!item) return;  // delivered meanwhile
     if (stored == 0) {
@@ -200,26 +284,7 @@ void Messenger::set_status(const PublicKey& peer, const MessageId& id, const std
 }
 
 void Messenger::on_payload(const PublicKey& peer, const Payload& p, Clock now) {
-    if (p.type == PayloadType::ack) {
-        const OutboxItem* item = outbox_.find(p.id);
-        if (!item || item->to != peer) {
-            ++counts_.stray_acks;  // a late duplicate, or an ack for someone else's message
-            return;
-        }
-        // History first: a crash between the two writes then leaves the message in the outbox,
-        // which only means one more resend and a second acknowledgement. The other order could
-        // leave it "sending" in the history forever.
-        set_status(peer, p.id, "delivered");
-        if (auto st = outbox_.finish(p.id, "delivered"); !st.ok()) {
-            ++counts_.write_errors;
-            return problem("outbox: " + st.detail());
-        }
-        ++counts_.delivered;
-        peers_[peer].sent.erase(p.id);
-        stored_at_.erase(p.id);
-        waiting_since_.erase(p.id);
-        return;
-    }
+    if (p.type == PayloadType::ack) return acknowledged(peer, p.id);
     if (p.type != PayloadType::msg) return;
     auto letter = opener_.open(p.envelope);
     if (!letter) {
@@ -234,8 +299,8 @@ void Messenger::on_payload(const PublicKey& peer, const Payload& p, Clock now) {
         return;
     }
     auto body = decoder_.decode_body(letter->payload);
-    if (!body || body->text.size() > kMaxTextBytes) {
-        ++counts_.malformed;
+    if (!body || body->text.size() > kMaxTextBytes || !body->receipt.empty()) {
+        ++counts_.malformed;  // (receipts travel only through mailboxes)
         return;
     }
     accept(*letter, *body, now);
@@ -326,10 +391,20 @@ void Messenger::on_mailbox(const std::vector<MailboxLetter>& items, Clock now) {
     });
     size_t fresh = 0;
     std::vector<std::string> done_slots;
+    std::map<PublicKey, std::vector<MessageId>> owed;
     for (auto& o : letters) {
+        if (!o.body.receipt.empty()) {
+            ++counts_.receipts_received;
+            for (auto& id : o.body.receipt) acknowledged(o.letter.sender, id);
+            continue;
+        }
         bool dup = history_.has(o.letter.sender, o.letter.id);
-        if (accept(o.letter, o.body, now) && !dup) ++fresh;
+        if (accept(o.letter, o.body, now)) {
+            if (!dup) ++fresh;
+            owed[o.letter.sender].push_back(o.letter.id);
+        }
     }
+    for (auto& [sender, ids] : owed) owe_receipt(sender, ids, now);
     counts_.mailbox_items += fresh;
     // Remove what we hold now (and what nobody can open: it is ours to clear). A message we
     // failed to write stays, and is fetched again.
@@ -338,7 +413,7 @@ void Messenger::on_mailbox(const std::vector<MailboxLetter>& items, Clock now) {
         bool keep = false;
         if (base::from_hex_exact(s, id))
             for (auto& o : letters)
-                if (o.letter.id == id && !history_.has(o.letter.sender, id) &&
+                if (o.letter.id == id && o.body.receipt.empty() && !history_.has(o.letter.sender, id) &&
                     !(contacts_.find(o.letter.sender) && contacts_.find(o.letter.sender)->state == ContactState::blocked))
                     keep = true;
         if (!keep) done_slots.push_back(s);
@@ -367,7 +442,21 @@ base::TimePoint Messenger::tick(Clock now) {
         waiting_since_.erase(id);
         set_status(to, id, "expired");
     }
+    for (auto* rc : outbox_.receipts())
+        if (now.wall_ms >= rc->expires_ms) {
+            MessageId rid = rc->id;
+            if (!outbox_.finish_receipt(rid, "expired").ok()) ++counts_.write_errors;
+        }
     std::set<PublicKey> waiting;
+    for (auto* rc : outbox_.receipts()) {
+        waiting.insert(rc->to);
+        // Not carried by a session within store_after: into the sender's mailbox meanwhile.
+        auto since = waiting_since_.emplace(rc->id, now.mono).first->second;
+        if (now.mono - since >= cfg_.store_after && !(peers_.count(rc->to) && peers_[rc->to].up))
+            store_receipt(*rc);
+        else if (now.mono - since < cfg_.store_after)
+            next = std::min(next, since + cfg_.store_after);
+    }
     for (auto* i : outbox_.pending()) {
         waiting.insert(i->to);
         if (i->stored) {

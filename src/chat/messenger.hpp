@@ -13,7 +13,10 @@
 // put in the recipient's DHT mailbox (status "stored") until an acknowledgement arrives
 // ("delivered") or the message expires (30 days, "expired", shown).
 // The receiver writes a message to its history before acknowledging it, and recognises resends
-// by message ID: it acknowledges them again and shows nothing.
+// by message ID: it acknowledges them again and shows nothing. Messages it takes from its
+// mailbox are owed a receipt (kept in the outbox): acks over a session if one comes up within
+// store_after, else a sealed receipt in the sender's mailbox. Whichever reaches the sender first
+// marks the message delivered; later ones change nothing.
 #include <functional>
 #include <map>
 #include <set>
@@ -111,6 +114,7 @@ public:
         uint64_t received = 0, duplicates = 0, requests = 0, blocked = 0;
         uint64_t undecryptable = 0, forged = 0, malformed = 0, wrong_sender = 0, stray_acks = 0;
         uint64_t mailbox_fetches = 0, mailbox_items = 0, write_errors = 0;
+        uint64_t receipts_sent = 0, receipts_stored = 0, receipts_received = 0;
     };
     const Counts& counts() const { return counts_; }
     size_t pending() const { return outbox_.size(); }
@@ -130,6 +134,9 @@ private:
     void deliver(const PublicKey& peer, Clock now);
     void want(const PublicKey& peer, PeerState& ps);
     void store_in_mailbox(const OutboxItem& item, Clock now);
+    void store_receipt(const ReceiptItem& rc);
+    void owe_receipt(const PublicKey& to, std::vector<MessageId> ids, Clock now);
+    void acknowledged(const PublicKey& peer, const MessageId& id);
     // Opens, dedupes, stores and acknowledges one letter. False if it was refused.
     bool accept(const crypto::Letter& letter, const LetterBody& body, Clock now);
     void set_status(const PublicKey& peer, const MessageId& id, const std::string& status);

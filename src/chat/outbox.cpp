@@ -17,6 +17,13 @@ std::string add_record(const OutboxItem& i) {
         .dump();
 }
 std::string stored_record(const crypto::MessageId& id) { return json{{"op", "stored"}, {"id", hex(id)}}.dump(); }
+std::string receipt_record(const ReceiptItem& r) {
+    json acks = json::array();
+    for (auto& a : r.acks) acks.push_back(hex(a));
+    return json{{"op", "receipt"}, {"id", hex(r.id)}, {"to", hex(r.to)}, {"acks", acks}, {"env", hex(r.envelope)},
+                {"expires", r.expires_ms}}
+        .dump();
+}
 }  // namespace
 
 base::Result<Outbox> Outbox::open(const std::string& path, std::vector<std::string>& problems) {
@@ -47,10 +54,28 @@ base::Result<Outbox> Outbox::open(const std::string& path, std::vector<std::stri
                 box.items_[box.next_order_++] = std::move(i);
             } else if (op == "stored") {
                 if (auto it = box.order_of_.find(id); it != box.order_of_.end()) box.items_[it->second].stored = true;
+            } else if (op == "receipt") {
+                ReceiptItem r;
+                r.id = id;
+                auto env = base::from_hex(o.at("env").get<std::string>());
+                if (!env || !base::from_hex_exact(o.at("to").get<std::string>(), r.to)) throw std::runtime_error("bad hex");
+                r.envelope = std::move(*env);
+                for (auto& a : o.at("acks")) {
+                    crypto::MessageId m{};
+                    if (!base::from_hex_exact(a.get<std::string>(), m)) throw std::runtime_error("bad ack id");
+                    r.acks.push_back(m);
+                }
+                r.expires_ms = o.at("expires").get<uint64_t>();
+                box.receipt_order_[id] = box.next_order_;
+                box.receipts_[box.next_order_++] = std::move(r);
             } else if (op == "done") {
                 if (auto it = box.order_of_.find(id); it != box.order_of_.end()) {
                     box.items_.erase(it->second);
                     box.order_of_.erase(it);
+                }
+                if (auto it = box.receipt_order_.find(id); it != box.receipt_order_.end()) {
+                    box.receipts_.erase(it->second);
+                    box.receipt_order_.erase(it);
                 }
                 ++finished;
             }
@@ -65,6 +90,7 @@ base::Result<Outbox> Outbox::open(const std::string& path, std::vector<std::stri
             keep.push_back(add_record(*i));
             if (i->stored) keep.push_back(stored_record(i->id));
         }
+        for (auto* r : box.receipts()) keep.push_back(receipt_record(*r));
         if (auto st = Journal::replace(path, keep); st.ok()) {
             Journal::Recovered again;
             auto j2 = Journal::open(path, again);
@@ -100,6 +126,41 @@ base::Status Outbox::finish(const crypto::MessageId& id, const std::string& stat
     items_.erase(it->second);
     order_of_.erase(it);
     return {};
+}
+
+base::Status Outbox::add_receipt(const ReceiptItem& r) {
+    if (auto st = journal_->append(receipt_record(r)); !st.ok()) return st;
+    receipt_order_[r.id] = next_order_;
+    receipts_[next_order_++] = r;
+    return {};
+}
+
+base::Status Outbox::finish_receipt(const crypto::MessageId& id, const std::string& status) {
+    auto it = receipt_order_.find(id);
+    if (it == receipt_order_.end()) return base::not_found("no such receipt");
+    if (auto st = journal_->append(json{{"op", "done"}, {"id", hex(id)}, {"status", status}}.dump()); !st.ok())
+        return st;
+    receipts_.erase(it->second);
+    receipt_order_.erase(it);
+    return {};
+}
+
+const ReceiptItem* Outbox::find_receipt(const crypto::MessageId& id) const {
+    auto it = receipt_order_.find(id);
+    return it == receipt_order_.end() ? nullptr : &receipts_.at(it->second);
+}
+
+std::vector<const ReceiptItem*> Outbox::receipts() const {
+    std::vector<const ReceiptItem*> out;
+    for (auto& [order, r] : receipts_) out.push_back(&r);
+    return out;
+}
+
+std::vector<const ReceiptItem*> Outbox::receipts_for(const crypto::PublicKey& to) const {
+    std::vector<const ReceiptItem*> out;
+    for (auto& [order, r] : receipts_)
+        if (r.to == to) out.push_back(&r);
+    return out;
 }
 
 const OutboxItem* Outbox::find(const crypto::MessageId& id) const {

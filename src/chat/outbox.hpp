@@ -2,7 +2,11 @@
 // Messages written but not yet acknowledged, durable across kill -9 (outbox.log, a Journal):
 //   {"op":"add", id, to, env, ts, seq, expires}   the sealed envelope, before anything is sent
 //   {"op":"stored", id}                           a copy sits in the recipient's DHT mailbox
-//   {"op":"done", id, "status"}                   delivered (acknowledged) or expired
+//   {"op":"done", id, "status"}                   delivered (acknowledged) or expired; for a
+//                                                 receipt: sent, stored or expired
+//   {"op":"receipt", id, to, acks, env, expires}  a receipt owed for messages taken from our
+//                                                 mailbox (PROTOCOL.md §15): acks over a session,
+//                                                 or `env` into the sender's mailbox
 // At open, a file with finished messages is compacted (rewritten with the pending ones only)
 // unless it holds damaged lines: those are reported and the file is left as it is.
 #include <cstdint>
@@ -25,6 +29,15 @@ struct OutboxItem {
     bool stored = false;  // in the DHT mailbox
 };
 
+// Receipts owed: the sender of messages we took from our mailbox must learn that we have them.
+struct ReceiptItem {
+    crypto::MessageId id{};  // the receipt's own envelope ID (its mailbox slot)
+    crypto::PublicKey to{};  // who sent the messages
+    std::vector<crypto::MessageId> acks;
+    std::vector<uint8_t> envelope;  // sealed to `to`: {"receipt": [ids]}
+    uint64_t expires_ms = 0;
+};
+
 class Outbox {
 public:
     static base::Result<Outbox> open(const std::string& path, std::vector<std::string>& problems);
@@ -32,6 +45,12 @@ public:
     base::Status mark_stored(const crypto::MessageId& id);
     // Removes the message; `status` ("delivered", "expired") is recorded.
     base::Status finish(const crypto::MessageId& id, const std::string& status);
+
+    base::Status add_receipt(const ReceiptItem& r);
+    base::Status finish_receipt(const crypto::MessageId& id, const std::string& status);
+    const ReceiptItem* find_receipt(const crypto::MessageId& id) const;
+    std::vector<const ReceiptItem*> receipts() const;
+    std::vector<const ReceiptItem*> receipts_for(const crypto::PublicKey& to) const;
 
     const OutboxItem* find(const crypto::MessageId& id) const;
     // Pending messages, in the order they were written.
@@ -45,6 +64,8 @@ private:
     uint64_t next_order_ = 0;
     std::map<uint64_t, OutboxItem> items_;             // write order -> item
     std::map<crypto::MessageId, uint64_t> order_of_;   // id -> write order
+    std::map<uint64_t, ReceiptItem> receipts_;          // write order -> receipt
+    std::map<crypto::MessageId, uint64_t> receipt_order_;
 };
 
 }  // namespace chat

@@ -68,6 +68,18 @@ base::Result<LetterBody> PayloadDecoder::decode_body(std::span<const uint8_t> by
     if (!parsed) return parsed.status();
     simdjson::dom::object obj = *parsed;
     LetterBody b;
+    simdjson::dom::array ids;
+    if (obj["receipt"].get_array().get(ids) == simdjson::SUCCESS) {
+        if (ids.size() == 0 || ids.size() > kMaxReceiptIds) return base::malformed("letter.receipt: not 1 to 32 IDs");
+        for (auto e : ids) {
+            std::string_view h;
+            crypto::MessageId id{};
+            if (e.get_string().get(h) != simdjson::SUCCESS || !base::from_hex_exact(h, id))
+                return base::malformed("letter.receipt[]: not a 32-hex message ID");
+            b.receipt.push_back(id);
+        }
+        return b;
+    }
     std::string_view text;
     if (obj["text"].get_string().get(text) != simdjson::SUCCESS) return base::malformed("letter.text: not a string");
     if (obj["seq"].get_uint64().get(b.seq) != simdjson::SUCCESS) return base::malformed("letter.seq: not an unsigned integer");
@@ -97,6 +109,12 @@ std::string encode(const Payload& p) {
 
 std::string encode(const LetterBody& b) {
     nlohmann::ordered_json j;
+    if (!b.receipt.empty()) {
+        auto ids = nlohmann::ordered_json::array();
+        for (auto& id : b.receipt) ids.push_back(base::to_hex(std::span<const uint8_t>{id}));
+        j["receipt"] = std::move(ids);
+        return j.dump();
+    }
     j["text"] = b.text;
     j["seq"] = b.seq;
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);

@@ -2,7 +2,9 @@
 // What travels inside a session's data frames: one JSON object whose "t" names its type
 // (PROTOCOL.md §12.7): "ping"/"pong", the application-level echo of `kadchat ctl ping`; "msg", a
 // sealed envelope (§13) carrying one chat message; "ack", the recipient's receipt for one.
-// Inside a msg's envelope, the letter body is {"text": ..., "seq": n} (§15).
+// Inside a msg's envelope, the letter body is {"text": ..., "seq": n} (§15), or a receipt,
+// {"receipt": [message IDs]}, which a recipient puts in the sender's mailbox for messages it
+// took from its own.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -23,9 +25,11 @@ struct Payload {
 };
 
 // What a letter's payload holds once the envelope is open.
+inline constexpr size_t kMaxReceiptIds = 32;
 struct LetterBody {
     std::string text;
     uint64_t seq = 0;  // the sender's per-conversation counter, for ordering
+    std::vector<crypto::MessageId> receipt;  // a receipt: these messages reached the letter's writer
 };
 
 // Decodes with simdjson (the hot path); Errc::malformed names what is wrong, and an unknown "t"

@@ -11,6 +11,8 @@
 #      another circuit and nothing is lost.
 #   4. port-restricted x port-restricted with their direct path blocked: the session starts on a
 #      relay, moves to a direct path once the block is lifted, and every message arrives once.
+#   5. a message to a contact that is offline is stored in its mailbox; when the contact comes
+#      back and takes it, the sender sees it delivered within 5 s.
 # Usage: relay_lab_test.sh KADCHAT NFQ_DELAY. Needs root; exits 77 (skipped) otherwise.
 set -euo pipefail
 KADCHAT=$(realpath "${1:?usage: relay_lab_test.sh KADCHAT NFQ_DELAY}")
@@ -208,6 +210,36 @@ i=$((i + 10))
 all_delivered pr1 p2 u "$i" 30
 why=$(received pr1 pr2 u "$i") || fail "upgrade: $why"
 echo "4. block lifted: moved from the relay to $(path_of pr1 pr2) after $((t1 - t0)) ms; $i messages delivered once each, in order" | tee -a "$T/figures"
+
+# ---- 5. a receipt for a message taken from the mailbox ----
+ip netns pids "${LAB_PREFIX}sym2" | xargs -r kill -9
+kill -9 "${pid[sym2]}" 2>/dev/null || true
+unset "pid[sym2]"
+sleep 0.5
+ctl sym1 send s2 "while you were out" >/dev/null
+for _ in $(seq 150); do
+    st=$(ctl sym1 history s2 | json '[e["status"] for e in d if e["text"] == "while you were out"][0]')
+    [ "$st" = stored ] && break
+    sleep 0.2
+done
+[ "$st" = stored ] || fail "a message to an offline contact is '$st', not stored"
+start sym2 --bootstrap 203.0.113.1:44544
+took=""
+for _ in $(seq 600); do
+    n=$(ctl sym2 history "${ADDR[sym1]}" 2>/dev/null | json 'len([e for e in d if e["text"] == "while you were out"])' 2>/dev/null || echo 0)
+    [ "$n" = 1 ] && { took=$(ms); break; }
+    sleep 0.1
+done
+[ -n "$took" ] || fail "sym2 did not take the message from its mailbox within 60 s of coming back"
+for _ in $(seq 300); do
+    st=$(ctl sym1 history s2 | json '[e["status"] for e in d if e["text"] == "while you were out"][0]')
+    [ "$st" = delivered ] && break
+    sleep 0.1
+done
+[ "$st" = delivered ] || fail "the sender still sees '$st' 30 s after the recipient took the message"
+t1=$(ms)
+echo "5. mailbox receipt: the sender saw delivered $((t1 - took)) ms after the recipient took the message" | tee -a "$T/figures"
+[ $((t1 - took)) -le 5000 ] || fail "the receipt took $((t1 - took)) ms (more than 5 s)"
 
 kill "${pid[nfq]}" 2>/dev/null || true
 unset "pid[nfq]"

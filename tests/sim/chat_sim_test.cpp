@@ -433,3 +433,72 @@ TEST_CASE("chat sim: a message not on its way 2 s after it was written is stored
     a.m->on_unreachable(b.pk(), "lookup timed out", w.clock());
     CHECK(a.m->on_the_way() == 0);
 }
+
+TEST_CASE("chat sim: mailbox receipts: the sender learns of delivery though the two are never online together") {
+    World w;
+    auto& a = w.add(1);
+    auto& b = w.add(2);
+    befriend(a, b);
+    b.online = false;
+    auto e1 = a.m->send_text(b.pk(), "one", w.clock());
+    auto e2 = a.m->send_text(b.pk(), "two", w.clock());
+    REQUIRE(e1);
+    REQUIRE(e2);
+    w.run(3s);
+    CHECK(a.status_of(b.pk(), e1->id) == "stored");
+    // A goes away; B comes back, takes both from its mailbox, and cannot reach A.
+    a.online = false;
+    a.silent = true;  // B's attempts to reach A hang (a lookup waiting out its timeouts)
+    b.online = true;
+    w.run(1s);
+    CHECK(texts(b, a.pk(), true) == std::vector<std::string>{"one", "two"});
+    CHECK(b.outbox->receipts().size() == 1);  // one receipt for both
+    // The receipt waits in the outbox (durable) until it is in A's mailbox: B crashes and
+    // restarts first, and it is still owed.
+    SUBCASE("owed across a crash") {
+        b.crash();
+        b.open();
+    }
+    w.run(10s);
+    CHECK(b.outbox->receipts().empty());  // in A's mailbox now
+    REQUIRE(w.mailbox[a.pk()].size() == 1);
+    // B goes; A comes back: its mailbox has the receipt, and both messages become delivered,
+    // each announced once.
+    b.online = false;
+    a.online = true;
+    a.silent = false;
+    size_t before = a.notices.size();
+    w.run(70s);
+    CHECK(a.status_of(b.pk(), e1->id) == "delivered");
+    CHECK(a.status_of(b.pk(), e2->id) == "delivered");
+    CHECK(a.m->pending() == 0);
+    CHECK(a.m->counts().receipts_received == 1);
+    CHECK(w.mailbox[a.pk()].empty());  // taken and removed
+    size_t delivered_notices = 0;
+    for (size_t i = before; i < a.notices.size(); ++i)
+        delivered_notices += a.notices[i].kind == chat::Notice::Kind::status && a.notices[i].entry.status == "delivered";
+    CHECK(delivered_notices == 2);
+    // Later the two meet: B's resend-free session changes nothing; no status is shown twice.
+    b.online = true;
+    w.run(10s);
+    CHECK(a.status_of(b.pk(), e1->id) == "delivered");
+    CHECK(texts(b, a.pk(), true) == std::vector<std::string>{"one", "two"});
+}
+
+TEST_CASE("chat sim: mailbox receipts: a session that comes up carries the acks, and no receipt is stored") {
+    World w;
+    auto& a = w.add(1);
+    auto& b = w.add(2);
+    befriend(a, b);
+    b.online = false;
+    auto e = a.m->send_text(b.pk(), "hi", w.clock());
+    REQUIRE(e);
+    w.run(3s);
+    CHECK(a.status_of(b.pk(), e->id) == "stored");
+    b.online = true;  // both online: B's fetch owes a receipt, and the session carries it
+    w.run(10s);
+    CHECK(a.status_of(b.pk(), e->id) == "delivered");
+    CHECK(b.outbox->receipts().empty());
+    CHECK(w.mailbox[a.pk()].empty());
+    CHECK(b.m->counts().receipts_sent + b.m->counts().receipts_stored >= 1);
+}
