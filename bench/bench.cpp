@@ -21,6 +21,7 @@
 #include "stats.hpp"
 #include "session_bench.hpp"
 #include "chat_bench.hpp"
+#include "relay_bench.hpp"
 #include "sim_world.hpp"
 
 using json = nlohmann::json;
@@ -31,13 +32,14 @@ namespace {
 using bench::kib_of;
 using bench::pct;
 
-const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--sessions=S] [--chat=N] [--seed=S] [--json]
+const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--sessions=S] [--chat=N] [--relay=S] [--seed=S] [--json]
   --sim=LIST      simulated network sizes [default: 1000,10000,100000]; "none" to skip
   --loopback=N    real nodes on 127.0.0.1 in this process [default: 1000]; 0 to skip
   --lookups=N     lookups (and gets) measured per network [default: 500]
   --threads=T     loopback: event loops, one thread each, nodes spread evenly [default: 2]
   --sessions=S    secure-session figures, S seconds each [default: 2]; 0 to skip
   --chat=N        chat figures with N messages each [default: 1000]; 0 to skip
+  --relay=S       relay figures on loopback, S seconds each (1 and 64 circuits) [default: 2]; 0 to skip
   --seed=S        simulation seed [default: 1]
   --json          one JSON document instead of tables
 )";
@@ -154,6 +156,7 @@ int main(int argc, char** argv) {
     size_t loopback = 1000, lookups = 500, threads = 2;
     double session_secs = 2;
     size_t chat_messages = 1000;
+    double relay_secs = 2;
     uint64_t seed = 1;
     bool as_json = false;
     for (int i = 1; i < argc; ++i) {
@@ -174,6 +177,8 @@ int main(int argc, char** argv) {
             session_secs = std::stod(val("--sessions="));
         } else if (a.rfind("--chat=", 0) == 0) {
             chat_messages = std::stoul(val("--chat="));
+        } else if (a.rfind("--relay=", 0) == 0) {
+            relay_secs = std::stod(val("--relay="));
         } else if (a.rfind("--threads=", 0) == 0) {
             threads = std::stoul(val("--threads="));
         } else if (a.rfind("--seed=", 0) == 0) {
@@ -199,6 +204,12 @@ int main(int argc, char** argv) {
     if (chat_messages > 0) {
         if (!as_json) std::cerr << "measuring chat...\n";
         report["chat"] = in_child([&] { return bench::run_chat(chat_messages); });
+    }
+    if (relay_secs > 0) {
+        if (!as_json) std::cerr << "measuring the relay...\n";
+        report["relay"] = json::array();
+        for (size_t c : {size_t{1}, size_t{64}})
+            report["relay"].push_back(in_child([&] { return bench::run_relay(relay_secs, c); }));
     }
     if (as_json) {
         std::cout << report.dump(2) << "\n";
@@ -254,6 +265,21 @@ int main(int argc, char** argv) {
             std::printf("  mailbox: stored in %.0f ms; recipient start -> received %.0f ms, -> sender sees delivered %.0f ms (medians of %zu)\n",
                         c["mailbox"]["store_ms_median"].get<double>(), c["mailbox"]["start_to_received_ms_median"].get<double>(),
                         c["mailbox"]["start_to_delivered_ms_median"].get<double>(), c["mailbox"]["runs"].get<size_t>());
+        }
+    }
+    if (report.contains("relay")) {
+        std::printf("\nRelay on 127.0.0.1 (one relay thread; 1,190-byte session datagrams, caps lifted)\n");
+        std::printf("%9s %12s %9s %10s %12s %22s\n", "circuits", "datagrams/s", "MB/s", "relay CPU", "CPU us/dgram",
+                    "busy circuits per core");
+        for (auto& r : report["relay"]) {
+            if (r.contains("error")) {
+                std::printf("error: %s\n", r["error"].get<std::string>().c_str());
+                continue;
+            }
+            std::printf("%9zu %12.0f %9.1f %9.0f%% %12.2f %22.0f\n", r["circuits"].get<size_t>(),
+                        r["datagrams_per_s"].get<double>(), r["mb_per_s"].get<double>(),
+                        100 * r["relay_cpu_share"].get<double>(), r["relay_cpu_us_per_datagram"].get<double>(),
+                        r["busy_circuits_per_core_at_default_cap"].get<double>());
         }
     }
     return 0;

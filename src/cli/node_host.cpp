@@ -48,6 +48,14 @@ base::Status NodeHost::start() {
 }
 
 void NodeHost::send(const base::Endpoint& to, std::span<const uint8_t> datagram) {
+    // Every UDP datagram of this node leaves here: count those above the 1,200 bytes that pass
+    // real paths unfragmented (PROTOCOL.md §1), by kind, so that tests and `ctl dht stats` see them.
+    if (datagram.size() > kMaxPathDatagram) {
+        ++oversized_[datagram.empty() || datagram[0] == '{' ? 0 : 1];
+        if (oversized_[0] + oversized_[1] <= 5)
+            KC_LOG(log_, info, "net", "sent a %zu-byte %s datagram (over %zu bytes)", datagram.size(),
+                   datagram[0] == '{' ? "DHT" : "session", kMaxPathDatagram);
+    }
     for (auto& s : sockets_) {
         if (s->local().is_v6() == to.is_v6()) {
             s->send(to, datagram);

@@ -46,6 +46,11 @@ public:
     // Datagrams that are not DHT messages (probes, session datagrams).
     OnDatagram on_other_datagram;
     uint64_t other_dropped() const { return other_dropped_; }
+    // Datagrams sent above kMaxPathDatagram: DHT messages, and everything else (sessions, probes,
+    // relay frames).
+    static constexpr size_t kMaxPathDatagram = 1200;
+    uint64_t oversized_dht() const { return oversized_[0]; }
+    uint64_t oversized_other() const { return oversized_[1]; }
 
 private:
     net::Loop& loop_;
@@ -61,6 +66,7 @@ private:
     std::unique_ptr<net::LoopTurn::Core> core_;
     std::unique_ptr<dht::Node> node_;
     uint64_t other_dropped_ = 0;
+    uint64_t oversized_[2] = {0, 0};
 };
 
 }  // namespace cli

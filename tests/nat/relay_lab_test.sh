@@ -243,6 +243,16 @@ echo "5. mailbox receipt: the sender saw delivered $((t1 - took)) ms after the r
 
 kill "${pid[nfq]}" 2>/dev/null || true
 unset "pid[nfq]"
+# Datagrams above 1,200 bytes (PROTOCOL.md §1): none from sessions, probes or relays; DHT
+# messages are counted and reported (k = 20 nodes in a find_node reply do not fit yet).
+big_dht=0
+for n in boot r2 r3 "${USERS[@]}"; do
+    [ -n "${pid[$n]:-}" ] || continue
+    o=$(ctl "$n" dht stats 2>/dev/null | json '"%d %d" % (d["oversized_sent"]["dht"], d["oversized_sent"]["other"])') || continue
+    [ "${o#* }" = 0 ] || fail "$n sent ${o#* } session, probe or relay datagrams above 1,200 bytes"
+    big_dht=$((big_dht + ${o%% *}))
+done
+echo "datagrams above 1,200 bytes: none from sessions, probes or relays; $big_dht DHT messages" | tee -a "$T/figures"
 leaked=$(lab_leaked)
 [ "${leaked:-0}" = 0 ] || fail "$leaked packets with private source addresses reached the internet namespace"
 echo "PASS: relays in the NAT lab"
