@@ -14,40 +14,9 @@
 #   success per cell, success on the first try, and the time from contact found to session up.
 # Needs root (CI runs as root), iproute2, nftables, iptables; exits 77 (skipped) when not root.
 set -euo pipefail
-KADCHAT=$(realpath "${1:?usage: nat_lab_test.sh KADCHAT NFQ_DELAY [TRIES]}")
-NFQ_DELAY=$(realpath "${2:?usage: nat_lab_test.sh KADCHAT NFQ_DELAY [TRIES]}")
+. "$(cd "$(dirname "$0")" && pwd)/harness.sh"
+harness_init natlab "$@"
 TRIES=${3:-1}
-HERE=$(cd "$(dirname "$0")" && pwd)
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: the NAT lab builds network namespaces and needs root (CI runs it as root)"
-    exit 77
-fi
-for tool in ip nft iptables python3; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing: run scripts/deps test" >&2; exit 1; }
-done
-
-. "$HERE/lab.sh"
-T=$(mktemp -d /tmp/kadchat-natlab-XXXXXX)
-# A copy of its own: a rebuild during a long run (figures) must not pull the binary away.
-cp "$KADCHAT" "$T/kadchat"
-KADCHAT=$T/kadchat
-declare -A pid
-cleanup() {
-    exec 3>&2 2>/dev/null  # bash reports each killed background job ("Killed ..."): noise here
-    for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    lab_down
-    wait || true
-    [ -n "${KC_KEEP_TMP:-}" ] && echo "kept $T" >&3 || rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -25 "$f"; }; done >&2
-    exit 1
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
-ctl() { local n=$1; shift; "$KADCHAT" ctl --data-dir "$T/$n" --json "$@"; }
-lab_sweep_stale
 
 # ---- the lab ----
 KINDS=(full-cone restricted port-restricted symmetric firewall)
@@ -95,12 +64,6 @@ for s in boot none1 none2; do kill "${pid[probe-$s]}" 2>/dev/null || true; unset
 # ---- the users ----
 USERS=(none1 none2 home1 home2 ka kb)
 for k in "${KINDS[@]}"; do USERS+=("${k}1" "${k}2"); done
-start() {  # start NAME [extra args]
-    local n=$1; shift
-    lab_ns "${LAB_PREFIX}$n" "$KADCHAT" daemon --data-dir "$T/$n" --listen 0.0.0.0:44544 --log-level debug "$@" \
-        >>"$T/$n.out" 2>>"$T/$n.log" &
-    pid[$n]=$!
-}
 start boot --public-address 203.0.113.1:44544
 sleep 0.3
 for u in "${USERS[@]}"; do
@@ -275,16 +238,7 @@ kill "${pid[nfq]}" 2>/dev/null || true
 unset "pid[nfq]"
 lab_ns "$LAB_INET" iptables -D FORWARD -j NFQUEUE --queue-num 0 --queue-bypass
 
-# Datagrams above 1,200 bytes (PROTOCOL.md §1): none from sessions, probes or relays; DHT
-# messages are counted and reported (k = 20 nodes in a find_node reply do not fit yet).
-big_dht=0
-for n in boot "${USERS[@]}"; do
-    [ -n "${pid[$n]:-}" ] || continue
-    o=$(ctl "$n" dht stats 2>/dev/null | json '"%d %d" % (d["oversized_sent"]["dht"], d["oversized_sent"]["other"])') || continue
-    [ "${o#* }" = 0 ] || fail "$n sent ${o#* } session, probe or relay datagrams above 1,200 bytes"
-    big_dht=$((big_dht + ${o%% *}))
-done
-echo "datagrams above 1,200 bytes: none from sessions, probes or relays; $big_dht DHT messages" | tee -a "$T/figures"
+check_datagram_sizes boot "${USERS[@]}"
 leaked=$(lab_leaked)
 [ "${leaked:-0}" = 0 ] || fail "$leaked packets with private source addresses reached the internet namespace"
 

@@ -15,39 +15,10 @@
 #      back and takes it, the sender sees it delivered within 5 s.
 # Usage: relay_lab_test.sh KADCHAT NFQ_DELAY. Needs root; exits 77 (skipped) otherwise.
 set -euo pipefail
-KADCHAT=$(realpath "${1:?usage: relay_lab_test.sh KADCHAT NFQ_DELAY}")
-NFQ_DELAY=$(realpath "${2:?usage: relay_lab_test.sh KADCHAT NFQ_DELAY}")
-HERE=$(cd "$(dirname "$0")" && pwd)
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: the NAT lab builds network namespaces and needs root (CI runs it as root)"
-    exit 77
-fi
-for tool in ip nft iptables python3; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing: run scripts/deps test" >&2; exit 1; }
-done
-
-. "$HERE/lab.sh"
-T=$(mktemp -d /tmp/kadchat-relaylab-XXXXXX)
-cp "$KADCHAT" "$T/kadchat"
-KADCHAT=$T/kadchat
-declare -A pid
-cleanup() {
-    exec 3>&2 2>/dev/null  # bash reports each killed background job: noise here
-    for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    lab_down
-    wait || true
-    [ -n "${KC_KEEP_TMP:-}" ] && echo "kept $T" >&3 || rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; grep -E "relay|circuit|connect|session" "$f" | tail -25; }; done >&2
-    exit 1
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }
-ctl() { local n=$1; shift; "$KADCHAT" ctl --data-dir "$T/$n" --json "$@"; }
+. "$(cd "$(dirname "$0")" && pwd)/harness.sh"
+harness_init relaylab "$@"
+FAIL_GREP="relay|circuit|connect|session"
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
-lab_sweep_stale
 
 # ---- the lab ----
 lab_up
@@ -72,12 +43,6 @@ pid[nfq]=$!
 
 # ---- the nodes ----
 CAP=400000  # bytes per circuit: phase 1 stays under it, phase 3 goes past it
-start() {  # start NAME [extra args]
-    local n=$1; shift
-    lab_ns "${LAB_PREFIX}$n" "$KADCHAT" daemon --data-dir "$T/$n" --listen 0.0.0.0:44544 --log-level debug "$@" \
-        >>"$T/$n.out" 2>>"$T/$n.log" &
-    pid[$n]=$!
-}
 start boot --public-address 203.0.113.1:44544 --relay-limits "bytes=$CAP"
 sleep 0.3
 start r2 --public-address 203.0.113.2:44544 --bootstrap 203.0.113.1:44544 --relay-limits "bytes=$CAP"
@@ -216,13 +181,17 @@ ip netns pids "${LAB_PREFIX}sym2" | xargs -r kill -9
 kill -9 "${pid[sym2]}" 2>/dev/null || true
 unset "pid[sym2]"
 sleep 0.5
+# wait_status STATUS TENTHS: until sym1's message shows STATUS (or TENTHS tenths of a second pass).
+wait_status() {
+    for _ in $(seq "$2"); do
+        st=$(ctl sym1 history s2 | json '[e["status"] for e in d if e["text"] == "while you were out"][0]')
+        [ "$st" = "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 ctl sym1 send s2 "while you were out" >/dev/null
-for _ in $(seq 150); do
-    st=$(ctl sym1 history s2 | json '[e["status"] for e in d if e["text"] == "while you were out"][0]')
-    [ "$st" = stored ] && break
-    sleep 0.2
-done
-[ "$st" = stored ] || fail "a message to an offline contact is '$st', not stored"
+wait_status stored 300 || fail "a message to an offline contact is '$st', not stored"
 start sym2 --bootstrap 203.0.113.1:44544
 took=""
 for _ in $(seq 600); do
@@ -231,28 +200,14 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 [ -n "$took" ] || fail "sym2 did not take the message from its mailbox within 60 s of coming back"
-for _ in $(seq 300); do
-    st=$(ctl sym1 history s2 | json '[e["status"] for e in d if e["text"] == "while you were out"][0]')
-    [ "$st" = delivered ] && break
-    sleep 0.1
-done
-[ "$st" = delivered ] || fail "the sender still sees '$st' 30 s after the recipient took the message"
+wait_status delivered 300 || fail "the sender still sees '$st' 30 s after the recipient took the message"
 t1=$(ms)
 echo "5. mailbox receipt: the sender saw delivered $((t1 - took)) ms after the recipient took the message" | tee -a "$T/figures"
 [ $((t1 - took)) -le 5000 ] || fail "the receipt took $((t1 - took)) ms (more than 5 s)"
 
 kill "${pid[nfq]}" 2>/dev/null || true
 unset "pid[nfq]"
-# Datagrams above 1,200 bytes (PROTOCOL.md §1): none from sessions, probes or relays; DHT
-# messages are counted and reported (k = 20 nodes in a find_node reply do not fit yet).
-big_dht=0
-for n in boot r2 r3 "${USERS[@]}"; do
-    [ -n "${pid[$n]:-}" ] || continue
-    o=$(ctl "$n" dht stats 2>/dev/null | json '"%d %d" % (d["oversized_sent"]["dht"], d["oversized_sent"]["other"])') || continue
-    [ "${o#* }" = 0 ] || fail "$n sent ${o#* } session, probe or relay datagrams above 1,200 bytes"
-    big_dht=$((big_dht + ${o%% *}))
-done
-echo "datagrams above 1,200 bytes: none from sessions, probes or relays; $big_dht DHT messages" | tee -a "$T/figures"
+check_datagram_sizes boot r2 r3 "${USERS[@]}"
 leaked=$(lab_leaked)
 [ "${leaked:-0}" = 0 ] || fail "$leaked packets with private source addresses reached the internet namespace"
 echo "PASS: relays in the NAT lab"

@@ -8,38 +8,14 @@
 #include <cstdlib>
 #include <map>
 
-#include "sim_world.hpp"
+#include "nat_world.hpp"
 
 using namespace std::chrono_literals;
 using sim::NatKind;
 
-namespace {
-
-uint64_t seed() {
-    const char* s = std::getenv("SIM_SEED");
-    return s ? std::strtoull(s, nullptr, 10) : 42;
-}
-
-sim::WorldConfig config() {
-    sim::WorldConfig c;
-    c.seed = seed();
-    c.real_crypto = true;
-    c.latency = 15ms;
-    c.jitter = 5ms;
-    c.dht.client_until_reachable = true;
-    return c;
-}
-
-// `n` public nodes that found the network (given their public address, as an operator would),
-// joined through the first.
-void found_network(sim::World& w, size_t n) {
-    w.spawn(n);
-    for (size_t i = 0; i < n; ++i) w.node(i).set_public_address(w.endpoint(i));
-    for (size_t i = 1; i < n; ++i) w.schedule_join(i, 0, w.now() + std::chrono::milliseconds(10 * i));
-    w.run_for(3s);
-}
-
-}  // namespace
+using natsim::config;
+using natsim::found_network;
+using natsim::seed;
 
 TEST_CASE("nat sim: each NAT kind is recognised, never wrongly; clients stay out of routing tables") {
     INFO("SIM_SEED=" << seed());

@@ -6,27 +6,15 @@
 
 #include <cstdlib>
 
-#include "sim_world.hpp"
+#include "nat_world.hpp"
 
 using namespace std::chrono_literals;
+using natsim::config;
+using natsim::found_network;
+using natsim::seed;
 using sim::NatKind;
 
 namespace {
-
-uint64_t seed() {
-    const char* s = std::getenv("SIM_SEED");
-    return s ? std::strtoull(s, nullptr, 10) : 42;
-}
-
-sim::WorldConfig config() {
-    sim::WorldConfig c;
-    c.seed = seed();
-    c.real_crypto = true;
-    c.latency = 15ms;
-    c.jitter = 5ms;
-    c.dht.client_until_reachable = true;
-    return c;
-}
 
 size_t index_of(sim::World& w, const dht::NodeId& id) {
     for (size_t i = 0; i < w.size(); ++i)
@@ -45,10 +33,7 @@ struct Got {
 TEST_CASE("relay sim: two symmetric-NAT clients talk through a relay they found by a lookup") {
     INFO("SIM_SEED=" << seed());
     sim::World w{config()};
-    w.spawn(5);
-    for (size_t i = 0; i < 5; ++i) w.node(i).set_public_address(w.endpoint(i));
-    for (size_t i = 1; i < 5; ++i) w.schedule_join(i, 0, w.now() + std::chrono::milliseconds(10 * i));
-    w.run_for(3s);
+    found_network(w, 5);
     size_t a = w.spawn(1, w.add_nat(NatKind::symmetric));
     size_t b = w.spawn(1, w.add_nat(NatKind::symmetric));
     size_t c = w.spawn(1, w.add_nat(NatKind::symmetric));
@@ -134,10 +119,7 @@ TEST_CASE("relay sim: two symmetric-NAT clients talk through a relay they found 
 TEST_CASE("relay sim: nobody is reached through a relay without asking for it") {
     INFO("SIM_SEED=" << seed());
     sim::World w{config()};
-    w.spawn(5);
-    for (size_t i = 0; i < 5; ++i) w.node(i).set_public_address(w.endpoint(i));
-    for (size_t i = 1; i < 5; ++i) w.schedule_join(i, 0, w.now() + std::chrono::milliseconds(10 * i));
-    w.run_for(3s);
+    found_network(w, 5);
     size_t a = w.spawn(1, w.add_nat(NatKind::symmetric));
     size_t b = w.spawn(1, w.add_nat(NatKind::port_restricted));
     for (size_t n : {a, b}) w.schedule_join(n, 1, w.now());

@@ -1,0 +1,55 @@
+// The connector's relay paths (PROTOCOL.md §17.5): a circuit opened at once next to the
+// punching, the next relay if one fails, and a session on a relay that answers the waiters while
+// the attempt goes on for a direct path.
+#include "base/hex.hpp"
+#include "session/connector.hpp"
+
+namespace session {
+
+namespace {
+std::string short_id(const PublicKey& k) { return base::to_hex(std::span{k}.first(4)); }
+}  // namespace
+
+bool Connector::open_relay(const PublicKey& key, Peer& p, base::TimePoint now) {
+    Attempt& a = *p.attempt;
+    while (!a.relays.empty()) {
+        Rendezvous v = a.relays.front();
+        a.relays.erase(a.relays.begin());
+        Try t;
+        t.to = v.endpoint;
+        t.path = Path::relay;
+        t.method = Method::relay;
+        t.at = now - a.started;
+        t.link = io_.open_relay(key, v);
+        if (t.link == 0) t.outcome = "could not start";
+        a.tried.push_back(t);
+        if (t.link == 0) continue;
+        a.open.insert(t.link);
+        a.relay_links.insert(t.link);
+        return true;
+    }
+    return false;
+}
+
+void Connector::relay_up(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now) {
+    Attempt& a = *p.attempt;
+    a.open.erase(link.id);
+    a.relay_links.erase(link.id);
+    for (auto& t : a.tried)
+        if (t.link == link.id && link.id != 0) {
+            t.outcome = "up";
+            t.took = now - a.started - t.at;
+        }
+    if (a.relayed) return;
+    a.relayed = true;
+    ++stats_.relayed;
+    if (!p.waiters.empty()) p.wants |= static_cast<uint8_t>(Want::user);
+    ConnectReport r = report_of(a, now);
+    r.link = link;
+    KC_LOG(log_, info, "connect", "reached %s in %.0f ms over a relay; still trying for a direct path",
+           short_id(key).c_str(), base::to_ms(r.total));
+    report(p, r);
+    maybe_fail(key, p, "no direct path", now);  // (if the punching is already over)
+}
+
+}  // namespace session
