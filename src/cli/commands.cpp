@@ -217,13 +217,16 @@ void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
         dropped[dht::drop_reason_name(static_cast<dht::DropReason>(i))] = s.dropped[i];
     // Datagrams on the DHT's socket that are not DHT messages and that nothing else took.
     dropped["not_dht"] = rt.host().other_dropped();
+    dropped["empty"] = rt.host().empty_received();
+    dropped["unknown_method"] = s.unknown_method_in.packets;
     done({true,
           {{"uptime_s", base::to_ms_int(base::steady_now() - rt.started_at()) / 1000},
            {"in", {{"packets", s.in.packets}, {"bytes", s.in.bytes}}},
            {"out", {{"packets", s.out.packets}, {"bytes", s.out.bytes}}},
            {"by_method", methods},
            {"dropped", dropped},
-           {"dropped_total", s.dropped_total() + rt.host().other_dropped()},
+           {"dropped_total", s.dropped_total() + rt.host().other_dropped() + rt.host().empty_received() +
+                                 s.unknown_method_in.packets},
            {"lookups", {{"started", s.lookups_started}, {"found", s.lookups_found}, {"not_found", s.lookups_failed},
                         {"active", rt.node().active_lookups()}}},
            {"short_timeouts", s.short_timeouts},

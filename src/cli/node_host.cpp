@@ -71,6 +71,12 @@ std::vector<base::Endpoint> NodeHost::local_endpoints() const {
     return out;
 }
 
+uint64_t NodeHost::empty_received() const {
+    uint64_t n = 0;
+    for (auto& s : sockets_) n += s->empty_received();
+    return n;
+}
+
 uint64_t NodeHost::send_errors() const {
     uint64_t n = 0;
     for (auto& s : sockets_) n += s->send_errors();

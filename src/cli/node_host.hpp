@@ -42,6 +42,7 @@ public:
     const crypto::Identity& identity() const { return identity_; }
     std::vector<base::Endpoint> local_endpoints() const;
     uint64_t send_errors() const;
+    uint64_t empty_received() const;
     size_t key_agreements() const { return auth_.agreements(); }
     // Datagrams that are not DHT messages (probes, session datagrams).
     OnDatagram on_other_datagram;

@@ -241,6 +241,15 @@ void Runtime::on_session_payload(const crypto::PublicKey& peer, std::span<const 
 
 base::Status Runtime::prepare_data_dir() {
     if (auto st = mkdir_p(opts_.data_dir); !st.ok()) return st;
+    // Someone else's directory (root on a user's data dir, say) would fill up with files its owner
+    // cannot read or replace: refuse it, as ssh refuses keys in directories others own.
+    struct stat info {};
+    if (::stat(opts_.data_dir.c_str(), &info) != 0)
+        return base::io_error("data directory " + opts_.data_dir + ": " + std::strerror(errno));
+    if (info.st_uid != ::geteuid())
+        return {base::Errc::permission, "data directory " + opts_.data_dir + " belongs to user " +
+                                            std::to_string(info.st_uid) + ", not to you (user " +
+                                            std::to_string(::geteuid()) + "); use your own --data-dir"};
     if (socket_path(opts_.data_dir).size() >= sizeof(sockaddr_un{}.sun_path))
         return base::invalid_argument("data directory path too long for a control socket: " + opts_.data_dir);
     return {};

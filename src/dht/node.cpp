@@ -91,6 +91,7 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
         nat_.on_query_from(from, now);
         heard_from(m.sender, from, now, std::nullopt, m.read_only);
         if (m.error_code == kErrMethodUnknown) {
+            stats_.unknown_method_in.add(datagram.size());
             send_error(m, from, kErrMethodUnknown, "unknown method " + m.error_msg);
             return;
         }
@@ -306,8 +307,17 @@ void Node::finish_lookup(LookupId id, base::TimePoint now) {
 }
 
 LookupId Node::find_node(const NodeId& target, LookupDone done, base::TimePoint now) {
+    // Our own ID: the lookup still shows our neighbourhood, and the node is found (it is us).
+    bool self = target == self_;
     return start_lookup(Lookup::Kind::find_node, target, false,
-                        [done = std::move(done)](const LookupResult& r, base::TimePoint) { done(r); }, now);
+                        [done = std::move(done), self](const LookupResult& r, base::TimePoint) {
+                            if (!self) return done(r);
+                            LookupResult mine = r;
+                            mine.found = true;
+                            mine.hops = 0;
+                            done(mine);
+                        },
+                        now);
 }
 
 LookupId Node::get(const Key& key, LookupDone done, base::TimePoint now) {

@@ -36,7 +36,10 @@ void Rpc::send_response(const Message& msg, const base::Endpoint& to, const Node
     m.read_only = read_only_;
     std::string dg = encode(m, auth_, &peer);
     auto& ms = stats_.by_method[static_cast<size_t>(m.method)];
-    (m.kind == Kind::error ? ms.error_out : ms.reply_out).add(dg.size());
+    if (m.kind == Kind::error && m.error_code == kErrMethodUnknown)
+        stats_.unknown_method_out.add(dg.size());
+    else
+        (m.kind == Kind::error ? ms.error_out : ms.reply_out).add(dg.size());
     stats_.out.add(dg.size());
     transport_.send(to, bytes_of(dg));
 }

@@ -23,6 +23,9 @@ struct MethodStats {
 struct Stats {
     std::array<MethodStats, kMethodCount> by_method{};
     Counter in, out;  // all datagrams, including dropped ones
+    // Queries of a method we do not know (answered with error 204), and those answers: kept apart
+    // so that they do not pass for pings.
+    Counter unknown_method_in, unknown_method_out;
     std::array<uint64_t, kDropReasonCount> dropped{};
     uint64_t lookups_started = 0, lookups_found = 0, lookups_failed = 0;
     uint64_t short_timeouts = 0;

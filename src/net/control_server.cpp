@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <exception>
 
+#include "net/udp_socket.hpp"
+
 namespace net {
 
 namespace {
@@ -18,6 +20,7 @@ struct ControlServer::Conn {
     UvHandle<uv_pipe_t> handle;
     std::string in;
     bool answered = false;
+    base::TimePoint since{};
     char buf[4096];
 };
 
@@ -41,9 +44,34 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::listen(Loop& loop, c
     if (rc != 0) return uv_status(rc, ("control socket " + path).c_str());
     ::chmod(path.c_str(), 0600);
     s->handle_.get()->data = s.get();
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(s->handle_.get()), 16, &ControlServer::on_connection);
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(s->handle_.get()), kBacklog, &ControlServer::on_connection);
     if (rc != 0) return uv_status(rc, "listen");
+    ControlServer* raw = s.get();
+    auto t = Timer::make(loop, [raw] { raw->sweep(); });
+    if (!t) return t.status();
+    s->sweep_ = std::move(*t);
     return s;
+}
+
+size_t ControlServer::waiting() const {
+    size_t n = 0;
+    for (auto& [id, c] : conns_) n += !c->answered;
+    return n;
+}
+
+// Closes the connections that have not sent a full request within kIdleTimeout.
+void ControlServer::sweep() {
+    auto now = base::steady_now();
+    for (auto it = conns_.begin(); it != conns_.end();) {
+        if (!it->second->answered && now - it->second->since >= kIdleTimeout) {
+            ++idle_closed_;
+            it = conns_.erase(it);  // the handle closes with it
+        } else {
+            ++it;
+        }
+    }
+    sweeping_ = waiting() > 0;
+    if (sweeping_) sweep_->start(1000);
 }
 
 void ControlServer::on_connection(uv_stream_t* server, int status) noexcept {
@@ -53,8 +81,16 @@ void ControlServer::on_connection(uv_stream_t* server, int status) noexcept {
     if (!h) return;
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(h->get())) != 0) return;
     uint64_t id = self->next_id_++;
-    auto conn = std::unique_ptr<Conn>(new Conn{self, id, std::move(*h), {}, false, {}});
+    auto conn = std::unique_ptr<Conn>(new Conn{self, id, std::move(*h), {}, false, base::steady_now(), {}});
     conn->handle.get()->data = conn.get();
+    if (self->waiting() >= kMaxPending) {
+        // Too many clients waiting: say so at once rather than let them pile up.
+        ++self->refused_;
+        conn->answered = true;
+        self->conns_.emplace(id, std::move(conn));
+        self->finish(id, "{\"ok\":false,\"error\":\"too many control connections; try again\"}\n");
+        return;
+    }
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(conn->handle.get()),
         [](uv_handle_t* h, size_t, uv_buf_t* out) {
@@ -91,6 +127,10 @@ void ControlServer::on_connection(uv_stream_t* server, int status) noexcept {
             }
         });
     self->conns_.emplace(id, std::move(conn));
+    if (!self->sweeping_) {
+        self->sweeping_ = true;
+        self->sweep_->start(1000);
+    }
 }
 
 void ControlServer::finish(uint64_t id, std::string reply) {

@@ -43,7 +43,10 @@ void UdpSocket::on_alloc(uv_handle_t* h, size_t, uv_buf_t* out) noexcept {
 void UdpSocket::on_recv(uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* addr,
                         unsigned flags) noexcept {
     auto* self = static_cast<UdpSocket*>(h->data);
-    if (!self || n <= 0 || !addr || (flags & UV_UDP_PARTIAL)) return;
+    if (!self) return;
+    // n == 0 with an address is an empty datagram (without one, libuv's "nothing more to read").
+    if (n == 0 && addr) ++self->empty_;
+    if (n <= 0 || !addr || (flags & UV_UDP_PARTIAL)) return;
     base::Endpoint from;
     if (!from_sockaddr(addr, from)) return;
     try {

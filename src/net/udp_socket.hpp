@@ -34,6 +34,7 @@ public:
     void send(const base::Endpoint& to, std::span<const uint8_t> bytes);
     const base::Endpoint& local() const { return local_; }
     uint64_t send_errors() const { return send_errors_; }
+    uint64_t empty_received() const { return empty_; }  // empty datagrams: nothing to hand on
 
 private:
     UdpSocket(UvHandle<uv_udp_t> h, RecvBuffer& buf, OnDatagram cb)
@@ -47,6 +48,7 @@ private:
     OnDatagram cb_;
     base::Endpoint local_;
     uint64_t send_errors_ = 0;
+    uint64_t empty_ = 0;
 };
 
 class Timer {

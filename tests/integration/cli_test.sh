@@ -73,6 +73,7 @@ for d in [b"", b"garbage", b"{}", b'{"v":1,"y":"q","q":"ping","t":"0000000000000
 PY
 sleep 0.3
 [ "$(ctl a dht stats | json 'd["dropped_total"] >= 4')" = True ] || fail "hostile datagrams were not counted: $(ctl a dht stats)"
+[ "$(ctl a dht stats | json 'd["dropped"]["empty"]')" = 1 ] || fail "the empty datagram was not counted: $(ctl a dht stats | json 'd["dropped"]')"
 [ "$(ctl a id | json 'd["contacts"]')" = 2 ] || fail "hostile datagrams changed the routing table"
 
 # bad input
@@ -86,6 +87,59 @@ set +e
 "$KADCHAT" daemon --data-dir "$T/a" --listen 127.0.0.1:0 2>"$T/err"; rc=$?
 [ $rc = 1 ] && grep -q "already running" "$T/err" || fail "second node on one data dir: $rc $(cat "$T/err")"
 set -e
+
+# a lookup of the node's own ID finds it (it is the node)
+[ "$(ctl a dht lookup "$(ctl a id | json 'd["id"]')" | json 'd["found"]')" = True ] || fail "a lookup of the node's own ID did not find it"
+
+# a data directory that belongs to someone else is refused (as ssh does), with a clear error
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    mkdir -p "$T/theirs"
+    chown nobody "$T/theirs"
+    set +e
+    "$KADCHAT" daemon --data-dir "$T/theirs" --listen 127.0.0.1:0 2>"$T/err"; rc=$?
+    set -e
+    [ $rc != 0 ] && grep -q "belongs to user" "$T/err" || fail "another user's data dir was not refused: $rc $(cat "$T/err")"
+    [ -z "$(ls -A "$T/theirs")" ] || fail "files were created in another user's data dir: $(ls -A "$T/theirs")"
+fi
+
+# the control socket: 300 idle clients (at most 256 held, the rest told why at once), all closed
+# after 10 s; the node answers all the while; then 200 ctl calls at once all succeed
+python3 - "$T/a/control.sock" <<'PY' || fail "idle control clients were not handled"
+import socket, sys, time
+path = sys.argv[1]
+conns = []
+t_conn = time.time()
+for _ in range(300):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    conns.append(s)
+time.sleep(0.5)
+refused = 0
+for s in conns:
+    s.settimeout(0.02)
+    try:
+        if b"too many" in s.recv(200):
+            refused += 1
+    except socket.timeout:
+        pass
+assert refused == 300 - 256, "refused %d, not 44" % refused
+t0 = time.time()
+closed = 0
+for s in conns:
+    s.settimeout(max(0.01, t0 + 14 - time.time()))
+    try:
+        s.recv(200)
+        closed += 1
+    except socket.timeout:
+        pass
+assert closed == 300, "only %d of 300 idle clients closed within 14 s" % closed
+print("control socket: %d idle clients refused at once, all closed %.1f s after they connected" % (refused, time.time() - t_conn))
+PY
+pids=()
+for _ in $(seq 200); do ctl a id >/dev/null 2>>"$T/ctl-burst.err" & pids+=($!); done
+burst_fail=0
+for p in "${pids[@]}"; do wait "$p" || burst_fail=$((burst_fail + 1)); done
+[ "$burst_fail" = 0 ] || fail "$burst_fail of 200 simultaneous ctl calls failed: $(sort "$T/ctl-burst.err" | uniq -c | head -3)"
 
 # IPv6 and IPv4 at once (skipped only where the machine has no ::1)
 if ip -6 addr show lo 2>/dev/null | grep -q "::1"; then

@@ -182,6 +182,12 @@ TEST_CASE("node: an unknown method gets error 204") {
     REQUIRE(r);
     CHECK(r->kind == dht::Kind::error);
     CHECK(r->error_code == dht::kErrMethodUnknown);
+    // Counted as what it is, not as a ping (it did not answer one).
+    auto& st = f.node.stats();
+    CHECK(st.unknown_method_in.packets == 1);
+    CHECK(st.unknown_method_out.packets == 1);
+    CHECK(st.by_method[static_cast<size_t>(dht::Method::ping)].query_in.packets == 0);
+    CHECK(st.by_method[static_cast<size_t>(dht::Method::ping)].error_out.packets == 0);
 }
 
 TEST_CASE("node: a request to a silent contact times out, fails the contact, and fires once") {
