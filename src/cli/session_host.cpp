@@ -1,5 +1,7 @@
 #include "cli/session_host.hpp"
 
+#include <malloc.h>
+
 #include <chrono>
 
 namespace cli {
@@ -254,7 +256,14 @@ void SessionHost::cancel(session::LinkId id) {
 }
 
 base::TimePoint SessionHost::tick(base::TimePoint now) {
+    // Many connections gone (a flood of idle ones, say): hand their memory back to the system.
+    // glibc keeps freed heap pages otherwise, and the node's RSS would stay at its peak.
+    freed_ += graveyard_.size();
     graveyard_.clear();
+    if (freed_ >= 64) {
+        ::malloc_trim(0);
+        freed_ = 0;
+    }
     base::TimePoint next = base::kNever;
     std::vector<std::pair<session::LinkId, PublicKey>> late;
     for (auto& [id, t] : tcp_) {

@@ -150,6 +150,7 @@ private:
     uint64_t relay_closes_ = 0;
     uint64_t datagrams_dropped_ = 0;
     std::vector<std::unique_ptr<net::TcpConnection>> graveyard_;
+    size_t freed_ = 0;  // connections freed since the last malloc_trim
     session::LinkId next_link_ = 1;
     uint64_t connect_failures_ = 0;
     bool closing_ = false;

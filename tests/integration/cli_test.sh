@@ -135,11 +135,34 @@ for s in conns:
 assert closed == 300, "only %d of 300 idle clients closed within 14 s" % closed
 print("control socket: %d idle clients refused at once, all closed %.1f s after they connected" % (refused, time.time() - t_conn))
 PY
-pids=()
-for _ in $(seq 200); do ctl a id >/dev/null 2>>"$T/ctl-burst.err" & pids+=($!); done
+burst=()
+for _ in $(seq 200); do ctl a id >/dev/null 2>>"$T/ctl-burst.err" & burst+=($!); done
 burst_fail=0
-for p in "${pids[@]}"; do wait "$p" || burst_fail=$((burst_fail + 1)); done
+for p in "${burst[@]}"; do wait "$p" || burst_fail=$((burst_fail + 1)); done
 [ "$burst_fail" = 0 ] || fail "$burst_fail of 200 simultaneous ctl calls failed: $(sort "$T/ctl-burst.err" | uniq -c | head -3)"
+
+# 500 TCP connections that never send: at most 16 KB of memory each while they are open (a
+# connection's read buffer starts small and grows only for a peer that fills it)
+python3 - "${pids[0]}" "$(ctl a id | json 'd["tcp"][0]')" <<'PY' || fail "idle TCP connections cost too much memory"
+import socket, sys, time
+pid, ep = int(sys.argv[1]), sys.argv[2]
+host, port = ep.rsplit(":", 1)
+def rss():
+    for l in open("/proc/%d/status" % pid):
+        if l.startswith("VmRSS"):
+            return int(l.split()[1])
+r0 = rss()
+socks = [socket.create_connection((host.strip("[]"), int(port))) for _ in range(500)]
+time.sleep(2)
+r1 = rss()
+for s in socks:
+    s.close()
+time.sleep(4)
+r2 = rss()
+each = (r1 - r0) / 500
+print("500 idle TCP connections: +%.1f KB each; RSS %d KB before, %d KB after they closed (%+.0f%%)" % (each, r0, r2, 100.0 * (r2 - r0) / r0))
+assert each <= 16, "%.1f KB per idle connection" % each
+PY
 
 # IPv6 and IPv4 at once (skipped only where the machine has no ::1)
 if ip -6 addr show lo 2>/dev/null | grep -q "::1"; then
