@@ -19,6 +19,10 @@ set -euo pipefail
 harness_init relaylab "$@"
 FAIL_GREP="relay|circuit|connect|session"
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# Time limits stretch under the sanitizers (scripts/test-sanitize sets KC_TIME_SCALE): the targets
+# (2 s, 5 s) are for a normal build; an instrumented one runs several times slower.
+SCALE=${KC_TIME_SCALE:-1}
+BOOTS=(--bootstrap 203.0.113.1:44544 --bootstrap 203.0.113.2:44544 --bootstrap 203.0.113.3:44544)
 
 # ---- the lab ----
 lab_up
@@ -106,7 +110,7 @@ s=$(ctl sym1 send s2 "first" --wait 20 | json 'd["status"]')
 t1=$(ms)
 [ "$s" = delivered ] || fail "sym1 -> sym2: the first message is $s, not delivered"
 echo "1. sym1 -> sym2 (never reached before): send -> delivered in $((t1 - t0)) ms" | tee -a "$T/figures"
-[ $((t1 - t0)) -le 2000 ] || fail "the first message over a relay took $((t1 - t0)) ms (more than 2 s)"
+[ $((t1 - t0)) -le $((2000 * SCALE)) ] || fail "the first message over a relay took $((t1 - t0)) ms (more than $((2 * SCALE)) s)"
 [ "$(path_of sym1 sym2)" = relay ] || fail "sym1 -> sym2 is on '$(path_of sym1 sym2)', not a relay"
 RELAY=$(relay_name "$(via_of sym1 sym2)")
 [ -n "$RELAY" ] || fail "ctl peers names no known relay: $(via_of sym1 sym2)"
@@ -192,7 +196,9 @@ wait_status() {
 }
 ctl sym1 send s2 "while you were out" >/dev/null
 wait_status stored 300 || fail "a message to an offline contact is '$st', not stored"
-start sym2 --bootstrap 203.0.113.1:44544
+# Every public node as bootstrap: the first may be the relay killed in phase 2, and a node
+# killed with -9 saved no contacts.
+start sym2 "${BOOTS[@]}"
 took=""
 for _ in $(seq 600); do
     n=$(ctl sym2 history "${ADDR[sym1]}" 2>/dev/null | json 'len([e for e in d if e["text"] == "while you were out"])' 2>/dev/null || echo 0)
@@ -203,7 +209,7 @@ done
 wait_status delivered 300 || fail "the sender still sees '$st' 30 s after the recipient took the message"
 t1=$(ms)
 echo "5. mailbox receipt: the sender saw delivered $((t1 - took)) ms after the recipient took the message" | tee -a "$T/figures"
-[ $((t1 - took)) -le 5000 ] || fail "the receipt took $((t1 - took)) ms (more than 5 s)"
+[ $((t1 - took)) -le $((5000 * SCALE)) ] || fail "the receipt took $((t1 - took)) ms (more than $((5 * SCALE)) s)"
 
 kill "${pid[nfq]}" 2>/dev/null || true
 unset "pid[nfq]"
