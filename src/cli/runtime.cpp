@@ -401,6 +401,7 @@ base::Status Runtime::start() {
     if (auto st = chat_->start(opts_.data_dir, host_->identity()); !st.ok()) return st;
     chat_->on_notice = [this](const chat::Notice& n) { on_notice(n); };
     chat_->on_joined = [this] {
+        save_contacts();  // a node killed with -9 later still finds the network again
         if (input_ && input_->interactive())
             input_->print("Joined the network (" + std::to_string(node().table().size()) + " DHT contacts).");
     };
@@ -433,6 +434,15 @@ base::Status Runtime::start() {
     auto st = net::Timer::make(loop_, [this] { shutdown(); });
     if (!st) return st.status();
     stop_timer_ = std::move(*st);
+    // The routing table is saved at exit, after joining, and every 5 minutes: kill -9 (or a
+    // crash) must not leave a node with nothing but a bootstrap list that may be gone.
+    auto save = net::Timer::make(loop_, [this] {
+        save_contacts();
+        if (save_timer_) save_timer_->start(kSaveContactsMs);
+    });
+    if (!save) return save.status();
+    save_timer_ = std::move(*save);
+    save_timer_->start(kSaveContactsMs);
 
     auto boot = resolve_bootstrap();
     node().set_bootstrap(boot);
@@ -524,6 +534,7 @@ void Runtime::shutdown() {
     if (auto* term_log = dynamic_cast<base::StderrLogger*>(&log_)) term_log->set_sink(nullptr);
     input_.reset();
     script_timer_.reset();
+    save_timer_.reset();
     chat_.reset();  // before the sessions and the node it calls
     control_.reset();
     signals_.reset();

@@ -107,6 +107,8 @@ private:
     std::unique_ptr<net::Timer> script_timer_;
     int script_waited_s_ = 0;
     std::unique_ptr<net::Timer> stop_timer_;
+    std::unique_ptr<net::Timer> save_timer_;  // contacts.json every kSaveContactsMs
+    static constexpr uint64_t kSaveContactsMs = 5 * 60 * 1000;
     base::TimePoint started_at_{};
     bool stopped_ = false;
 };

@@ -43,6 +43,9 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 [ "$(ctl b id | json 'd["state"]')" = connected ] || fail "b did not join"
+# the routing table is saved on joining (and every 5 minutes): a kill -9 later does not lose it
+for _ in $(seq 30); do [ -s "$T/b/contacts.json" ] && break; sleep 0.1; done
+[ -s "$T/b/contacts.json" ] || fail "b saved no contacts.json on joining"
 
 # dht lookup
 OUT=$(ctl b dht lookup "$ID_C" --trace)
