@@ -1,5 +1,6 @@
 #include "net/control_server.hpp"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,11 +60,21 @@ size_t ControlServer::waiting() const {
     return n;
 }
 
+// True when the client's bytes wait in the socket for the loop to read them. A node starved of CPU
+// (hundreds of clients starting at once under the sanitizers) can reach this sweep after a long
+// loop iteration, before the read callback of a connection accepted in it: that client is not idle.
+bool ControlServer::has_unread(Conn& c) {
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(c.handle.get()), &fd) != 0) return false;
+    char b;
+    return ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 // Closes the connections that have not sent a full request within kIdleTimeout.
 void ControlServer::sweep() {
     auto now = base::steady_now();
     for (auto it = conns_.begin(); it != conns_.end();) {
-        if (!it->second->answered && now - it->second->since >= kIdleTimeout) {
+        if (!it->second->answered && now - it->second->since >= kIdleTimeout && !has_unread(*it->second)) {
             ++idle_closed_;
             it = conns_.erase(it);  // the handle closes with it
         } else {

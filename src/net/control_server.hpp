@@ -37,6 +37,7 @@ private:
     static void on_connection(uv_stream_t* server, int status) noexcept;
     void finish(uint64_t id, std::string reply);
     void sweep();
+    static bool has_unread(Conn& c);
     size_t waiting() const;
 
     Loop& loop_;

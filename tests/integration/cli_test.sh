@@ -144,6 +144,41 @@ burst_fail=0
 for p in "${burst[@]}"; do wait "$p" || burst_fail=$((burst_fail + 1)); done
 [ "$burst_fail" = 0 ] || fail "$burst_fail of 200 simultaneous ctl calls failed: $(sort "$T/ctl-burst.err" | uniq -c | head -3)"
 
+# a request that waits in the socket is answered, not swept as idle, even when the node gets no CPU
+# for longer than the idle timeout between accepting the client and reading it (stopped here)
+python3 - "$T/a/control.sock" "${pids[0]}" <<'PY' || fail "a request that was waiting in the socket was swept as idle"
+import os, signal, socket, sys, time
+path, pid = sys.argv[1], int(sys.argv[2])
+conns = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(5)]
+for s in conns:
+    s.connect(path)
+time.sleep(0.5)  # accepted
+os.kill(pid, signal.SIGSTOP)
+try:
+    while open("/proc/%d/stat" % pid).read().split()[2] != "T":  # stopped before the bytes come
+        time.sleep(0.01)
+    time.sleep(0.2)
+    for s in conns:
+        s.sendall(b'{"argv":["id"]}\n')
+    time.sleep(11.5)
+finally:
+    os.kill(pid, signal.SIGCONT)
+answered = 0
+for s in conns:
+    s.settimeout(10)
+    reply = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    except ConnectionResetError:  # what the unfixed node did: closed with the request unread
+        pass
+    answered += b'"ok":true' in reply.replace(b" ", b"")
+assert answered == 5, "%d of 5 waiting requests answered after the node had been stopped 11.5 s" % answered
+PY
+
 # 500 TCP connections that never send: at most 16 KB of memory each while they are open (a
 # connection's read buffer starts small and grows only for a peer that fills it)
 python3 - "${pids[0]}" "$(ctl a id | json 'd["tcp"][0]')" <<'PY' || fail "idle TCP connections cost too much memory"
