@@ -30,7 +30,7 @@ struct Config {
     base::Duration token_rotation = 5min;  // tokens stay valid for two rotations
     base::Duration replay_window = 2min;   // remembered (sender, txid) pairs of queries
     size_t replay_capacity = 1024;
-    size_t max_value_size = 1024;          // bytes of one value's data
+    size_t max_value_size = 768;           // bytes of one value's data: a store fits 1,200 bytes
     size_t max_values = 4096;              // values one node stores in total
     size_t max_values_per_publisher = 64;  // values one node stores for one publisher
     size_t max_values_per_reply = 16;
@@ -38,11 +38,12 @@ struct Config {
     base::Duration max_ttl = 24h;
     base::Duration republish_interval = 10min;
     // Mailboxes: sealed chat envelopes kept for offline recipients (PROTOCOL.md §8, §14).
-    size_t max_mailbox_item = 10240;         // bytes of one item (a 4,000-byte message, sealed, in hex)
-    size_t max_mailbox_items = 4096;         // items one node keeps in total
-    size_t max_items_per_mailbox = 256;      // items one node keeps for one recipient
-    size_t max_items_per_sender = 128;       // items one node keeps from one sender, all mailboxes
-    size_t mailbox_reply_bytes = 48000;      // item bytes in one mbox_get reply; the owner removes and asks again
+    // An item is at most one part (dht/mailbox_parts.hpp: 640 characters of data); a larger
+    // message travels as several items. A 4,000-byte message is 13 parts.
+    size_t max_mailbox_item = 1024;          // bytes of one item
+    size_t max_mailbox_items = 16384;        // items one node keeps in total
+    size_t max_items_per_mailbox = 2048;     // items one node keeps for one recipient
+    size_t max_items_per_sender = 1024;      // items one node keeps from one sender, all mailboxes
     base::Duration max_mailbox_ttl = 7 * 24h;
     base::Duration bootstrap_backoff_min = 1s;
     base::Duration bootstrap_backoff_max = 60s;

@@ -59,7 +59,10 @@ std::vector<size_t> Lookup::next_queries(base::TimePoint now) {
         Candidate& c = cand_[i];
         if (c.state == State::failed || (impatient_ && c.state == State::slow)) continue;
         ++considered;
-        bool retry = c.state == State::slow && c.attempts < kMaxAttempts;
+        // The target of a node lookup is the answer itself: one lost datagram each way must not
+        // lose it, so it is asked more often than a contact on the way.
+        uint8_t limit = kind_ == Kind::find_node && c.info.id == target_ ? kMaxTargetAttempts : kMaxAttempts;
+        bool retry = c.state == State::slow && c.attempts < limit;
         if (c.state != State::fresh && !retry) continue;
         c.state = State::in_flight;
         c.trace = trace_.size();
@@ -86,6 +89,7 @@ void Lookup::on_reply(size_t idx, size_t attempt, const Message& reply, const No
     if (c.state == State::responded) return;  // the other attempt answered first
     c.state = State::responded;
     c.token = reply.token;
+    if (reply.more) more_.emplace_back(c.info, reply.values.size());
     int hop = c.hop;
     NodeId replier = c.info.id;  // `c` may move when candidates are added
     if (reply.here) {
@@ -159,6 +163,7 @@ LookupResult Lookup::result(base::TimePoint now) const {
     r.values = values_;
     r.here = here_;
     r.relays = relays_;
+    r.more = more_;
     for (auto i : order_)  // nearest first
         for (auto& n : rendezvous_)
             if (n.id == cand_[i].info.id) r.rendezvous.push_back(n);

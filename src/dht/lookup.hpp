@@ -50,6 +50,8 @@ struct LookupResult {
     // a connect to it), nearest first, and the endpoint they see it at.
     std::vector<NodeInfo> rendezvous;
     std::vector<NodeId> relays;  // of those, the ones that relay for it (PROTOCOL.md §17)
+    // mailbox: repliers that left items out ("more"), and how many items they gave
+    std::vector<std::pair<NodeInfo, size_t>> more;
     std::optional<base::Endpoint> here;
 };
 using LookupDone = std::function<void(const LookupResult&)>;
@@ -100,6 +102,7 @@ private:
     // A candidate that missed its short timeout is asked once more under a new transaction:
     // one lost datagram should not cost a lookup its target.
     static constexpr uint8_t kMaxAttempts = 2;
+    static constexpr uint8_t kMaxTargetAttempts = 4;
     void check_done();
 
     LookupId id_;
@@ -116,6 +119,7 @@ private:
     std::vector<ValueRecord> values_;
     std::vector<NodeInfo> rendezvous_;
     std::vector<NodeId> relays_;
+    std::vector<std::pair<NodeInfo, size_t>> more_;
     std::optional<base::Endpoint> here_;
     int value_hop_ = 0;
     size_t messages_ = 0;

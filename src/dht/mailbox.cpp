@@ -4,6 +4,7 @@
 // proves the sender's ID, and only the ID whose mailbox_key is `key` may remove.
 #include <algorithm>
 
+#include "dht/mailbox_parts.hpp"
 #include "dht/node.hpp"
 
 namespace dht {
@@ -16,6 +17,13 @@ uint32_t whole_seconds(base::Duration d) {
 ValueRecord record_of(const MailboxItem& i, base::TimePoint now) {
     return {i.sender, i.data, whole_seconds(i.expires_at - now), i.slot};
 }
+void add_item(std::vector<ValueRecord>& into, ValueRecord v) {
+    bool dup = std::any_of(into.begin(), into.end(),
+                           [&](auto& x) { return x.publisher == v.publisher && x.slot == v.slot; });
+    if (!dup) into.push_back(std::move(v));
+}
+// Slot characters of one mbox_del query: with its other members it fits kMaxDatagram.
+constexpr size_t kMaxDelSlotBytes = 800;
 }  // namespace
 
 void Node::handle_mbox_put(const Message& q, const base::Endpoint& from, base::TimePoint now) {
@@ -37,13 +45,18 @@ void Node::handle_mbox_put(const Message& q, const base::Endpoint& from, base::T
 
 void Node::handle_mbox_get(const Message& q, const base::Endpoint& from, base::TimePoint now) {
     Message r = reply_to(q, from);
-    r.has_nodes = true;
-    r.nodes = table_.closest(q.target, cfg_.k);
-    auto items = mailboxes_.get(q.target, now, cfg_.mailbox_reply_bytes);
+    // Asked on a lookup, the reply carries contacts too; a page ("skip") only items.
+    if (!q.skip) {
+        r.has_nodes = true;
+        r.nodes = table_.closest(q.target, cfg_.k);
+    }
+    size_t left = 0;
+    auto items = mailboxes_.get(q.target, now, kMaxDatagram, q.skip.value_or(0), &left);
     if (!items.empty()) {
         r.has_values = true;
         for (auto& i : items) r.values.push_back(record_of(i, now));
     }
+    r.more = left > 0;  // Rpc::send_response sets it too if it must cut items to fit
     rpc_.send_response(r, from, q.sender);
 }
 
@@ -60,23 +73,45 @@ void Node::mailbox_put(const NodeId& owner, const std::string& slot, std::string
                        PutDone done, base::TimePoint now) {
     Key key = mailbox_key(owner);
     ttl = std::clamp(ttl, base::Duration{std::chrono::seconds(1)}, cfg_.max_mailbox_ttl);
+    auto parts = split_item(slot, value);
     // find_value gathers the write tokens (valid for any write) without fetching the items.
     LookupId id = start_lookup(
         Lookup::Kind::find_value, key, true,
-        [this, key, slot, value = std::move(value), ttl, done = std::move(done)](const LookupResult& r,
-                                                                                base::TimePoint now) {
-            Message q;
-            q.method = Method::mbox_put;
-            q.target = key;
-            q.slot = slot;
-            q.value = value;
-            q.ttl_s = whole_seconds(ttl);
-            write_to_closest(
-                q, r,
-                [this, key, slot, value, ttl](base::TimePoint now) {
-                    return mailboxes_.put(key, self_, slot, value, now, now + ttl);
-                },
-                ttl, done, now);
+        [this, key, parts = std::move(parts), ttl, done = std::move(done)](const LookupResult& r,
+                                                                          base::TimePoint now) {
+            // An item in parts is as stored as its least stored part.
+            struct Progress {
+                size_t left;
+                PutResult result;
+                PutDone done;
+            };
+            auto p = std::make_shared<Progress>(Progress{parts.size(), {}, std::move(done)});
+            for (size_t i = 0; i < parts.size(); ++i) {
+                Message q;
+                q.method = Method::mbox_put;
+                q.target = key;
+                q.slot = parts[i].slot;
+                q.value = parts[i].data;
+                q.ttl_s = whole_seconds(ttl);
+                write_to_closest(
+                    q, r,
+                    [this, key, part = parts[i], ttl](base::TimePoint now) {
+                        return mailboxes_.put(key, self_, part.slot, part.data, now, now + ttl);
+                    },
+                    ttl,
+                    [p, first = i == 0](const PutResult& one) {
+                        if (first) {
+                            p->result = one;
+                        } else {
+                            p->result.stored = std::min(p->result.stored, one.stored);
+                            p->result.stored_here = p->result.stored_here && one.stored_here;
+                            p->result.attempted = std::max(p->result.attempted, one.attempted);
+                            for (auto& e : one.errors) p->result.errors.push_back(e);
+                        }
+                        if (--p->left == 0) p->done(p->result);
+                    },
+                    now);
+            }
         },
         now);
     if (auto it = lookups_.find(id); it != lookups_.end()) it->second->set_impatient();
@@ -87,24 +122,73 @@ void Node::mailbox_fetch(LookupDone done, base::TimePoint now) {
     start_lookup(
         Lookup::Kind::mailbox, key, true,
         [this, key, done = std::move(done)](const LookupResult& r, base::TimePoint now) {
-            LookupResult out = r;
-            // Items this node keeps for itself (it is among the k closest to its own mailbox).
-            for (auto& i : mailboxes_.get(key, now, cfg_.mailbox_reply_bytes)) {
-                auto rec = record_of(i, now);
-                bool dup = std::any_of(out.values.begin(), out.values.end(), [&](auto& v) {
-                    return v.publisher == rec.publisher && v.slot == rec.slot;
-                });
-                if (!dup) out.values.push_back(std::move(rec));
+            struct Fetch {
+                LookupResult out;
+                size_t paging = 0;
+                LookupDone done;
+            };
+            auto f = std::make_shared<Fetch>(Fetch{r, 0, std::move(done)});
+            auto finish = [this, key, f](base::TimePoint now) {
+                // Items this node keeps for itself (it is among the k closest to its own mailbox).
+                for (auto& i : mailboxes_.get(key, now, SIZE_MAX)) add_item(f->out.values, record_of(i, now));
+                auto joined = join_items(f->out.values);
+                if (part_slots_.size() > kMaxPartSets) part_slots_.clear();
+                for (auto& [slot, names] : joined.parts) part_slots_[slot] = names;
+                f->out.values = std::move(joined.items);
+                f->out.found = !f->out.values.empty();
+                f->done(f->out);
+            };
+            // Holders that said "more" are asked page by page, each from where it left off.
+            for (auto& [holder, given] : r.more) {
+                ++f->paging;
+                fetch_pages(key, holder, given, 0, f->out.values, [f, finish](base::TimePoint now) {
+                    if (--f->paging == 0) finish(now);
+                }, now);
             }
-            out.found = !out.values.empty();
-            done(out);
+            if (f->paging == 0) finish(now);
         },
         now);
 }
 
-void Node::mailbox_remove(const std::vector<NodeInfo>& holders, const std::vector<std::string>& slots,
+void Node::fetch_pages(const Key& key, const NodeInfo& holder, size_t skip, size_t pages,
+                       std::vector<ValueRecord>& into, std::function<void(base::TimePoint)> then,
+                       base::TimePoint now) {
+    Message q;
+    q.method = Method::mbox_get;
+    q.target = key;
+    q.skip = static_cast<uint32_t>(skip);
+    NodeId peer = holder.id;
+    rpc_.send_query(
+        q, holder.endpoint, &peer,
+        [this, key, holder, skip, pages, &into, then = std::move(then)](const RpcEvent& ev) {
+            if (ev.type == RpcEvent::Type::short_timeout) return;
+            if (ev.type != RpcEvent::Type::reply) return defer([then](base::TimePoint now) { then(now); });
+            for (auto& v : ev.msg->values) add_item(into, v);
+            // An item too large for any page is passed over rather than asked for forever.
+            size_t next = skip + std::max<size_t>(ev.msg->values.size(), 1);
+            if (ev.msg->more && pages + 1 < cfg_.max_items_per_mailbox) {
+                auto now = ev.now;
+                return fetch_pages(key, holder, next, pages + 1, into, then, now);
+            }
+            defer([then](base::TimePoint now) { then(now); });
+        },
+        now);
+}
+
+void Node::mailbox_remove(const std::vector<NodeInfo>& holders, const std::vector<std::string>& whole,
                           std::function<void(size_t)> done, base::TimePoint now) {
     Key key = mailbox_key(self_);
+    // An item that came in parts is removed part by part.
+    std::vector<std::string> slots;
+    for (auto& s : whole) {
+        auto it = part_slots_.find(s);
+        if (it == part_slots_.end()) {
+            slots.push_back(s);
+            continue;
+        }
+        slots.insert(slots.end(), it->second.begin(), it->second.end());
+        part_slots_.erase(it);
+    }
     stats_.mailbox_removed += mailboxes_.remove(key, slots);
     struct Progress {
         size_t outstanding = 0, confirmed = 0;
@@ -112,10 +196,15 @@ void Node::mailbox_remove(const std::vector<NodeInfo>& holders, const std::vecto
     };
     auto p = std::make_shared<Progress>();
     p->done = std::move(done);
-    // A removal names at most 64 slots (PROTOCOL.md §14); more go in several queries.
-    for (size_t from = 0; from < slots.size(); from += 64) {
-        std::vector<std::string> part(slots.begin() + static_cast<std::ptrdiff_t>(from),
-                                      slots.begin() + static_cast<std::ptrdiff_t>(std::min(slots.size(), from + 64)));
+    // A removal names at most 64 slots (PROTOCOL.md §14) in at most kMaxDatagram bytes: more go
+    // in several queries.
+    for (size_t from = 0; from < slots.size();) {
+        std::vector<std::string> part;
+        size_t bytes = 0;
+        while (from < slots.size() && part.size() < 64 && (part.empty() || bytes + slots[from].size() + 3 <= kMaxDelSlotBytes)) {
+            bytes += slots[from].size() + 3;
+            part.push_back(slots[from++]);
+        }
         for (auto& h : holders) {
             Message q;
             q.method = Method::mbox_del;

@@ -38,18 +38,23 @@ base::Status MailboxStore::put(const Key& key, const NodeId& sender, const std::
     return {};
 }
 
-std::vector<MailboxItem> MailboxStore::get(const Key& key, base::TimePoint now, size_t max_bytes) const {
+std::vector<MailboxItem> MailboxStore::get(const Key& key, base::TimePoint now, size_t max_bytes, size_t skip,
+                                           size_t* left) const {
     std::vector<MailboxItem> out;
+    if (left) *left = 0;
     auto it = boxes_.find(key);
     if (it == boxes_.end()) return out;
     for (auto& [k, item] : it->second)
         if (item.expires_at > now) out.push_back(item);
+    // Oldest first; ties in (sender, slot) order, so that pages follow one another.
     std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.stored_at < b.stored_at; });
+    out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(std::min(skip, out.size())));
     size_t used = 0, n = 0;
     for (; n < out.size(); ++n) {
         used += out[n].data.size() + out[n].slot.size() + 100;  // + the record's framing
         if (used > max_bytes && n > 0) break;
     }
+    if (left) *left = out.size() - n;
     out.resize(n);
     return out;
 }

@@ -34,7 +34,10 @@ public:
     base::Status put(const Key& key, const NodeId& sender, const std::string& slot, std::string data,
                      base::TimePoint now, base::TimePoint expires_at);
     // Unexpired items at `key`, oldest first, until their data would exceed `max_bytes`.
-    std::vector<MailboxItem> get(const Key& key, base::TimePoint now, size_t max_bytes) const;
+    // After passing over the `skip` oldest (paging, PROTOCOL.md §14); `left` gets how many
+    // unexpired items come after the ones returned.
+    std::vector<MailboxItem> get(const Key& key, base::TimePoint now, size_t max_bytes, size_t skip = 0,
+                                 size_t* left = nullptr) const;
     // Removes the named slots (of any sender) at `key`; returns how many were there.
     size_t remove(const Key& key, const std::vector<std::string>& slots);
     base::TimePoint expire(base::TimePoint now);

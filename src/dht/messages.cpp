@@ -95,7 +95,7 @@ bool encode_hot(const Message& m, std::string& out) {
         m.method != Method::find_value)
         return false;
     if (m.kind == Kind::reply && (m.has_values || !plain(m.token) || m.here || !m.helpers.empty() || !m.blob.empty() ||
-                                  m.ep || m.relay || m.circuit))
+                                  m.ep || m.relay || m.circuit || m.more))
         return false;
     out.reserve(160 + m.nodes.size() * 96);
     out += "{\"v\":";
@@ -184,7 +184,10 @@ std::string encode_general(const Message& m) {
                 a["value"] = m.value;
                 a["ttl"] = m.ttl_s;
                 break;
-            case Method::mbox_get: a["key"] = m.target.hex(); break;
+            case Method::mbox_get:
+                a["key"] = m.target.hex();
+                if (m.skip) a["skip"] = *m.skip;
+                break;
             case Method::mbox_del:
                 a["key"] = m.target.hex();
                 a["slots"] = m.slots;
@@ -234,6 +237,7 @@ std::string encode_general(const Message& m) {
             }
             r["values"] = std::move(vals);
         }
+        if (m.more) r["more"] = 1;
         j["r"] = std::move(r);
     } else {
         j["e"] = ojson{{"code", m.error_code}, {"msg", m.error_msg}};
@@ -306,9 +310,10 @@ bool get_txid(std::string_view s, uint64_t& out) {
 // A connect offer or answer: sealed bytes in lowercase hex, bounded.
 bool get_blob(object o, const char* field, std::string& out) {
     std::string_view v;
-    if (o.at_key(field).get_string().get(v) || v.size() < 2 || v.size() > kMaxBlob || v.size() % 2) return false;
-    for (char c : v)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    if (o.at_key(field).get_string().get(v) || v.size() < 2 || v.size() > kMaxBlob) return false;
+    for (char c : v)  // base64url (the rendezvous node passes it on unread)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+            return false;
     out = v;
     return true;
 }
@@ -365,7 +370,13 @@ const char* decode_args(Method m, object a, Message& msg) {
             return nullptr;
         }
         case Method::mbox_get:
-            return get_id(a, "key", msg.target) ? nullptr : "mbox_get.key: not 64 hex";
+            if (!get_id(a, "key", msg.target)) return "mbox_get.key: not 64 hex";
+            if (a.at_key("skip").error() != simdjson::NO_SUCH_FIELD) {
+                uint32_t skip = 0;
+                if (!get_u32(a, "skip", skip)) return "mbox_get.skip: not an unsigned 32-bit integer";
+                msg.skip = skip;
+            }
+            return nullptr;
         case Method::announce: {
             if (!get_u32(a, "ttl", msg.ttl_s)) return "announce.ttl: not an unsigned 32-bit integer";
             if (!get_flag(a, "relay", msg.relay)) return "announce.relay: not 0 or 1";
@@ -385,7 +396,7 @@ const char* decode_args(Method m, object a, Message& msg) {
         }
         case Method::connect: {
             if (!get_id(a, "target", msg.target)) return "connect.target: not 64 hex";
-            if (!get_blob(a, "offer", msg.blob)) return "connect.offer: not 2 to 2048 lowercase hex";
+            if (!get_blob(a, "offer", msg.blob)) return "connect.offer: not 2 to 2048 base64url characters";
             if (auto f = a.at_key("from"); f.error() != simdjson::NO_SUCH_FIELD) {
                 NodeId from;
                 if (!get_id(a, "from", from)) return "connect.from: not 64 hex";
@@ -456,13 +467,14 @@ const char* decode_reply(object r, Message& msg) {
         msg.here = ep;
     }
     if (!get_flag(r, "relay", msg.relay)) return "r.relay: not 0 or 1";
+    if (!get_flag(r, "more", msg.more)) return "r.more: not 0 or 1";
     if (auto c = r.at_key("c"); c.error() != simdjson::NO_SUCH_FIELD) {
         std::string_view text;
         if (c.get_string().get(text) || !get_txid(text, msg.circuit) || msg.circuit == 0)
             return "r.c: not 16 hex (nonzero)";
     }
     if (r.at_key("answer").error() != simdjson::NO_SUCH_FIELD && !get_blob(r, "answer", msg.blob))
-        return "r.answer: not 2 to 2048 lowercase hex";
+        return "r.answer: not 2 to 2048 base64url characters";
     if (auto e = r.at_key("ep"); e.error() != simdjson::NO_SUCH_FIELD) {
         std::string_view text;
         base::Endpoint ep;

@@ -43,7 +43,12 @@ enum ErrorCode : int {
     kErrBusy = 212,      // rate limit or capacity reached; try another node or later
     kErrNoRelay = 213,   // relay: this node does not relay (or not for that target)
 };
-inline constexpr size_t kMaxBlob = 2048;  // hex characters of a connect offer or answer
+// Every datagram a node sends fits this many bytes of UDP payload: larger ones are fragmented by
+// IP, and fragments are dropped on real paths (PROTOCOL.md §1).
+inline constexpr size_t kMaxDatagram = 1200;
+// A reply cut to fit keeps at least this many contacts (a lookup needs some to go on).
+inline constexpr size_t kMinReplyNodes = 4;
+inline constexpr size_t kMaxBlob = 2048;  // base64url characters of a connect offer or answer
 
 struct ValueRecord {
     NodeId publisher;
@@ -66,7 +71,8 @@ struct Message {
     uint32_t ttl_s = 0;  // store.ttl, mbox_put.ttl
     std::string slot;    // mbox_put.slot
     std::vector<std::string> slots;  // mbox_del.slots
-    std::string blob;                // connect.offer (query), connect.answer (reply): hex
+    std::optional<uint32_t> skip;    // mbox_get.skip: a page: items to pass over (PROTOCOL.md §14)
+    std::string blob;                // connect.offer (query), connect.answer (reply): base64url
     std::optional<NodeId> from;      // connect, forwarded by a rendezvous node: who asks
     std::optional<base::Endpoint> ep;  // connect (forwarded): the asker's endpoint; connect reply:
                                        // the target's; nat_probe: where to ping
@@ -82,6 +88,7 @@ struct Message {
     std::vector<ValueRecord> values;
     std::optional<base::Endpoint> here;  // find_node: the replier holds the target's presence, at this endpoint
     std::vector<NodeInfo> helpers;       // nat_check: who will ping the asker (1 to 3)
+    bool more = false;                   // mbox_get: "more":1, items left out to fit the datagram
     // Error fields. A query with an unknown method decodes with error_code = kErrMethodUnknown
     // and the method name in error_msg, so that the node can answer it with error 204.
     int error_code = 0;

@@ -196,8 +196,14 @@ private:
     void schedule_refresh(const LookupResult& r, base::TimePoint now);
     // Sends `q` (a store or mbox_put, token filled in per node) to every node of `r` that gave a
     // token, and keeps a copy here through `keep_here` when this node is among the k closest.
+    // Asks `holder` for the mailbox items after the first `skip`, page by page while it says
+    // "more", adding them to `into` (which must outlive the fetch); then `then`.
+    void fetch_pages(const Key& key, const NodeInfo& holder, size_t skip, size_t pages,
+                     std::vector<ValueRecord>& into, std::function<void(base::TimePoint)> then,
+                     base::TimePoint now);
     void write_to_closest(Message q, const LookupResult& r, std::function<base::Status(base::TimePoint)> keep_here,
                           base::Duration ttl, PutDone done, base::TimePoint now);
+    size_t store_bytes(const Key& key, const std::string& value, base::Duration ttl) const;
     void store_at(const Key& key, const std::string& value, base::Duration ttl,
                   const LookupResult& r, PutDone done, base::TimePoint now);
     void republish_due(base::TimePoint now);
@@ -228,6 +234,10 @@ private:
     TokenIssuer tokens_;
     std::unique_ptr<Storage> storage_;
     MailboxStore mailboxes_;
+    // Items this node fetched in parts: slot -> part slots, so that removing the slot removes
+    // them all (bounded: cleared past kMaxPartSets; the parts then expire with their TTL).
+    std::map<std::string, std::vector<std::string>> part_slots_;
+    static constexpr size_t kMaxPartSets = 4096;
     base::TimePoint next_expiry_ = base::kNever;
 
     LookupId next_lookup_id_ = 1;

@@ -1,5 +1,6 @@
 #include "dht/rpc.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace dht {
@@ -35,6 +36,29 @@ void Rpc::send_response(const Message& msg, const base::Endpoint& to, const Node
     Message m = msg;
     m.read_only = read_only_;
     std::string dg = encode(m, auth_, &peer);
+    // A reply that would not fit one datagram on a real path (PROTOCOL.md §1) is cut, least
+    // useful first: its farthest contacts down to kMinReplyNodes, then its last values down to
+    // one (the lists are ordered so that the tail matters least), then the remaining contacts
+    // (values are what the asker came for), then the last value. An mbox_get reply that left
+    // items out says "more", and the asker pages on with "skip".
+    auto cut_value = [&] {
+        m.values.pop_back();
+        if (m.method == Method::mbox_get) m.more = true;
+    };
+    while (dg.size() > kMaxDatagram && (!m.values.empty() || !m.nodes.empty())) {
+        if (m.nodes.size() > kMinReplyNodes) {
+            // ~90 bytes a contact: drop about as many as the excess needs, at least one
+            size_t drop = std::clamp<size_t>((dg.size() - kMaxDatagram) / 100, 1, m.nodes.size() - kMinReplyNodes);
+            m.nodes.resize(m.nodes.size() - drop);
+        } else if (m.values.size() > 1) {
+            cut_value();
+        } else if (!m.nodes.empty()) {
+            m.nodes.pop_back();
+        } else {
+            cut_value();
+        }
+        dg = encode(m, auth_, &peer);
+    }
     auto& ms = stats_.by_method[static_cast<size_t>(m.method)];
     if (m.kind == Kind::error && m.error_code == kErrMethodUnknown)
         stats_.unknown_method_out.add(dg.size());

@@ -14,14 +14,33 @@ uint32_t seconds(base::Duration d) {
 }
 }  // namespace
 
+// The size of the store query that would carry `value` (a 64-character token, the longest
+// allowed, and a MAC): quotes and control characters grow when escaped.
+size_t Node::store_bytes(const Key& key, const std::string& value, base::Duration ttl) const {
+    Message q;
+    q.method = Method::store;
+    q.txid = 1;
+    q.sender = self_;
+    q.read_only = true;
+    q.target = key;
+    q.token = std::string(64, '0');
+    q.value = value;
+    q.ttl_s = seconds(ttl);
+    return encode_general(q).size() + 45;  // + ,"mac":"<32 hex>"}
+}
+
 void Node::put(const Key& key, std::string value, base::Duration ttl, PutDone done,
                base::TimePoint now) {
     ttl = std::clamp(ttl, base::Duration{std::chrono::seconds(1)}, cfg_.max_ttl);
-    if (value.size() > cfg_.max_value_size) {
+    if (value.size() > cfg_.max_value_size || store_bytes(key, value, ttl) > kMaxDatagram) {
         PutResult r;
         r.key = key;
-        r.errors.push_back("value of " + std::to_string(value.size()) + " bytes exceeds the limit of " +
-                           std::to_string(cfg_.max_value_size) + " bytes");
+        r.errors.push_back(value.size() > cfg_.max_value_size
+                               ? "value of " + std::to_string(value.size()) + " bytes exceeds the limit of " +
+                                     std::to_string(cfg_.max_value_size) + " bytes"
+                               : "value does not fit one datagram once escaped for JSON (" +
+                                     std::to_string(store_bytes(key, value, ttl)) + " of " +
+                                     std::to_string(kMaxDatagram) + " bytes)");
         defer([done = std::move(done), r = std::move(r)](base::TimePoint) { done(r); });
         return;
     }

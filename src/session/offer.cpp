@@ -1,10 +1,13 @@
 #include "session/offer.hpp"
 
+#include <algorithm>
+
 #include <simdjson.h>
 
 #include <nlohmann/json.hpp>
 
 #include "base/hex.hpp"
+#include "crypto/base64.hpp"
 
 namespace session {
 
@@ -22,8 +25,9 @@ const char* candidate_kind_name(Candidate::Kind k) {
     return "?";
 }
 
-base::Result<std::string> seal_offer(const crypto::Identity& me, const crypto::PublicKey& peer, const Offer& offer,
-                                     uint64_t wall_ms, base::Rng& rng) {
+namespace {
+base::Result<std::string> seal_all(const crypto::Identity& me, const crypto::PublicKey& peer, const Offer& offer,
+                                   uint64_t wall_ms, base::Rng& rng) {
     nlohmann::ordered_json j;
     j["k"] = offer.answer ? "answer" : "offer";
     if (!offer.answer) j["key"] = base::to_hex(std::span<const uint8_t>{offer.key});
@@ -35,12 +39,29 @@ base::Result<std::string> seal_offer(const crypto::Identity& me, const crypto::P
     auto env = crypto::seal_envelope(me, peer, offer.nonce, wall_ms,
                                      {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, rng);
     if (!env) return env.status();
-    return base::to_hex(std::span<const uint8_t>{*env});
+    return crypto::to_base64url(std::span<const uint8_t>{*env});
+}
+}  // namespace
+
+base::Result<std::string> seal_offer(const crypto::Identity& me, const crypto::PublicKey& peer, const Offer& offer,
+                                     uint64_t wall_ms, base::Rng& rng) {
+    // The connect that carries it must fit one 1,200-byte datagram (PROTOCOL.md §1): candidates
+    // are left out until it does, the last LAN one first (a peer across the internet needs the
+    // reflexive ones; one on our LAN usually sees only one of our LAN addresses anyway).
+    Offer o = offer;
+    if (o.candidates.size() > kMaxCandidates) o.candidates.resize(kMaxCandidates);
+    for (;;) {
+        auto text = seal_all(me, peer, o, wall_ms, rng);
+        if (!text || text->size() <= kMaxOfferText || o.candidates.empty()) return text;
+        auto lan = std::find_if(o.candidates.rbegin(), o.candidates.rend(),
+                                [](const Candidate& c) { return c.kind == Candidate::Kind::lan; });
+        o.candidates.erase(lan != o.candidates.rend() ? std::next(lan).base() : std::prev(o.candidates.end()));
+    }
 }
 
-base::Result<Offer> OfferOpener::open(const std::string& hex, const crypto::PublicKey& from, uint64_t wall_ms) {
-    auto bytes = base::from_hex(hex);
-    if (!bytes) return base::malformed("offer: not hex");
+base::Result<Offer> OfferOpener::open(const std::string& text, const crypto::PublicKey& from, uint64_t wall_ms) {
+    auto bytes = crypto::from_base64url(text);
+    if (!bytes) return base::malformed("offer: not base64url");
     auto letter = opener_.open(*bytes);
     if (!letter) return letter.status();
     if (letter->sender != from) return base::Status{base::Errc::crypto, "offer: signed by someone else"};

@@ -4,8 +4,8 @@
 // authenticates the probes of this attempt. Both travel sealed (crypto::seal_envelope): only the
 // other peer can read them, and the signature proves who wrote them, so the rendezvous node can
 // neither read nor forge a candidate. The envelope's message ID is the attempt's nonce; the answer
-// repeats the offer's, so an answer belongs to exactly one offer. Sealed at most a few hundred
-// bytes, a hex blob well under the 2,048 characters a connect carries.
+// repeats the offer's, so an answer belongs to exactly one offer. Sealed, at most kMaxOfferText
+// characters of base64url.
 #include <array>
 #include <optional>
 #include <set>
@@ -30,6 +30,9 @@ struct Candidate {
 const char* candidate_kind_name(Candidate::Kind k);
 
 inline constexpr size_t kMaxCandidates = 8;
+// Characters of a sealed offer or answer (base64url), so that a forwarded connect (or its reply)
+// with an IPv6 endpoint fits 1,200 bytes (PROTOCOL.md §1): eight IPv4 or five long IPv6 candidates.
+inline constexpr size_t kMaxOfferText = 760;
 using PunchKey = std::array<uint8_t, 32>;
 
 struct Offer {
@@ -40,7 +43,8 @@ struct Offer {
     bool repeated = false;  // opened before (OfferOpener)
 };
 
-// Seals `offer` from `me` to `peer`; returns the hex that a connect carries.
+// Seals `offer` from `me` to `peer`; returns the base64url text that a connect carries, with as
+// many of the candidates as fit kMaxOfferText.
 base::Result<std::string> seal_offer(const crypto::Identity& me, const crypto::PublicKey& peer, const Offer& offer,
                                      uint64_t wall_ms, base::Rng& rng);
 
@@ -52,7 +56,7 @@ public:
     explicit OfferOpener(const crypto::Identity& me) : opener_{me} {}
     // An offer seen before (it came through two rendezvous nodes, or it is replayed within its
     // two minutes) opens with `repeated` set.
-    base::Result<Offer> open(const std::string& hex, const crypto::PublicKey& from, uint64_t wall_ms);
+    base::Result<Offer> open(const std::string& text, const crypto::PublicKey& from, uint64_t wall_ms);
 
 private:
     crypto::EnvelopeOpener opener_;

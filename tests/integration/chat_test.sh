@@ -75,13 +75,17 @@ OUT=$(ctl a send bob "hello bob" --wait 10)
 [ "$(stat -c %a "$T/b/chat/history/$(ctl a id | json 'd["id"]').log")" = 600 ] || fail "history file is not 0600"
 
 # --- 2. b stopped: a's message is stored; b restarts and receives it exactly once ---
+# With it a 4,000-byte message: about 8 KB sealed in hex, it is left in the mailbox in 13 parts
+# (PROTOCOL.md §14), since no datagram may pass 1,200 bytes.
 stop b
 OUT=$(ctl a send bob "while you were out")
 MID=$(echo "$OUT" | json 'd["id"]')
-until_true 30 "[e['status'] for e in d if e['id']=='$MID'] == ['stored']" ctl a history bob || fail "a never showed stored: $(ctl a history bob)"
+LONG=$(python3 -c "print(''.join('%04d-' % i for i in range(800)))")
+LID=$(ctl a send bob "$LONG" | json 'd["id"]')
+until_true 30 "[e['status'] for e in d if e['id'] in ('$MID', '$LID')] == ['stored', 'stored']" ctl a history bob || fail "a never showed stored: $(ctl a history bob)"
 start b "$B_LISTEN" --bootstrap "$BOOT"
-until_true 60 "[e['status'] for e in d if e['id']=='$MID'] == ['delivered']" ctl a history bob || fail "a never showed delivered after b came back"
-[ "$(texts b alice)" = "['hello bob', 'while you were out']" ] || fail "b after restart: $(texts b alice)"
+until_true 60 "[e['status'] for e in d if e['id'] in ('$MID', '$LID')] == ['delivered', 'delivered']" ctl a history bob || fail "a never showed delivered after b came back"
+[ "$(texts b alice)" = "['hello bob', 'while you were out', '$LONG']" ] || fail "b after restart: $(texts b alice | cut -c1-300)"
 
 # --- 3. a killed with SIGKILL right after ctl send returns; restarted; arrives exactly once ---
 ctl a send bob "survive the crash" >/dev/null
@@ -90,7 +94,7 @@ start a "$A_LISTEN" --bootstrap "$BOOT"
 until_true 60 "[e['text'] for e in d if e['direction']=='in'].count('survive the crash') == 1" ctl b history alice \
     || fail "crash message did not arrive: $(texts b alice)"
 sleep 2
-[ "$(texts b alice)" = "['hello bob', 'while you were out', 'survive the crash']" ] || fail "after crash: $(texts b alice)"
+[ "$(texts b alice)" = "['hello bob', 'while you were out', '$LONG', 'survive the crash']" ] || fail "after crash: $(texts b alice | cut -c1-300)"
 
 # --- 4. 1,000 messages in order, none lost or duplicated ---
 # Through the control socket from one process (1,000 `kadchat ctl` processes would spend most of
@@ -109,10 +113,10 @@ for i in range(1, 1001):
     r = json.loads(reply)
     if not r.get("ok"): sys.exit("send n%d: %s" % (i, r))
 PY
-until_true 120 "len([e for e in d if e['direction']=='in']) >= 1003" ctl b history alice || fail "1,000 messages: only $(ctl b history alice | json 'len(d)') arrived"
+until_true 120 "len([e for e in d if e['direction']=='in']) >= 1004" ctl b history alice || fail "1,000 messages: only $(ctl b history alice | json 'len(d)') arrived"
 sleep 1
 EXPECT=$(python3 -c "print(['n%d' % i for i in range(1, 1001)])")
-[ "$(ctl b history alice | json "[e['text'] for e in d if e['direction']=='in'][3:]")" = "$EXPECT" ] || fail "1,000 messages out of order or duplicated"
+[ "$(ctl b history alice | json "[e['text'] for e in d if e['direction']=='in'][4:]")" = "$EXPECT" ] || fail "1,000 messages out of order or duplicated"
 until_true 60 "all(e['status']=='delivered' for e in d)" ctl a history bob \
     || fail "a shows not delivered: $(ctl a history bob | json "[(e['text'], e['status']) for e in d if e['status'] != 'delivered']")"
 
@@ -187,5 +191,13 @@ $TM send-keys -t kc " line" Enter
 until_true 15 "'half typed line' in [e['text'] for e in d]" ctl b history eve || fail "finished line not delivered: $($TM capture-pane -p -t kc)"
 $TM send-keys -t kc "/quit" Enter
 for _ in $(seq 50); do [ -S "$T/e/control.sock" ] && "$KADCHAT" ctl --data-dir "$T/e" id >/dev/null 2>&1 || break; sleep 0.1; done
+
+# No datagram above 1,200 bytes (PROTOCOL.md §1) left any node still running.
+for d in "$T"/*/; do
+    n=$(basename "$d")
+    [ -S "$T/$n/control.sock" ] || continue
+    o=$(ctl "$n" dht stats | json '"%d %d" % (d["oversized_sent"]["dht"], d["oversized_sent"]["other"])') || continue
+    [ "$o" = "0 0" ] || fail "$n sent datagrams above 1,200 bytes (DHT, other): $o"
+done
 
 echo "chat_test: all passed"

@@ -281,6 +281,11 @@ wait_for_socket a
 wait_for_socket b
 for _ in $(seq 100); do [ "$(ctl b id | json 'd["contacts"]')" -ge 1 ] && break; sleep 0.1; done
 [ "$(ctl b id | json 'd["contacts"] >= 1')" = True ] || fail "b did not rejoin from its saved contacts"
+# No datagram above 1,200 bytes (PROTOCOL.md §1) left the nodes still running.
+for n in a b; do
+    o=$(ctl "$n" dht stats | json '"%d %d" % (d["oversized_sent"]["dht"], d["oversized_sent"]["other"])')
+    [ "$o" = "0 0" ] || fail "$n sent datagrams above 1,200 bytes (DHT, other): $o"
+done
 kill -TERM "${pids[@]}"
 for p in "${pids[@]}"; do wait "$p" || fail "SIGTERM did not stop a daemon cleanly"; done
 pids=()

@@ -83,6 +83,7 @@ TEST_CASE("sim: 5,000 nodes join from one bootstrap node; random lookups all fin
     int median = st.hops[st.hops.size() / 2];
     MESSAGE("median hops " << median << ", datagrams delivered " << w.delivered() << ", lost " << w.lost());
     CHECK(median <= 4);
+    CHECK(w.oversized() == 0);  // every reply cut to fit 1,200 bytes (PROTOCOL.md §1)
 
     SUBCASE("put on one node, get from others") {
         size_t ok = 0, got = 0, checked = 0;

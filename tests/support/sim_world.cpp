@@ -99,6 +99,10 @@ void World::set_down(size_t i, bool down) { nodes_[i]->down = down; }
 // Through the sender's NAT (if any) and the receiver's (if any), as sim_nat.hpp describes.
 void World::deliver(uint32_t from, const base::Endpoint& to, std::span<const uint8_t> d) {
     const SimNode& s = *nodes_[from];
+    if (d.size() > dht::kMaxDatagram) {
+        ++oversized_;
+        largest_ = std::max(largest_, d.size());
+    }
     base::Endpoint src = endpoint(from);
     bool lan = s.nat && to.addr[0] == 10 && to.addr[1] == *s.nat;
     if (s.nat && !lan) src = nats_[*s.nat]->outbound(src, to, now_);

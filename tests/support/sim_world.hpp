@@ -61,6 +61,9 @@ public:
     uint64_t digest() const { return digest_; }
     uint64_t delivered() const { return delivered_; }
     uint64_t lost() const { return lost_; }
+    // Datagrams sent above dht::kMaxDatagram (1,200 bytes), and the largest of them.
+    uint64_t oversized() const { return oversized_; }
+    size_t largest_oversized() const { return largest_; }
     // Runs node i's due work and re-arms its timer: call after driving a node from outside.
     void poke(size_t i) { after_event(i); }
     // Stops delivering to and from node i (it crashed), or brings it back.
@@ -107,7 +110,8 @@ private:
     std::vector<std::function<void()>> fns_;
     uint64_t seq_ = 0;
     uint64_t digest_ = 1469598103934665603ULL;
-    uint64_t delivered_ = 0, lost_ = 0;
+    uint64_t delivered_ = 0, lost_ = 0, oversized_ = 0;
+    size_t largest_ = 0;
     uint32_t sending_from_ = 0;
 };
 

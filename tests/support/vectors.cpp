@@ -77,6 +77,16 @@ std::vector<Vector> all() {
         r->values = {{a, "01a1b2", 604000, "00112233445566778899aabbccddeeff"}};
     }
     {
+        // A page: the items after the first 3; one part of a split item, and more to come.
+        auto* q = query("mbox_get_page_query", dht::Method::mbox_get, 0x7172737475767779ULL, false);
+        q->target = mbox;
+        q->skip = 3;
+        auto* r = reply("mbox_get_page_reply", dht::Method::mbox_get, 0x7172737475767779ULL);
+        r->has_values = true;
+        r->values = {{a, "01a1b2", 604000, "00112233445566778899aabbccddeeff.0/13"}};
+        r->more = true;
+    }
+    {
         auto* q = query("mbox_del_query", dht::Method::mbox_del, 0x8182838485868788ULL, false);
         q->target = dht::mailbox_key(a);  // only alice may empty her own mailbox
         q->slots = {"00112233445566778899aabbccddeeff"};

@@ -23,7 +23,7 @@ TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to 
     dht::NodeId id_a{a.public_key}, id_b{b.public_key};
     dht::Decoder dec;
     auto all = vectors::all();
-    CHECK(all.size() == 34);
+    CHECK(all.size() == 36);
     for (auto& v : all) {
         INFO(v.name);
         std::string golden = read_vector(v.name);
@@ -120,8 +120,9 @@ TEST_CASE("messages: hostile shapes are dropped with a reason, never thrown") {
     std::string q = "{\"v\":1,\"y\":\"q\",\"q\":\"connect\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
     std::string target = "\"target\":\"" + id + "\"";
     CHECK(reason(q + ",\"ro\":2,\"a\":{" + target + ",\"offer\":\"00\"}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"ABCD\"}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"abc\"}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"AB+D\"}" + mac) == dht::DropReason::bad_schema);  // base64url only
+    CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"ab=\"}" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"a\"}" + mac) == dht::DropReason::bad_schema);
     {
         dht::Decoder big;
         dht::Decoder::Failure fail{};

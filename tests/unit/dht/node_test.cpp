@@ -32,6 +32,14 @@ struct Fixture {
         if (target) q.target = *target;
         return dht::encode(q, as ? *as : auth_alice, &id_bob);
     }
+    dht::Message message(dht::Method m, const dht::NodeId& sender, const dht::NodeId& target) {
+        dht::Message q;
+        q.method = m;
+        q.txid = txid++;
+        q.sender = sender;
+        q.target = target;
+        return q;
+    }
     std::optional<dht::Message> last_reply() {
         if (net.sent.empty()) return std::nullopt;
         dht::Decoder::Failure f{};
@@ -299,4 +307,65 @@ TEST_CASE("mailbox store: per-sender, per-mailbox and node quotas; size limit; a
     CHECK(st.put(box2, s1, "z", "x", t, ttl).ok());  // s1's quota freed
     CHECK(st.expire(ttl) == base::kNever);
     CHECK(st.size() == 0);
+}
+
+TEST_CASE("node: every reply fits 1,200 bytes: the closest contacts stay, mailbox items come in pages") {
+    Fixture f;
+    // 40 contacts at long IPv6 endpoints: 20 of them would be ~2.4 KB.
+    std::vector<crypto::Identity> ids;
+    for (int i = 0; i < 40; ++i) {
+        ids.push_back(crypto::Identity::generate());
+        dht::CryptoAuthenticator as{ids.back(), 4};
+        dht::Message q;
+        q.method = dht::Method::ping;
+        q.txid = f.txid++;
+        q.sender = as.self();
+        auto ep = base::Endpoint::parse("[2001:db8:1234:5678:9abc:def0:1234:" + std::to_string(1000 + i) + "]:65000");
+        REQUIRE(ep);
+        f.node.on_datagram(*ep, testing::bytes(dht::encode(q, as, &f.id_bob)), f.now);
+    }
+    REQUIRE(f.node.table().size() >= 30);
+    auto target = dht::NodeId::hash_of("somewhere");
+    f.deliver(f.query(dht::Method::find_node, &target));
+    CHECK(f.net.sent.back().data.size() <= dht::kMaxDatagram);
+    auto r = f.last_reply();
+    REQUIRE(r);
+    REQUIRE(r->nodes.size() >= dht::kMinReplyNodes);
+    CHECK(r->nodes.size() < 20);
+    auto closest = f.node.table().closest(target, r->nodes.size());
+    for (size_t i = 0; i < r->nodes.size(); ++i) CHECK(r->nodes[i].id == closest[i].id);
+
+    // Carol leaves five 600-character items in alice's mailbox; alice pages through them.
+    auto key = dht::mailbox_key(f.id_alice);
+    f.deliver(f.query(dht::Method::find_value, &key, &f.auth_carol));
+    dht::Decoder::Failure fail{};
+    auto fv = f.dec.decode(testing::bytes(f.net.sent.back().data), f.auth_carol, fail);
+    REQUIRE(fv);
+    for (int i = 0; i < 5; ++i) {
+        auto q = f.message(dht::Method::mbox_put, f.id_carol, key);
+        q.token = fv->msg.token;
+        q.slot = "s" + std::to_string(i);
+        q.value = std::string(600, static_cast<char>('a' + i));
+        q.ttl_s = 3600;
+        auto dg = dht::encode(q, f.auth_carol, &f.id_bob);
+        CHECK(dg.size() <= dht::kMaxDatagram);
+        f.deliver(dg);
+        f.now += 1ms;  // stored one after another: the pages' order
+    }
+    REQUIRE(f.node.mailboxes().size() == 5);
+    std::vector<std::string> got;
+    std::optional<uint32_t> skip;
+    for (int page = 0; page < 10; ++page) {
+        auto q = f.message(dht::Method::mbox_get, f.id_alice, key);
+        q.skip = skip;
+        f.deliver(dht::encode(q, f.auth_alice, &f.id_bob));
+        CHECK(f.net.sent.back().data.size() <= dht::kMaxDatagram);
+        auto p = f.last_reply();
+        REQUIRE(p);
+        CHECK(p->has_nodes == !skip);  // a page carries only items
+        for (auto& v : p->values) got.push_back(v.slot);
+        if (!p->more) break;
+        skip = skip.value_or(0) + static_cast<uint32_t>(p->values.size());
+    }
+    CHECK(got == std::vector<std::string>{"s0", "s1", "s2", "s3", "s4"});
 }

@@ -4,6 +4,8 @@
 
 #include "base/hex.hpp"
 #include "base/rng.hpp"
+#include "dht/auth.hpp"
+#include "dht/messages.hpp"
 #include "session/offer.hpp"
 #include "vectors.hpp"
 
@@ -66,4 +68,45 @@ TEST_CASE("offer: refused when tampered, for someone else, from someone else, st
     REQUIRE(junk);
     auto r = bob_opens.open(base::to_hex(std::span<const uint8_t>{*junk}), alice.public_key, kWall);
     CHECK(r.status().code() == base::Errc::malformed);
+}
+
+TEST_CASE("offer: a connect carrying it fits 1,200 bytes; LAN candidates give way to reflexive ones") {
+    base::SeededRng rng{5};
+    auto alice = vectors::alice(), bob = vectors::bob();
+    auto o = sample(rng);
+    o.candidates.clear();
+    for (int i = 0; i < 7; ++i)
+        o.candidates.push_back({session::Candidate::Kind::lan,
+                                *base::Endpoint::parse("[fd00:db8:1234:5678:9abc:def0:1234:100" + std::to_string(i) + "]:44544")});
+    auto reflexive = *base::Endpoint::parse("[2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff]:65000");
+    o.candidates.push_back({session::Candidate::Kind::reflexive, reflexive});
+    auto hex = session::seal_offer(alice, bob.public_key, o, kWall, rng);
+    REQUIRE(hex);
+    CHECK(hex->size() <= session::kMaxOfferText);
+    session::OfferOpener opener{bob};
+    auto got = opener.open(*hex, alice.public_key, kWall);
+    REQUIRE(got);
+    REQUIRE(got->candidates.size() >= 2);
+    CHECK(got->candidates.back().endpoint == reflexive);
+    CHECK(got->candidates.front() == o.candidates.front());
+
+    // The largest connect: forwarded by a rendezvous node (with "from" and an IPv6 "ep"), and
+    // the reply that carries an answer of the same size back.
+    dht::CryptoAuthenticator auth{bob, 4};
+    dht::NodeId to{alice.public_key};
+    dht::Message q;
+    q.method = dht::Method::connect;
+    q.txid = 1;
+    q.sender = auth.self();
+    q.read_only = true;
+    q.target = to;
+    q.blob = *hex;
+    q.from = dht::NodeId{bob.public_key};
+    q.ep = reflexive;
+    CHECK(dht::encode(q, auth, &to).size() <= dht::kMaxDatagram);
+    dht::Message r = q;
+    r.kind = dht::Kind::reply;
+    r.from.reset();
+    r.observed = reflexive;
+    CHECK(dht::encode(r, auth, &to).size() <= dht::kMaxDatagram);
 }
