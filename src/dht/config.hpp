@@ -39,11 +39,13 @@ struct Config {
     base::Duration republish_interval = 10min;
     // Mailboxes: sealed chat envelopes kept for offline recipients (PROTOCOL.md §8, §14).
     // An item is at most one part (dht/mailbox_parts.hpp: 640 characters of data); a larger
-    // message travels as several items. A 4,000-byte message is 13 parts.
+    // message travels as several items: a 4,000-byte message is 13 parts, a 3,000-byte one 10.
+    // The quotas count items, so they are ten times what they were for whole messages (the
+    // bytes they allow are about the same: ~40 MB per node at most).
     size_t max_mailbox_item = 1024;          // bytes of one item
-    size_t max_mailbox_items = 16384;        // items one node keeps in total
-    size_t max_items_per_mailbox = 2048;     // items one node keeps for one recipient
-    size_t max_items_per_sender = 1024;      // items one node keeps from one sender, all mailboxes
+    size_t max_mailbox_items = 49152;        // items one node keeps in total
+    size_t max_items_per_mailbox = 8192;     // items one node keeps for one recipient
+    size_t max_items_per_sender = 4096;      // items one node keeps from one sender, all mailboxes
     base::Duration max_mailbox_ttl = 7 * 24h;
     base::Duration bootstrap_backoff_min = 1s;
     base::Duration bootstrap_backoff_max = 60s;
@@ -62,6 +64,9 @@ struct Config {
     size_t max_forwards = 256;             // rendezvous requests being forwarded at once
     double forward_rate = 10, forward_burst = 20;  // rendezvous and NAT-check requests per source address
     double dialback_rate = 20;             // NAT dial-back pings this node sends per second, in all
+    // Datagrams one host, and one /24 (IPv6: /48), may send per second (OpenDHT allows 1,024 per
+    // IP); beyond them datagrams are dropped unread and counted (`source_limit`).
+    double host_rate = 1024, subnet_rate = 4096;
     // Relays (PROTOCOL.md §17): a reachable node relays for the clients that reserve it; an
     // announcing node asks its presence holders for a reservation.
     bool relay = true;

@@ -71,6 +71,7 @@ const char* drop_reason_name(DropReason r) {
         case DropReason::self_id: return "self_id";
         case DropReason::unknown_transaction: return "unknown_transaction";
         case DropReason::replayed: return "replayed";
+        case DropReason::source_limit: return "source_limit";
         case DropReason::count_: break;
     }
     return "?";
@@ -118,6 +119,11 @@ bool encode_hot(const Message& m, std::string& out) {
             case Method::find_node: out += ",\"a\":{\"target\":\"" + m.target.hex() + "\"}"; break;
             case Method::find_value: out += ",\"a\":{\"key\":\"" + m.target.hex() + "\"}"; break;
             default: out += ",\"a\":{}"; break;
+        }
+        if (m.pad) {
+            out += ",\"pad\":\"";
+            out.append(m.pad, '0');
+            out += "\"";
         }
         return true;
     }
@@ -216,6 +222,7 @@ std::string encode_general(const Message& m) {
                 break;
         }
         j["a"] = std::move(a);
+        if (m.pad) j["pad"] = std::string(m.pad, '0');
     } else if (m.kind == Kind::reply) {
         ojson r = ojson::object();
         if (!m.token.empty()) r["token"] = m.token;
@@ -555,6 +562,11 @@ std::optional<Decoder::Decoded> Decoder::parse_only(std::span<const uint8_t> dg,
         uint64_t v;
         if (ro.get_uint64().get(v) || v > 1) return fail(DropReason::bad_schema, "ro: not 0 or 1");
         m.read_only = v == 1;
+    }
+    if (auto pad = o.at_key("pad"); pad.error() != simdjson::NO_SUCH_FIELD) {
+        std::string_view text;  // padding: only its length counts (PROTOCOL.md §7, amplification)
+        if (pad.get_string().get(text)) return fail(DropReason::bad_schema, "pad: not a string");
+        m.pad = text.size();
     }
 
     if (y == "q") {

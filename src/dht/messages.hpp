@@ -48,6 +48,11 @@ enum ErrorCode : int {
 inline constexpr size_t kMaxDatagram = 1200;
 // A reply cut to fit keeps at least this many contacts (a lookup needs some to go on).
 inline constexpr size_t kMinReplyNodes = 4;
+// A node sends an address that has not proved it receives there (by answering one of our
+// queries from it) at most this many times the bytes of the query; queries whose replies are
+// large are padded to kPaddedQuery bytes so that kMaxDatagram answers them.
+inline constexpr size_t kAmplification = 3;
+inline constexpr size_t kPaddedQuery = kMaxDatagram / kAmplification;
 inline constexpr size_t kMaxBlob = 2048;  // base64url characters of a connect offer or answer
 
 struct ValueRecord {
@@ -89,6 +94,9 @@ struct Message {
     std::optional<base::Endpoint> here;  // find_node: the replier holds the target's presence, at this endpoint
     std::vector<NodeInfo> helpers;       // nat_check: who will ping the asker (1 to 3)
     bool more = false;                   // mbox_get: "more":1, items left out to fit the datagram
+    // Queries: "pad", this many '0's, so that a reply of 3x the query's size may answer an
+    // address that has not proved it receives (PROTOCOL.md §7, amplification).
+    size_t pad = 0;
     // Error fields. A query with an unknown method decodes with error_code = kErrMethodUnknown
     // and the method name in error_msg, so that the node can answer it with error 204.
     int error_code = 0;
@@ -108,6 +116,7 @@ enum class DropReason : uint8_t {
     self_id,              // claims to be us
     unknown_transaction,  // reply to nothing we sent (late, replayed or forged)
     replayed,             // a query we have already answered
+    source_limit,         // its source address or /24 sent more than its rate (before decoding)
     count_
 };
 inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::count_);

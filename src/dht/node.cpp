@@ -60,6 +60,8 @@ Node::Node(const Config& cfg, Authenticator& auth, Transport& transport, Decoder
       serving_{!cfg.client_until_reachable},
       forward_limit_{cfg.forward_rate, cfg.forward_burst},
       dialback_limit_{cfg.dialback_rate, cfg.dialback_rate},
+      host_limit_{cfg.host_rate, cfg.host_rate, 16384, 128},
+      subnet_limit_{cfg.subnet_rate, cfg.subnet_rate, 16384, 24},
       relay_{cfg.relay_limits, rng} {
     clock_ = now;
     rpc_.set_read_only(!serving_);
@@ -82,6 +84,9 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
                        base::TimePoint now) {
     clock_ = now;
     stats_.in.add(datagram.size());
+    // Per host and per /24, before the costly part (parsing, a MAC or signature check).
+    if (!host_limit_.allow(from, now) || !subnet_limit_.allow(from, now))
+        return drop(DropReason::source_limit, from, "over the per-address or per-/24 rate");
     Decoder::Failure failure{};
     auto decoded = decoder_.decode(datagram, auth_, failure);
     if (!decoded) return drop(failure.reason, from, failure.detail);
@@ -96,7 +101,13 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
             return;
         }
         stats_.by_method[static_cast<size_t>(m.method)].query_in.add(datagram.size());
+        // An address that never answered us from there may be forged: its reply is cut to 3x
+        // the query (PROTOCOL.md §7, amplification).
+        bool proven = receives_at(from, now);
+        if (!proven) ++stats_.unverified_queries;
+        rpc_.set_reply_budget(proven ? kMaxDatagram : kAmplification * datagram.size());
         (this->*kQueryHandlers[static_cast<size_t>(m.method)])(m, from, now);
+        rpc_.set_reply_budget(kMaxDatagram);
         return;
     }
     auto rtt = rpc_.match(m, from, now);
@@ -111,9 +122,20 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
             KC_LOG(log_, debug, "nat", "mapping %s, seen at %s", mapping_name(nat_.mapping()),
                    m.observed->to_string().c_str());
     }
+    // It answered a query we sent there: it receives at that address.
+    if (proven_.size() >= kMaxProven) {
+        std::erase_if(proven_, [&](auto& e) { return now - e.second > kProvenFor; });
+        if (proven_.size() >= kMaxProven) proven_.erase(proven_.begin());
+    }
+    proven_[from] = now;
     // The table learns of the replier before the request's handler runs.
     heard_from(m.sender, from, now, *rtt, m.read_only);
     rpc_.on_response(m, from, datagram.size(), now);
+}
+
+bool Node::receives_at(const base::Endpoint& ep, base::TimePoint now) const {
+    auto it = proven_.find(ep);
+    return it != proven_.end() && now - it->second <= kProvenFor;
 }
 
 bool Node::seen_query(const Message& q, base::TimePoint now) {

@@ -274,6 +274,12 @@ private:
     base::TimePoint next_bootstrap_ = base::kNever;
     base::TimePoint next_refresh_check_{};
     std::map<base::Endpoint, uint32_t> observed_;
+    // Endpoints that answered a query of ours, and when: they receive there, so their queries
+    // may get replies larger than 3x (bounded; an entry lasts kProvenFor).
+    bool receives_at(const base::Endpoint& ep, base::TimePoint now) const;
+    std::map<base::Endpoint, base::TimePoint> proven_;
+    static constexpr size_t kMaxProven = 8192;
+    static constexpr base::Duration kProvenFor = std::chrono::minutes(30);
 
     // NAT traversal.
     struct Presence {
@@ -289,6 +295,7 @@ private:
     size_t forwards_ = 0;
     RateLimiter forward_limit_;
     RateLimiter dialback_limit_;
+    RateLimiter host_limit_, subnet_limit_;  // every datagram, per source host and per /24
     Relay relay_;
     std::unordered_set<NodeId, NodeIdHash> relay_granted_;  // holders that relay for us
     RelayHandler relay_handler_;

@@ -11,15 +11,23 @@ namespace dht {
 
 class RateLimiter {
 public:
-    RateLimiter(double per_second, double burst, size_t max_sources = 4096)
-        : rate_{per_second}, burst_{burst}, max_{max_sources} {}
+    // `prefix`: the leading address bits that name a source (32 or 128: one host; 24: a /24 for
+    // IPv4, a /48 for IPv6 then).
+    RateLimiter(double per_second, double burst, size_t max_sources = 4096, int prefix = 128)
+        : rate_{per_second}, burst_{burst}, max_{max_sources}, prefix_{prefix} {}
     // Takes one token for `from`; false when its bucket is empty (the request is refused).
     bool allow(const base::Endpoint& from, base::TimePoint now) {
         base::Endpoint key = from;
         key.port = 0;
+        mask(key);
         auto it = buckets_.find(key);
         if (it == buckets_.end()) {
-            if (buckets_.size() >= max_) forget_idle(now);
+            // A sweep costs a pass over every bucket: at most every 100 ms, so that a flood from
+            // forged addresses cannot make each datagram pay for one.
+            if (buckets_.size() >= max_ && now - swept_ >= std::chrono::milliseconds(100)) {
+                swept_ = now;
+                forget_idle(now);
+            }
             if (buckets_.size() >= max_) return false;  // everyone is busy: refuse newcomers
             it = buckets_.emplace(key, Bucket{burst_, now}).first;
         }
@@ -45,8 +53,16 @@ private:
             it = it->second.tokens + secs * rate_ >= burst_ ? buckets_.erase(it) : std::next(it);
         }
     }
+    void mask(base::Endpoint& ep) const {
+        if (prefix_ >= 128) return;
+        // IPv4 uses the first 4 bytes: a /24 keeps 3 of them; IPv6 keeps its first 6 (a /48).
+        size_t keep = ep.is_v6() ? 6 : static_cast<size_t>(prefix_ / 8);
+        for (size_t i = keep; i < ep.addr.size(); ++i) ep.addr[i] = 0;
+    }
     double rate_, burst_;
     size_t max_;
+    int prefix_;
+    base::TimePoint swept_{};
     std::map<base::Endpoint, Bucket> buckets_;
 };
 

@@ -23,6 +23,14 @@ uint64_t Rpc::send_query(Message m, const base::Endpoint& to, const NodeId* peer
     m.sender = auth_.self();
     m.read_only = read_only_;
     std::string dg = encode(m, auth_, peer);
+    // Queries with large replies are padded: an address that has not yet proved to the replier
+    // that it receives there gets at most 3x what it sent (PROTOCOL.md §7, amplification).
+    constexpr size_t kPadMember = 9;  // ,"pad":""
+    bool large_reply = m.method == Method::find_node || m.method == Method::find_value || m.method == Method::mbox_get;
+    if (large_reply && dg.size() + kPadMember < kPaddedQuery) {
+        m.pad = kPaddedQuery - dg.size() - kPadMember;
+        dg = encode(m, auth_, peer);
+    }
     if (short_timeout <= base::Duration{0}) short_timeout = cfg_.short_timeout;
     pending_.emplace(m.txid, Pending{peer ? std::optional{*peer} : std::nullopt, to, m.method, now,
                                      short_timeout, false, std::move(handler)});
@@ -45,10 +53,11 @@ void Rpc::send_response(const Message& msg, const base::Endpoint& to, const Node
         m.values.pop_back();
         if (m.method == Method::mbox_get) m.more = true;
     };
-    while (dg.size() > kMaxDatagram && (!m.values.empty() || !m.nodes.empty())) {
+    const size_t budget = std::min(reply_budget_, kMaxDatagram);
+    while (dg.size() > budget && (!m.values.empty() || !m.nodes.empty())) {
         if (m.nodes.size() > kMinReplyNodes) {
             // ~90 bytes a contact: drop about as many as the excess needs, at least one
-            size_t drop = std::clamp<size_t>((dg.size() - kMaxDatagram) / 100, 1, m.nodes.size() - kMinReplyNodes);
+            size_t drop = std::clamp<size_t>((dg.size() - budget) / 100, 1, m.nodes.size() - kMinReplyNodes);
             m.nodes.resize(m.nodes.size() - drop);
         } else if (m.values.size() > 1) {
             cut_value();

@@ -48,6 +48,9 @@ public:
     void clear() { pending_.clear(); }
     // Every message from now on carries "ro" (client mode), or not.
     void set_read_only(bool v) { read_only_ = v; }
+    // Bytes a reply sent from now on may take (replies are cut to fit); the Node sets it for the
+    // query it is answering (PROTOCOL.md §7, amplification) and puts it back afterwards.
+    void set_reply_budget(size_t bytes) { reply_budget_ = bytes; }
 
 private:
     struct Pending {
@@ -72,6 +75,7 @@ private:
     Stats& stats_;
     PendingMap pending_;
     bool read_only_ = false;
+    size_t reply_budget_ = kMaxDatagram;
 };
 
 }  // namespace dht

@@ -36,6 +36,8 @@ struct Stats {
     // made for others, dial-back pings sent, requests refused by the rate limits.
     uint64_t presence_stored = 0, forwarded = 0, forward_refused = 0, nat_checks_served = 0, dialbacks = 0;
     uint64_t rate_limited = 0;
+    // Queries from addresses that had not answered one of ours (replies cut to 3x their size).
+    uint64_t unverified_queries = 0;
 
     uint64_t dropped_total() const {
         uint64_t n = 0;

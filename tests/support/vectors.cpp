@@ -32,6 +32,12 @@ std::vector<Vector> all() {
     reply("ping_reply", dht::Method::ping, 0x1112131415161718ULL);
     query("find_node_query", dht::Method::find_node, 0x2122232425262728ULL, false)->target = target;
     {
+        // As Rpc sends it: padded to 400 bytes, so that an unproven address may get 1,200 back.
+        auto* q = query("find_node_query_padded", dht::Method::find_node, 0x2122232425262729ULL, false);
+        q->target = target;
+        q->pad = 142;
+    }
+    {
         auto* r = reply("find_node_reply", dht::Method::find_node, 0x2122232425262728ULL);
         r->has_nodes = true;
         r->nodes = {{a, ep_a}, {target, ep_c}};

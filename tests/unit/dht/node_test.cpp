@@ -358,6 +358,7 @@ TEST_CASE("node: every reply fits 1,200 bytes: the closest contacts stay, mailbo
     for (int page = 0; page < 10; ++page) {
         auto q = f.message(dht::Method::mbox_get, f.id_alice, key);
         q.skip = skip;
+        q.pad = dht::kPaddedQuery - dht::encode(q, f.auth_alice, &f.id_bob).size() - 9;  // as Rpc pads it
         f.deliver(dht::encode(q, f.auth_alice, &f.id_bob));
         CHECK(f.net.sent.back().data.size() <= dht::kMaxDatagram);
         auto p = f.last_reply();
@@ -368,4 +369,107 @@ TEST_CASE("node: every reply fits 1,200 bytes: the closest contacts stay, mailbo
         skip = skip.value_or(0) + static_cast<uint32_t>(p->values.size());
     }
     CHECK(got == std::vector<std::string>{"s0", "s1", "s2", "s3", "s4"});
+}
+
+TEST_CASE("node: an address that never answered us gets at most 3x the bytes of its query, for every method") {
+    Fixture f;
+    auto key = dht::NodeId::hash_of("popular");
+    // The worst case for find_value: 16 values of 700 bytes under one key, from 16 publishers.
+    f.deliver(f.query(dht::Method::find_value, &key));
+    auto token = f.last_reply()->token;
+    for (int i = 0; i < 16; ++i) {
+        auto id = crypto::Identity::generate();
+        dht::CryptoAuthenticator as{id, 4};
+        auto q = f.message(dht::Method::store, as.self(), key);
+        q.token = token;
+        q.value = std::string(700, static_cast<char>('a' + i));
+        q.ttl_s = 3600;
+        f.deliver(dht::encode(q, as, &f.id_bob));
+    }
+    // ... and ten 600-character items in alice's mailbox.
+    auto box = dht::mailbox_key(f.id_alice);
+    for (int i = 0; i < 10; ++i) {
+        auto q = f.message(dht::Method::mbox_put, f.id_carol, box);
+        q.token = token;
+        q.slot = "s" + std::to_string(i);
+        q.value = std::string(600, 'x');
+        q.ttl_s = 3600;
+        f.deliver(dht::encode(q, f.auth_carol, &f.id_bob));
+    }
+    // A fresh key from the same (unproven) address asks each method, unpadded.
+    auto eve = crypto::Identity::generate();
+    dht::CryptoAuthenticator as{eve, 4};
+    auto someone = dht::NodeId::hash_of("someone");
+    std::vector<dht::Message> asks;
+    asks.push_back(f.message(dht::Method::ping, as.self(), someone));
+    asks.push_back(f.message(dht::Method::find_node, as.self(), someone));
+    asks.push_back(f.message(dht::Method::find_value, as.self(), key));
+    asks.push_back(f.message(dht::Method::mbox_get, as.self(), box));
+    asks.push_back(f.message(dht::Method::store, as.self(), someone));
+    asks.back().token = token;
+    asks.back().value = "v";
+    asks.back().ttl_s = 60;
+    asks.push_back(f.message(dht::Method::mbox_put, as.self(), box));
+    asks.back().token = token;
+    asks.back().slot = "e";
+    asks.back().value = "v";
+    asks.back().ttl_s = 60;
+    asks.push_back(f.message(dht::Method::mbox_del, as.self(), dht::mailbox_key(as.self())));
+    asks.back().slots = {"e"};
+    asks.push_back(f.message(dht::Method::announce, as.self(), someone));
+    asks.back().ttl_s = 60;
+    asks.back().relay = true;
+    asks.push_back(f.message(dht::Method::connect, as.self(), someone));
+    asks.back().blob = "abcd";
+    asks.push_back(f.message(dht::Method::nat_check, as.self(), someone));
+    asks.push_back(f.message(dht::Method::nat_probe, as.self(), someone));
+    asks.back().ep = f.alice_ep;
+    asks.push_back(f.message(dht::Method::relay, as.self(), someone));
+    for (auto& q : asks) {
+        INFO(std::string(dht::method_name(q.method)));
+        auto dg = dht::encode(q, as, &f.id_bob);
+        size_t before = f.net.sent.size();
+        f.deliver(dg);
+        f.now += 10s;
+        f.node.tick(f.now);  // and whatever the query makes the node send later
+        size_t out = 0;
+        for (size_t i = before; i < f.net.sent.size(); ++i) out += f.net.sent[i].data.size();
+        MESSAGE(std::string(dht::method_name(q.method)) << ": " << dg.size() << " bytes in, " << out << " out");
+        CHECK(out <= dht::kAmplification * dg.size());
+    }
+    CHECK(f.node.stats().unverified_queries >= asks.size());
+
+    // Padded to 400 bytes, as kadchat sends it (Rpc::send_query), the same find_value gets values.
+    auto q = f.message(dht::Method::find_value, as.self(), key);
+    q.pad = dht::kPaddedQuery - dht::encode(q, as, &f.id_bob).size() - 9;
+    auto dg = dht::encode(q, as, &f.id_bob);
+    CHECK(dg.size() == dht::kPaddedQuery);
+    f.deliver(dg);
+    CHECK(f.net.sent.back().data.size() <= dht::kMaxDatagram);
+    dht::Decoder::Failure fail{};
+    auto r = f.dec.decode(testing::bytes(f.net.sent.back().data), as, fail);
+    REQUIRE(r);
+    CHECK(r->msg.values.size() >= 1);
+}
+
+TEST_CASE("node: one host past 1,024 datagrams a second, or one /24 past 4,096, is dropped unread and counted") {
+    Fixture f;
+    auto send_from = [&](const base::Endpoint& ep, int n) {
+        size_t before = f.net.sent.size();
+        for (int i = 0; i < n; ++i) f.node.on_datagram(ep, testing::bytes(f.query(dht::Method::ping)), f.now);
+        return f.net.sent.size() - before;  // answered
+    };
+    auto dropped = [&] { return f.node.stats().dropped[static_cast<size_t>(dht::DropReason::source_limit)]; };
+    auto host = base::Endpoint::v4(203, 0, 113, 5, 4000);
+    CHECK(send_from(host, 1100) == 1024);
+    CHECK(dropped() == 76);
+    // Another port of the same host shares its budget; after a second it is back.
+    CHECK(send_from(base::Endpoint::v4(203, 0, 113, 5, 4001), 1) == 0);
+    f.now += 1s;
+    CHECK(send_from(host, 10) == 10);
+    // Hosts of one /24 share 4,096 a second; another /24 is not affected.
+    size_t answered = 0;
+    for (uint8_t h = 10; h < 15; ++h) answered += send_from(base::Endpoint::v4(198, 51, 100, h, 4000), 1000);
+    CHECK(answered == 4096);
+    CHECK(send_from(base::Endpoint::v4(198, 51, 101, 1, 4000), 5) == 5);
 }
