@@ -235,6 +235,7 @@ void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
            {"send_errors", rt.host().send_errors()},
            {"oversized_sent", {{"dht", rt.host().oversized_dht()}, {"other", rt.host().oversized_other()}}},
            {"unverified_queries", s.unverified_queries},
+           {"table", {{"crowded", s.table_crowded}, {"moves_checked", s.moves_checked}}},
            {"rendezvous", {{"presence_records", rt.host().peek().presence_records()},
                            {"presence_stored", s.presence_stored},
                            {"forwarded", s.forwarded},

@@ -164,7 +164,25 @@ void Node::heard_from(const NodeId& id, const base::Endpoint& from, base::TimePo
     if (res.outcome == RoutingTable::Outcome::added)
         KC_LOG(log_, trace, "dht.table", "added %s at %s", id.short_hex().c_str(),
                from.to_string().c_str());
+    if (res.outcome == RoutingTable::Outcome::crowded) ++stats_.table_crowded;
     if (res.ping) ping_contact(*res.ping, now);
+    if (res.check) check_move(*res.check, now);
+}
+
+// A known contact spoke from a new endpoint in a query: it moves there only if it answers a ping
+// sent there (RoutingTable::heard_from then sees the answer). A recorded datagram replayed from
+// elsewhere cannot answer, and the contact stays where it was, unharmed by the silence.
+void Node::check_move(const NodeInfo& c, base::TimePoint now) {
+    if (moving_.size() >= kMaxMoveChecks || !moving_.insert(c.id).second) return;
+    ++stats_.moves_checked;
+    Message q;
+    q.method = Method::ping;
+    NodeId id = c.id;
+    rpc_.send_query(q, c.endpoint, &id,
+                    [this, id](const RpcEvent& ev) {
+                        if (ev.type != RpcEvent::Type::short_timeout) moving_.erase(id);
+                    },
+                    now);
 }
 
 void Node::ping_contact(const NodeInfo& c, base::TimePoint now) {

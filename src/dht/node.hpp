@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <span>
 #include <unordered_map>
@@ -178,6 +179,7 @@ private:
     void heard_from(const NodeId& id, const base::Endpoint& from, base::TimePoint now,
                     std::optional<base::Duration> rtt, bool read_only = false);
     void ping_contact(const NodeInfo& c, base::TimePoint now);
+    void check_move(const NodeInfo& c, base::TimePoint now);
     void contact_failed(const NodeId& id);
 
     using InternalDone = std::function<void(const LookupResult&, base::TimePoint now)>;
@@ -278,6 +280,8 @@ private:
     // may get replies larger than 3x (bounded; an entry lasts kProvenFor).
     bool receives_at(const base::Endpoint& ep, base::TimePoint now) const;
     std::map<base::Endpoint, base::TimePoint> proven_;
+    std::set<NodeId> moving_;  // contacts whose new endpoint is being checked (check_move)
+    static constexpr size_t kMaxMoveChecks = 64;
     static constexpr size_t kMaxProven = 8192;
     static constexpr base::Duration kProvenFor = std::chrono::minutes(30);
 

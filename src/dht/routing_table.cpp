@@ -49,31 +49,33 @@ void RoutingTable::split_last() {
 RoutingTable::HeardResult RoutingTable::heard_from(const NodeId& id, const base::Endpoint& ep,
                                                    base::TimePoint now,
                                                    std::optional<base::Duration> rtt) {
-    if (id == self_) return {Outcome::self, std::nullopt};
-    if (ep.port == 0 || ep.is_unspecified()) return {Outcome::invalid, std::nullopt};
+    if (id == self_) return {Outcome::self, std::nullopt, std::nullopt};
+    if (ep.port == 0 || ep.is_unspecified()) return {Outcome::invalid, std::nullopt, std::nullopt};
     for (;;) {
         size_t idx = bucket_index(id);
         Bucket& b = buckets_[idx];
         b.last_active = now;
         auto it = std::find_if(b.live.begin(), b.live.end(), [&](auto& c) { return c.id == id; });
         if (it != b.live.end()) {
+            if (it->endpoint != ep && !rtt) return {Outcome::moved_unproven, std::nullopt, NodeInfo{id, ep}};
             Contact c = *it;
-            c.endpoint = ep;  // authenticated, so the key holder has moved (NAT rebinding)
+            c.endpoint = ep;  // an answer to our request from there: the key holder has moved
             c.last_seen = now;
             c.failures = 0;
             c.pinging = false;
             if (rtt) c.record_rtt(*rtt);
             b.live.erase(it);
             b.live.push_back(c);  // most recently seen last
-            return {Outcome::updated, std::nullopt};
+            return {Outcome::updated, std::nullopt, std::nullopt};
         }
+        if (crowded(b, ep)) return {Outcome::crowded, std::nullopt, std::nullopt};
         if (b.live.size() < cfg_.k) {
             // Exactly k slots: vector growth would leave up to 60 % slack in every full bucket.
             if (b.live.capacity() < cfg_.k) b.live.reserve(cfg_.k);
             Contact c{id, ep, now, rtt.value_or(base::Duration{0}), 0, false};
             b.live.push_back(c);
             std::erase_if(b.replacements, [&](auto& r) { return r.id == id; });
-            return {Outcome::added, std::nullopt};
+            return {Outcome::added, std::nullopt, std::nullopt};
         }
         if (idx == buckets_.size() - 1 && buckets_.size() < static_cast<size_t>(NodeId::kBits)) {
             split_last();
@@ -89,7 +91,7 @@ RoutingTable::HeardResult RoutingTable::heard_from(const NodeId& id, const base:
             if (b.replacements.capacity() < cfg_.replacement_cache) b.replacements.reserve(cfg_.replacement_cache);
             b.replacements.push_back(Contact{id, ep, now, rtt.value_or(base::Duration{0}), 0, false});
         }
-        HeardResult res{Outcome::cached, std::nullopt};
+        HeardResult res{Outcome::cached, std::nullopt, std::nullopt};
         Contact& lru = b.live.front();
         bool stale = lru.failures > 0 || now - lru.last_seen > cfg_.stale_after;
         if (stale && !lru.pinging) {
@@ -98,6 +100,23 @@ RoutingTable::HeardResult RoutingTable::heard_from(const NodeId& id, const base:
         }
         return res;
     }
+}
+
+namespace {
+bool same_subnet(const base::Endpoint& a, const base::Endpoint& b) {
+    if (a.family != b.family) return false;
+    size_t n = a.is_v6() ? 6 : 3;  // a /48, a /24
+    return std::equal(a.addr.begin(), a.addr.begin() + static_cast<std::ptrdiff_t>(n), b.addr.begin());
+}
+}  // namespace
+
+// Loopback and private addresses are exempt: a LAN or one test machine holds many nodes, and
+// nobody reaches them from outside to fill a table.
+bool RoutingTable::crowded(const Bucket& b, const base::Endpoint& ep) const {
+    if (ep.is_loopback() || ep.is_private()) return false;
+    size_t n = 0;
+    for (auto& c : b.live) n += same_subnet(c.endpoint, ep);
+    return n >= kPerSubnet;
 }
 
 bool RoutingTable::failed(const NodeId& id) {

@@ -29,12 +29,19 @@ class RoutingTable {
 public:
     RoutingTable(const NodeId& self, const Config& cfg);
 
-    enum class Outcome { added, updated, cached, self, invalid };
+    // moved_unproven: a known contact spoke from another endpoint in a datagram that answered
+    // nothing of ours (a query: perhaps recorded and replayed from elsewhere); its endpoint
+    // stays, and the caller checks the new one with a ping (`check`). crowded: a bucket holds at
+    // most kPerSubnet contacts from one public /24 (IPv6 /48), so one host cannot fill it.
+    enum class Outcome { added, updated, cached, self, invalid, moved_unproven, crowded };
+    static constexpr size_t kPerSubnet = 2;
     struct HeardResult {
         Outcome outcome;
-        std::optional<NodeInfo> ping;  // stale contact the caller should ping (full bucket)
+        std::optional<NodeInfo> ping;   // stale contact the caller should ping (full bucket)
+        std::optional<NodeInfo> check;  // moved_unproven: the new endpoint to ping
     };
-    // An authenticated datagram arrived from (id, endpoint). `rtt` if it answered our request.
+    // An authenticated datagram arrived from (id, endpoint). `rtt` if it answered our request
+    // (then a known contact moves to `ep`: the answer proves it).
     HeardResult heard_from(const NodeId& id, const base::Endpoint& ep, base::TimePoint now,
                            std::optional<base::Duration> rtt = std::nullopt);
     // A request to `id` reached its full timeout. Returns true if the contact was removed.
@@ -57,6 +64,7 @@ public:
 
 private:
     void split_last();
+    bool crowded(const Bucket& b, const base::Endpoint& ep) const;
     Contact* find_mut(const NodeId& id);
 
     NodeId self_;

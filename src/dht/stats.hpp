@@ -38,6 +38,9 @@ struct Stats {
     uint64_t rate_limited = 0;
     // Queries from addresses that had not answered one of ours (replies cut to 3x their size).
     uint64_t unverified_queries = 0;
+    // Routing table: newcomers refused for a full /24 in their bucket; known contacts that spoke
+    // from a new endpoint, checked with a ping before they move.
+    uint64_t table_crowded = 0, moves_checked = 0;
 
     uint64_t dropped_total() const {
         uint64_t n = 0;

@@ -320,7 +320,8 @@ TEST_CASE("node: every reply fits 1,200 bytes: the closest contacts stay, mailbo
         q.method = dht::Method::ping;
         q.txid = f.txid++;
         q.sender = as.self();
-        auto ep = base::Endpoint::parse("[2001:db8:1234:5678:9abc:def0:1234:" + std::to_string(1000 + i) + "]:65000");
+        // (each in its own /48: a bucket takes at most 2 contacts from one)
+        auto ep = base::Endpoint::parse("[2001:db8:" + std::to_string(1000 + i) + ":5678:9abc:def0:1234:1000]:65000");
         REQUIRE(ep);
         f.node.on_datagram(*ep, testing::bytes(dht::encode(q, as, &f.id_bob)), f.now);
     }
@@ -454,9 +455,9 @@ TEST_CASE("node: an address that never answered us gets at most 3x the bytes of 
 
 TEST_CASE("node: one host past 1,024 datagrams a second, or one /24 past 4,096, is dropped unread and counted") {
     Fixture f;
-    auto send_from = [&](const base::Endpoint& ep, int n) {
+    auto send_from = [&](const base::Endpoint& ep, int n, dht::Authenticator* as = nullptr) {
         size_t before = f.net.sent.size();
-        for (int i = 0; i < n; ++i) f.node.on_datagram(ep, testing::bytes(f.query(dht::Method::ping)), f.now);
+        for (int i = 0; i < n; ++i) f.node.on_datagram(ep, testing::bytes(f.query(dht::Method::ping, nullptr, as)), f.now);
         return f.net.sent.size() - before;  // answered
     };
     auto dropped = [&] { return f.node.stats().dropped[static_cast<size_t>(dht::DropReason::source_limit)]; };
@@ -469,7 +470,48 @@ TEST_CASE("node: one host past 1,024 datagrams a second, or one /24 past 4,096, 
     CHECK(send_from(host, 10) == 10);
     // Hosts of one /24 share 4,096 a second; another /24 is not affected.
     size_t answered = 0;
-    for (uint8_t h = 10; h < 15; ++h) answered += send_from(base::Endpoint::v4(198, 51, 100, h, 4000), 1000);
+    for (uint8_t h = 10; h < 15; ++h) {  // each host its own key: no known contact moves
+        auto id = crypto::Identity::generate();
+        dht::CryptoAuthenticator as{id, 4};
+        answered += send_from(base::Endpoint::v4(198, 51, 100, h, 4000), 1000, &as);
+    }
     CHECK(answered == 4096);
-    CHECK(send_from(base::Endpoint::v4(198, 51, 101, 1, 4000), 5) == 5);
+    auto id = crypto::Identity::generate();
+    dht::CryptoAuthenticator as{id, 4};
+    CHECK(send_from(base::Endpoint::v4(198, 51, 101, 1, 4000), 5, &as) == 5);
+}
+
+TEST_CASE("node: a contact's query from a new endpoint moves it only once it answers a ping there") {
+    Fixture f;
+    f.deliver(f.query(dht::Method::ping));  // alice is known at alice_ep
+    REQUIRE(f.node.table().find(f.id_alice));
+    // Alice's query, recorded and sent again from another port (or a replay of it: the same
+    // authenticated bytes) does not move her.
+    auto elsewhere = base::Endpoint::v4(127, 0, 0, 66, 6666);
+    f.node.on_datagram(elsewhere, testing::bytes(f.query(dht::Method::find_node, &f.id_bob)), f.now);
+    CHECK(f.node.table().find(f.id_alice)->endpoint == f.alice_ep);
+    CHECK(f.node.stats().moves_checked == 1);
+    // The node checks the new endpoint with a ping there.
+    auto check = std::find_if(f.net.sent.begin(), f.net.sent.end(), [&](auto& s) { return s.to == elsewhere; });
+    REQUIRE(check != f.net.sent.end());
+    dht::Decoder::Failure fail{};
+    auto ping = f.dec.decode(testing::bytes(check->data), f.auth_alice, fail);
+    REQUIRE(ping);
+    CHECK(ping->msg.method == dht::Method::ping);
+
+    SUBCASE("nobody answers there: she stays, with no failure counted") {
+        f.now += 10s;
+        f.node.tick(f.now);
+        CHECK(f.node.table().find(f.id_alice)->endpoint == f.alice_ep);
+        CHECK(f.node.table().find(f.id_alice)->failures == 0);
+    }
+    SUBCASE("she answers from there (her NAT rebound): she moves") {
+        dht::Message r;
+        r.kind = dht::Kind::reply;
+        r.txid = ping->msg.txid;
+        r.sender = f.id_alice;
+        r.observed = elsewhere;
+        f.node.on_datagram(elsewhere, testing::bytes(dht::encode(r, f.auth_alice, &f.id_bob)), f.now);
+        CHECK(f.node.table().find(f.id_alice)->endpoint == elsewhere);
+    }
 }

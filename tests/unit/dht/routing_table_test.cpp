@@ -103,3 +103,27 @@ TEST_CASE("routing table: an unusable endpoint is refused") {
           dht::RoutingTable::Outcome::invalid);
     CHECK(t.size() == 0);
 }
+
+TEST_CASE("routing table: at most 2 contacts of one public /24 in a bucket; LAN and loopback exempt") {
+    dht::Config cfg;
+    dht::NodeId self;  // all zeros: random IDs fall in the first buckets
+    dht::RoutingTable t{self, cfg};
+    base::SeededRng rng{9};
+    auto random_id = [&] {
+        dht::NodeId id;
+        rng.fill(std::as_writable_bytes(std::span{id.bytes()}));
+        id.bytes()[0] |= 0x80;  // all in bucket 0
+        return id;
+    };
+    auto now = base::TimePoint{} + 1s;
+    using O = dht::RoutingTable::Outcome;
+    CHECK(t.heard_from(random_id(), base::Endpoint::v4(203, 0, 113, 1, 1000), now).outcome == O::added);
+    CHECK(t.heard_from(random_id(), base::Endpoint::v4(203, 0, 113, 2, 1000), now).outcome == O::added);
+    CHECK(t.heard_from(random_id(), base::Endpoint::v4(203, 0, 113, 3, 1000), now).outcome == O::crowded);
+    CHECK(t.heard_from(random_id(), base::Endpoint::v4(203, 0, 114, 3, 1000), now).outcome == O::added);
+    for (uint8_t i = 1; i < 6; ++i) {
+        CHECK(t.heard_from(random_id(), base::Endpoint::v4(192, 168, 1, i, 1000), now).outcome == O::added);
+        CHECK(t.heard_from(random_id(), base::Endpoint::v4(127, 0, 0, 1, static_cast<uint16_t>(2000 + i)), now).outcome == O::added);
+    }
+    CHECK(t.size() == 13);
+}
