@@ -111,14 +111,24 @@ base::Status Journal::replace(const std::string& path, const std::vector<std::st
 base::Status Journal::append(const std::string& record) {
     if (record.find('\n') != std::string::npos) return base::invalid_argument("a record cannot contain a newline");
     std::string line = checksum(record) + " " + record + "\n";
+    // A failed append (a full disk writes part of the line, then fails) leaves the file as it
+    // was: cut back to where the line began, so the next record does not glue onto a torn one.
+    off_t before = ::lseek(fd_, 0, SEEK_END);
+    auto undo = [&](const char* what) {
+        int err = errno;
+        if (before >= 0 && ::ftruncate(fd_, before) == 0) ::fdatasync(fd_);
+        errno = err;
+        return base::io_error(errno_text(what, path_));
+    };
     size_t done = 0;
     while (done < line.size()) {
         ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return base::io_error(errno_text("cannot append to", path_));
+        if (n < 0) return undo("cannot append to");
         done += static_cast<size_t>(n);
     }
-    if (::fdatasync(fd_) != 0) return base::io_error(errno_text("cannot sync", path_));
+    // Not durable is not written: the caller reports the failure and keeps the record pending.
+    if (::fdatasync(fd_) != 0) return undo("cannot sync");
     return {};
 }
 

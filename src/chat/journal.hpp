@@ -3,7 +3,8 @@
 //     <8 hex: first 4 bytes of BLAKE2b-256 of the text> <space> <text> <newline>
 // where text is one JSON document without newlines. Appends are written with O_APPEND and made
 // durable with fdatasync before append() returns, so a record that was acknowledged survives
-// kill -9 and power loss. Reading back never throws data away: a line whose checksum fails is
+// kill -9 and power loss. An append that fails (a full disk) truncates the file back to where
+// its line began, so no torn line is left for the next record to glue onto. Reading back never throws data away: a line whose checksum fails is
 // reported (with its line number) and skipped, the others are returned; a last line without its
 // newline (a crash mid-append) is ended with one at open, so new records never glue onto it, and
 // is kept if its checksum holds. Nothing is ever deleted.

@@ -1,9 +1,11 @@
 // The journal under crashes and damage: cut at every byte (what kill -9 mid-append can leave),
 // a flipped byte in every position, and appends after each.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <fstream>
 
 #include "chat/journal.hpp"
@@ -101,6 +103,38 @@ TEST_CASE("journal: a damaged line is reported and skipped, the others kept") {
         REQUIRE(r.problems.size() == 1);
         if (i < first_nl) CHECK(r.problems[0] == "line 1: checksum mismatch, skipped");
     }
+    unlink(path.c_str());
+    rmdir(dir.c_str());
+}
+
+// A full disk, injected: RLIMIT_FSIZE makes write() stop part-way through a line and then fail
+// (EFBIG), as ENOSPC does (LevelDB tests this with a faulty Env; a process-wide limit is ours).
+TEST_CASE("journal: an append that fails part-way leaves the file as it was; later appends are clean") {
+    auto dir = temp_dir();
+    auto path = dir + "/outbox.log";
+    chat::Journal::Recovered r;
+    auto j = chat::Journal::open(path, r);
+    REQUIRE(j);
+    REQUIRE(j->append(R"({"n":1})").ok());
+    auto before = read_all(path);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit old{};
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    rlimit small = old;
+    small.rlim_cur = before.size() + 40;  // room for part of the next line only
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    auto st = j->append(R"({"n":2,"text":")" + std::string(200, 'x') + R"("})");
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    std::signal(SIGXFSZ, old_handler);
+    CHECK(st.code() == base::Errc::io);
+    CHECK(read_all(path) == before);  // no torn line left behind
+    // Space is back: the next record starts clean, and nothing is reported damaged.
+    REQUIRE(j->append(R"({"n":3})").ok());
+    chat::Journal::Recovered again;
+    auto k = chat::Journal::open(path, again);
+    REQUIRE(k);
+    CHECK(again.problems.empty());
+    CHECK(again.records == std::vector<std::string>{R"({"n":1})", R"({"n":3})"});
     unlink(path.c_str());
     rmdir(dir.c_str());
 }
