@@ -24,9 +24,10 @@ struct Config {
     base::Duration stale_after = 15min;  // a contact not heard from is pinged before eviction
     base::Duration bucket_refresh = 15min;
     // A refresh that fills an empty bucket after joining stops once the bucket holds this many
-    // contacts: routing needs one contact per subtree, a few give redundancy, and a full lookup
+    // contacts (8: with replies cut to ~11 contacts, 5 left a 600-node crowd one lookup short):
+    // routing needs one contact per subtree, a few give redundancy, and a full lookup
     // would cost twice the key agreements.
-    size_t refresh_enough = 5;
+    size_t refresh_enough = 8;
     base::Duration token_rotation = 5min;  // tokens stay valid for two rotations
     base::Duration replay_window = 2min;   // remembered (sender, txid) pairs of queries
     size_t replay_capacity = 1024;
