@@ -26,9 +26,9 @@ session::LinkId SessionHost::open_relay(const PublicKey& peer, const session::Re
         auto it = circuits_.find(id);
         if (it == circuits_.end()) return;  // the attempt ended meanwhile
         if (!r.ok) {
-            circuits_.erase(it);
             std::string why = "relay " + it->second.relay.endpoint.to_string() + ": " +
                               (r.error_code ? std::to_string(r.error_code) + " " : "") + r.error;
+            circuits_.erase(it);  // (after reading it: ASan caught a use after free here in the NAT lab)
             connector_->on_attempt_failed(peer, id, {session::CloseReason::link_failed, false, why}, now);
             return;
         }

@@ -53,14 +53,19 @@ start() {  # start NAME [extra args]
         >>"$T/$n.out" 2>>"$T/$n.log" &
     pid[$n]=$!
 }
-# Datagrams above 1,200 bytes (PROTOCOL.md §1) sent by NODES, of any kind (DHT messages,
-# sessions, probes, relays): any one fails the test.
-check_datagram_sizes() {
-    local n o
+# At the end of a lab, for NODES: each still answers `ctl` (a node that died mid-test, say on a
+# sanitizer report, must not pass for one that merely had nothing to say), no node's log holds a
+# sanitizer report, and none sent a datagram above 1,200 bytes (PROTOCOL.md §1), of any kind (DHT
+# messages, sessions, probes, relays).
+check_nodes() {
+    local n o bad
     for n in "$@"; do
         [ -n "${pid[$n]:-}" ] || continue
-        o=$(ctl "$n" dht stats 2>/dev/null | json '"%d %d" % (d["oversized_sent"]["dht"], d["oversized_sent"]["other"])') || continue
+        o=$(ctl "$n" dht stats 2>/dev/null | json '"%d %d" % (d["oversized_sent"]["dht"], d["oversized_sent"]["other"])' 2>/dev/null) ||
+            fail "$n no longer answers: it died during the test"
         [ "$o" = "0 0" ] || fail "$n sent datagrams above 1,200 bytes: ${o%% *} DHT messages, ${o#* } session, probe or relay"
     done
-    echo "datagrams above 1,200 bytes: none, from $# nodes" | tee -a "$T/figures"
+    bad=$(grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/*.log 2>/dev/null || true)
+    [ -z "$bad" ] || FAIL_GREP="Sanitizer|runtime error|#[0-9]+ " fail "sanitizer report in: $bad"
+    echo "datagrams above 1,200 bytes: none, from $# nodes; all alive; no sanitizer report" | tee -a "$T/figures"
 }

@@ -246,7 +246,7 @@ kill "${pid[nfq]}" 2>/dev/null || true
 unset "pid[nfq]"
 lab_ns "$LAB_INET" iptables -D FORWARD -j NFQUEUE --queue-num 0 --queue-bypass
 
-check_datagram_sizes boot "${USERS[@]}"
+check_nodes boot "${USERS[@]}"
 leaked=$(lab_leaked)
 [ "${leaked:-0}" = 0 ] || fail "$leaked packets with private source addresses reached the internet namespace"
 

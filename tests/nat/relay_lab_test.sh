@@ -215,7 +215,7 @@ echo "5. mailbox receipt: the sender saw delivered $((t1 - took)) ms after the r
 
 kill "${pid[nfq]}" 2>/dev/null || true
 unset "pid[nfq]"
-check_datagram_sizes boot r2 r3 "${USERS[@]}"
+check_nodes boot r2 r3 "${USERS[@]}"
 leaked=$(lab_leaked)
 [ "${leaked:-0}" = 0 ] || fail "$leaked packets with private source addresses reached the internet namespace"
 echo "PASS: relays in the NAT lab"
