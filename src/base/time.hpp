@@ -25,6 +25,13 @@ inline TimePoint steady_now() {
     return TimePoint{std::chrono::duration_cast<Duration>(d)};
 }
 
+// Wall-clock time minus steady_now(): what the DHT core adds to `now` for the clock that query
+// txids carry (PROTOCOL.md §4). Read again now and then, as NTP may step the wall clock.
+inline Duration wall_offset() {
+    auto wall = std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch());
+    return wall - steady_now().time_since_epoch();
+}
+
 inline double to_ms(Duration d) { return static_cast<double>(d.count()) / 1000.0; }
 inline int64_t to_ms_int(Duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();

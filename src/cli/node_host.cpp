@@ -39,10 +39,14 @@ base::Status NodeHost::bind(const base::Endpoint& at) {
 }
 
 base::Status NodeHost::start() {
-    auto c = turn_.add([this](base::TimePoint now) { return node_->tick(now); });
+    auto c = turn_.add([this](base::TimePoint now) {
+        node_->set_wall_offset(base::wall_offset());  // (two vDSO clock reads: cheap)
+        return node_->tick(now);
+    });
     if (!c) return c.status();
     core_ = std::move(*c);
     node_ = std::make_unique<dht::Node>(cfg_, auth_, *this, decoder_, rng_, log_, base::steady_now());
+    node_->set_wall_offset(base::wall_offset());
     core_->mark();
     return {};
 }

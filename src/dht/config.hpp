@@ -29,8 +29,12 @@ struct Config {
     // would cost twice the key agreements.
     size_t refresh_enough = 8;
     base::Duration token_rotation = 5min;  // tokens stay valid for two rotations
-    base::Duration replay_window = 2min;   // remembered (sender, txid) pairs of queries
-    size_t replay_capacity = 1024;
+    // A query is taken only if the clock time in its txid is within this of ours (PROTOCOL.md
+    // §4, freshness); its (sender, txid) is remembered until it would be too old anyway, so the
+    // replay memory is sized by time. Beyond replay_capacity entries (~50 bytes each) queries
+    // are refused, never forgotten early: forgetting would let a recorded one in again.
+    base::Duration query_window = 3min;
+    size_t replay_capacity = size_t{1} << 18;
     size_t max_value_size = 768;           // bytes of one value's data: a store fits 1,200 bytes
     size_t max_values = 4096;              // values one node stores in total
     size_t max_values_per_publisher = 64;  // values one node stores for one publisher

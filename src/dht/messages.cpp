@@ -71,6 +71,8 @@ const char* drop_reason_name(DropReason r) {
         case DropReason::self_id: return "self_id";
         case DropReason::unknown_transaction: return "unknown_transaction";
         case DropReason::replayed: return "replayed";
+        case DropReason::stale: return "stale";
+        case DropReason::replay_full: return "replay_full";
         case DropReason::source_limit: return "source_limit";
         case DropReason::count_: break;
     }

@@ -16,7 +16,16 @@
 
 namespace dht {
 
-inline constexpr int kProtocolVersion = 1;
+inline constexpr int kProtocolVersion = 2;
+// A query's txid carries the sender's clock: whole seconds (Unix time, modulo 2^32) in its high
+// 32 bits, random low 32 bits (PROTOCOL.md §4, freshness). The authenticator covers it, so a
+// recorded query is good only while that time is near the recipient's clock.
+inline uint32_t txid_seconds(uint64_t txid) { return static_cast<uint32_t>(txid >> 32); }
+// The clock a txid carries, from a core's `now` and the offset from it to wall-clock time.
+inline uint32_t wall_seconds(base::TimePoint now, base::Duration wall_offset) {
+    return static_cast<uint32_t>(
+        std::chrono::duration_cast<std::chrono::seconds>((now + wall_offset).time_since_epoch()).count());
+}
 
 enum class Kind : uint8_t { query, reply, error };
 enum class Method : uint8_t {
@@ -116,6 +125,8 @@ enum class DropReason : uint8_t {
     self_id,              // claims to be us
     unknown_transaction,  // reply to nothing we sent (late, replayed or forged)
     replayed,             // a query we have already answered
+    stale,                // a query whose txid time is too far from our clock (PROTOCOL.md §4)
+    replay_full,          // a query when the replay memory is full (refused, not forgotten)
     source_limit,         // its source address or /24 sent more than its rate (before decoding)
     count_
 };

@@ -92,7 +92,12 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
     if (!decoded) return drop(failure.reason, from, failure.detail);
     const Message& m = decoded->msg;
     if (m.kind == Kind::query) {
-        if (seen_query(m, now)) return drop(DropReason::replayed, from, "query seen before");
+        if (auto why = check_fresh(m, now)) {
+            const char* detail = *why == DropReason::stale         ? "txid time too far from our clock"
+                                 : *why == DropReason::replayed    ? "query seen before"
+                                                                   : "replay memory full";
+            return drop(*why, from, detail);
+        }
         nat_.on_query_from(from, now);
         heard_from(m.sender, from, now, std::nullopt, m.read_only);
         if (m.error_code == kErrMethodUnknown) {
@@ -138,17 +143,23 @@ bool Node::receives_at(const base::Endpoint& ep, base::TimePoint now) const {
     return it != proven_.end() && now - it->second <= kProvenFor;
 }
 
-bool Node::seen_query(const Message& q, base::TimePoint now) {
-    while (!replay_order_.empty() &&
-           (now - replay_order_.front().first > cfg_.replay_window ||
-            replay_order_.size() >= cfg_.replay_capacity)) {
-        replay_seen_.erase(replay_order_.front().second);
-        replay_order_.pop_front();
+std::optional<DropReason> Node::check_fresh(const Message& q, base::TimePoint now) {
+    // Ages in whole seconds, signed: the sender's clock may be ahead of ours. (Modulo 2^32: the
+    // difference of two nearby times is right across a wrap.)
+    auto age = static_cast<int64_t>(static_cast<int32_t>(wall_seconds(now, wall_offset_) - txid_seconds(q.txid)));
+    const int64_t window = std::chrono::duration_cast<std::chrono::seconds>(cfg_.query_window).count();
+    if (age > window || age < -window) return DropReason::stale;
+    while (!replay_expiry_.empty() && replay_expiry_.top().first <= now) {
+        replay_seen_.erase(replay_expiry_.top().second);
+        replay_expiry_.pop();
     }
     uint64_t key = q.txid ^ (NodeIdHash{}(q.sender) * 0x9e3779b97f4a7c15ULL);
-    if (!replay_seen_.insert(key).second) return true;
-    replay_order_.emplace_back(now, key);
-    return false;
+    if (replay_seen_.count(key)) return DropReason::replayed;
+    if (replay_seen_.size() >= cfg_.replay_capacity) return DropReason::replay_full;
+    replay_seen_.insert(key);
+    // Kept one second past the moment the query turns stale (whole seconds round down).
+    replay_expiry_.emplace(now + std::chrono::seconds(window - age + 1), key);
+    return std::nullopt;
 }
 
 void Node::heard_from(const NodeId& id, const base::Endpoint& from, base::TimePoint now,

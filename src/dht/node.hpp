@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <queue>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
@@ -109,6 +110,12 @@ public:
     // NAT traversal (PROTOCOL.md §16).
     // Our interface addresses with our port: what a report of "none" looks like.
     void set_local_addresses(std::vector<base::Endpoint> eps) { nat_.set_local(std::move(eps)); }
+    // Wall-clock time minus `now` (the host sets it; simulations share a virtual clock and
+    // leave it 0): query txids carry the clock, and stale queries are refused (PROTOCOL.md §4).
+    void set_wall_offset(base::Duration d) {
+        wall_offset_ = d;
+        rpc_.set_wall_offset(d);
+    }
     // A public address given by the operator (a port forward): reachable without checks.
     void set_public_address(std::optional<base::Endpoint> ep) { nat_.set_public(std::move(ep)); }
     const NatAnalysis& nat() const { return nat_; }
@@ -175,7 +182,8 @@ private:
     void send_error(const Message& q, const base::Endpoint& from, int code, std::string msg);
 
     void drop(DropReason why, const base::Endpoint& from, const std::string& detail);
-    bool seen_query(const Message& q, base::TimePoint now);
+    // Why a query is refused before its handler (stale, replayed, replay_full), or nullopt.
+    std::optional<DropReason> check_fresh(const Message& q, base::TimePoint now);
     void heard_from(const NodeId& id, const base::Endpoint& from, base::TimePoint now,
                     std::optional<base::Duration> rtt, bool read_only = false);
     void ping_contact(const NodeInfo& c, base::TimePoint now);
@@ -247,9 +255,12 @@ private:
     std::map<LookupId, InternalDone> lookup_done_;
     std::vector<std::function<void(base::TimePoint)>> completions_;
 
-    // Replay filter for queries: (sender, txid) pairs seen within Config::replay_window.
+    // Replay filter for queries: (sender, txid) pairs, each kept until its txid time is older
+    // than Config::query_window (then the query is refused as stale anyway); earliest first.
     std::unordered_set<uint64_t> replay_seen_;
-    std::deque<std::pair<base::TimePoint, uint64_t>> replay_order_;
+    std::priority_queue<std::pair<base::TimePoint, uint64_t>, std::vector<std::pair<base::TimePoint, uint64_t>>,
+                        std::greater<>> replay_expiry_;
+    base::Duration wall_offset_{0};
 
     struct Published {
         std::string value;

@@ -16,9 +16,10 @@ Rpc::Rpc(const Config& cfg, Transport& transport, Authenticator& auth, base::Rng
 
 uint64_t Rpc::send_query(Message m, const base::Endpoint& to, const NodeId* peer,
                          RpcHandler handler, base::TimePoint now, base::Duration short_timeout) {
+    const uint64_t clock = uint64_t{wall_seconds(now, wall_offset_)} << 32;
     do {
-        m.txid = rng_.next_u64();
-    } while (m.txid == 0 || pending_.count(m.txid));
+        m.txid = clock | (rng_.next_u64() & 0xffffffffu);
+    } while (m.txid == clock || pending_.count(m.txid));
     m.kind = Kind::query;
     m.sender = auth_.self();
     m.read_only = read_only_;

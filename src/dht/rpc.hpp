@@ -51,6 +51,8 @@ public:
     // Bytes a reply sent from now on may take (replies are cut to fit); the Node sets it for the
     // query it is answering (PROTOCOL.md §7, amplification) and puts it back afterwards.
     void set_reply_budget(size_t bytes) { reply_budget_ = bytes; }
+    // Wall-clock time minus `now`, for the time in query txids (PROTOCOL.md §4).
+    void set_wall_offset(base::Duration d) { wall_offset_ = d; }
 
 private:
     struct Pending {
@@ -76,6 +78,7 @@ private:
     PendingMap pending_;
     bool read_only_ = false;
     size_t reply_budget_ = kMaxDatagram;
+    base::Duration wall_offset_{0};
 };
 
 }  // namespace dht

@@ -53,6 +53,15 @@ start() {  # start NAME [extra args]
         >>"$T/$n.out" 2>>"$T/$n.log" &
     pid[$n]=$!
 }
+# ping_p50 FROM ADDRESS N: the median RTT (ms) of N pings sent one at a time. (`ctl ping --count N`
+# sends them in one burst, and the lab's delay keeps each flow in order: a burst waits for its
+# slowest packet at every crossing, which measures the lab's queue rather than the path.)
+ping_p50() {
+    local i out=()
+    for i in $(seq "$3"); do out+=("$(ctl "$1" ping "$2" --count 1 | json 'd["rtt_ms_p50"]')"); done
+    printf '%s\n' "${out[@]}" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+}
+
 # At the end of a lab, for NODES: each still answers `ctl` (a node that died mid-test, say on a
 # sanitizer report, must not pass for one that merely had nothing to say), no node's log holds a
 # sanitizer report, and none sent a datagram above 1,200 bytes (PROTOCOL.md §1), of any kind (DHT

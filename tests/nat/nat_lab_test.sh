@@ -150,7 +150,7 @@ cell() {
             # A second later: a datagram session is usually upgraded to TCP within that time,
             # and pings across the switch would measure the handover, not the path.
             sleep 1
-            rtt=$(ctl "$from" ping "${ADDR[$to]}" --count 5 | json 'd["rtt_ms_p50"]')
+            rtt=$(ping_p50 "$from" "${ADDR[$to]}" 7)
         fi
         echo "$out" | python3 -c '
 import json, re, sys

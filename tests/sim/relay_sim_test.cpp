@@ -138,6 +138,17 @@ TEST_CASE("relay sim: nobody is reached through a relay without asking for it") 
         CHECK_FALSE(r.ok);
         CHECK(r.error_code == dht::kErrNotHere);
     }
+    SUBCASE("a public node that does not relay: 213") {
+        dht::Config no_relay = config().dht;
+        no_relay.relay = false;
+        size_t r = w.spawn(1, std::nullopt, no_relay);
+        w.schedule_join(r, 1, w.now());
+        w.run_for(30s);
+        auto res = ask({w.node(r).id(), w.endpoint(r)}, w.node(a).id());
+        CHECK_FALSE(res.ok);
+        CHECK(res.error_code == dht::kErrNoRelay);
+        CHECK(w.node(r).relay().size() == 0);
+    }
     SUBCASE("the target refuses: 211, and the relay keeps nothing") {
         w.node(a).set_relay_handler([](const dht::NodeId&, const dht::NodeInfo&, uint64_t, base::TimePoint) { return false; });
         auto r = ask(via, w.node(a).id());

@@ -60,7 +60,7 @@ size_t World::add_nat(NatKind kind, base::Duration timeout) {
     return nats_.size() - 1;
 }
 
-size_t World::spawn(size_t n, std::optional<size_t> nat) {
+size_t World::spawn(size_t n, std::optional<size_t> nat, const dht::Config& cfg) {
     size_t first = nodes_.size();
     for (size_t k = 0; k < n; ++k) {
         auto idx = static_cast<uint32_t>(nodes_.size());
@@ -73,7 +73,7 @@ size_t World::spawn(size_t n, std::optional<size_t> nat) {
             sn->auth = std::make_unique<InsecureAuth>(dht::NodeId::random(rng_));
         }
         sn->log.set_tag(sn->auth->self().short_hex());
-        sn->node = std::make_unique<dht::Node>(cfg_.dht, *sn->auth, sn->transport, decoder_, rng_, sn->log, now_);
+        sn->node = std::make_unique<dht::Node>(cfg, *sn->auth, sn->transport, decoder_, rng_, sn->log, now_);
         nodes_.push_back(std::move(sn));
         nodes_.back()->node->set_local_addresses({endpoint(idx)});
         after_event(idx);

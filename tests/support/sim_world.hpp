@@ -36,7 +36,9 @@ public:
 
     // Adds n nodes (not joined yet); returns the index of the first. With `nat`, they sit behind
     // that NAT (add_nat), at private endpoints 10.N.x.y; without, at public ones 127.x.y.z.
-    size_t spawn(size_t n, std::optional<size_t> nat = std::nullopt);
+    size_t spawn(size_t n, std::optional<size_t> nat = std::nullopt) { return spawn(n, nat, cfg_.dht); }
+    // The same, with their own DHT configuration (a node that does not relay, say).
+    size_t spawn(size_t n, std::optional<size_t> nat, const dht::Config& cfg);
     // A NAT with its own public address 198.51.100.N+1; returns N.
     size_t add_nat(NatKind kind, base::Duration timeout = std::chrono::seconds(120));
     SimNat& nat(size_t n) { return *nats_[n]; }

@@ -8,11 +8,14 @@ std::vector<Vector> all() {
     auto ep_a = *base::Endpoint::parse("192.0.2.10:44544");
     auto ep_c = *base::Endpoint::parse("[2001:db8::7]:5000");
     std::vector<Vector> v;
+    // Txids carry the sender's clock in their high half (PROTOCOL.md §4): the golden ones were
+    // "sent" at 2026-12-01 00:00:00 UTC (0x6b0e0e00), so no node takes them now (stale).
+    auto at_time = [](uint64_t txid) { return (uint64_t{0x6b0e0e00} << 32) | (txid & 0xffffffffu); };
     auto query = [&](const char* name, dht::Method m, uint64_t txid, bool signed_q) {
         dht::Message q;
         q.kind = dht::Kind::query;
         q.method = m;
-        q.txid = txid;
+        q.txid = at_time(txid);
         q.sender = a;
         v.push_back({name, q, true, signed_q});
         return &v.back().msg;
@@ -21,7 +24,7 @@ std::vector<Vector> all() {
         dht::Message r;
         r.kind = dht::Kind::reply;
         r.method = m;
-        r.txid = txid;
+        r.txid = at_time(txid);
         r.sender = b;
         r.observed = ep_a;
         v.push_back({name, r, false, false});

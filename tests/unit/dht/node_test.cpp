@@ -23,11 +23,13 @@ struct Fixture {
     dht::Node node{cfg, auth_bob, net, dec, rng, log, now};
     base::Endpoint alice_ep = base::Endpoint::v4(127, 0, 0, 2, 4000);
     uint64_t txid = 1;
+    // A fresh query's txid: our clock in its high half (PROTOCOL.md §4), a counter below.
+    uint64_t next_txid() { return (uint64_t{dht::wall_seconds(now, {})} << 32) | txid++; }
 
     std::string query(dht::Method m, const dht::NodeId* target = nullptr, dht::Authenticator* as = nullptr) {
         dht::Message q;
         q.method = m;
-        q.txid = txid++;
+        q.txid = next_txid();
         q.sender = (as ? as : &auth_alice)->self();
         if (target) q.target = *target;
         return dht::encode(q, as ? *as : auth_alice, &id_bob);
@@ -35,7 +37,7 @@ struct Fixture {
     dht::Message message(dht::Method m, const dht::NodeId& sender, const dht::NodeId& target) {
         dht::Message q;
         q.method = m;
-        q.txid = txid++;
+        q.txid = next_txid();
         q.sender = sender;
         q.target = target;
         return q;
@@ -166,7 +168,7 @@ TEST_CASE("node: hostile datagrams are dropped, counted, unanswered, and change 
         CHECK(dropped(dht::DropReason::unknown_transaction) == 1);
     }
     SUBCASE("wrong types and garbage") {
-        f.deliver("{\"v\":1,\"y\":\"q\",\"q\":\"ping\",\"t\":[],\"id\":{},\"a\":{},\"mac\":\"00000000000000000000000000000000\"}");
+        f.deliver("{\"v\":2,\"y\":\"q\",\"q\":\"ping\",\"t\":[],\"id\":{},\"a\":{},\"mac\":\"00000000000000000000000000000000\"}");
         f.deliver(std::string(100, '\0'));
         f.deliver(std::string(70000, '{'));
         CHECK(f.node.stats().dropped_total() == 3);
@@ -230,7 +232,7 @@ TEST_CASE("node: mailboxes: put needs a token; get returns the items; only the o
     auto put = [&](const std::string& slot, const std::string& token) {
         dht::Message q;
         q.method = dht::Method::mbox_put;
-        q.txid = f.txid++;
+        q.txid = f.next_txid();
         q.sender = f.id_carol;
         q.target = key;
         q.token = token;
@@ -259,7 +261,7 @@ TEST_CASE("node: mailboxes: put needs a token; get returns the items; only the o
     auto del = [&](dht::Authenticator& as, const dht::NodeId& sender) {
         dht::Message q;
         q.method = dht::Method::mbox_del;
-        q.txid = f.txid++;
+        q.txid = f.next_txid();
         q.sender = sender;
         q.target = key;
         q.slots = {"s1"};
@@ -318,7 +320,7 @@ TEST_CASE("node: every reply fits 1,200 bytes: the closest contacts stay, mailbo
         dht::CryptoAuthenticator as{ids.back(), 4};
         dht::Message q;
         q.method = dht::Method::ping;
-        q.txid = f.txid++;
+        q.txid = f.next_txid();
         q.sender = as.self();
         // (each in its own /48: a bucket takes at most 2 contacts from one)
         auto ep = base::Endpoint::parse("[2001:db8:" + std::to_string(1000 + i) + ":5678:9abc:def0:1234:1000]:65000");
