@@ -62,8 +62,7 @@ void History::apply(Conversation& c, const std::string& record, size_t n, const 
             e.read = !e.incoming;
             if (c.index.count(id)) return;  // written twice (a crash between two steps): keep the first
             if (!e.incoming) c.max_out_seq = std::max(c.max_out_seq, e.seq);
-            c.index[id] = c.entries.size();
-            c.entries.push_back(std::move(e));
+            place(c, std::move(e));
         } else if (op == "status") {
             auto it = c.index.find(id);
             if (it != c.index.end()) c.entries[it->second].status = o.at("status").get<std::string>();
@@ -101,9 +100,26 @@ base::Status History::add(const PublicKey& peer, const Entry& e) {
               {"status", e.status}};
     if (auto st = (*c)->journal->append(o.dump(-1, ' ', false, json::error_handler_t::replace)); !st.ok()) return st;
     if (!e.incoming) (*c)->max_out_seq = std::max((*c)->max_out_seq, e.seq);
-    (*c)->index[e.id] = (*c)->entries.size();
-    (*c)->entries.push_back(e);
+    place(**c, e);
     return {};
+}
+
+// An incoming message goes before the first of the peer's messages that it wrote later: one that
+// arrives late (resent after our disk was full, or fetched from a mailbox after newer ones came
+// over a session) still shows where the peer wrote it. The journal keeps arrival order; loading
+// places them the same way, so the view survives a restart. Usually the scan stops at once.
+void History::place(Conversation& c, Entry e) {
+    size_t pos = c.entries.size();
+    if (e.incoming && e.seq != 0) {
+        for (size_t i = c.entries.size(); i-- > 0;) {
+            const Entry& x = c.entries[i];
+            if (!x.incoming || x.seq == 0) continue;
+            if (x.seq < e.seq) break;
+            pos = i;
+        }
+    }
+    c.entries.insert(c.entries.begin() + static_cast<std::ptrdiff_t>(pos), std::move(e));
+    for (size_t i = pos; i < c.entries.size(); ++i) c.index[c.entries[i].id] = i;
 }
 
 base::Status History::set_status(const PublicKey& peer, const MessageId& id, const std::string& status) {

@@ -41,7 +41,8 @@ public:
 
     bool has(const PublicKey& peer, const MessageId& id) const;
     const Entry* find(const PublicKey& peer, const MessageId& id) const;
-    // Oldest first; the last `limit` entries (0 = all).
+    // Oldest first; the last `limit` entries (0 = all). The peer's messages are in the order the
+    // peer wrote them (by their sequence numbers), whatever order they arrived in.
     std::vector<Entry> conversation(const PublicKey& peer, size_t limit = 0) const;
     std::vector<PublicKey> peers() const;
     // Next sequence number for a message to `peer`.
@@ -61,6 +62,7 @@ private:
     explicit History(std::string dir) : dir_{std::move(dir)} {}
     base::Result<Conversation*> conv(const PublicKey& peer);
     void apply(Conversation& c, const std::string& record, size_t n, const std::string& path);
+    static void place(Conversation& c, Entry e);
 
     std::string dir_;
     std::map<PublicKey, Conversation> convs_;

@@ -76,15 +76,21 @@ base::Result<Entry> Messenger::send_text(const PublicKey& to, const std::string&
     item.ts_ms = e.ts_ms;
     item.seq = e.seq;
     item.expires_ms = now.wall_ms + static_cast<uint64_t>(base::to_ms_int(cfg_.expiry));
-    // Outbox first: once it is there the message cannot be lost. History second: a crash in
-    // between leaves a message that is delivered but missing from our own history view.
+    // Outbox first: once it is there the message cannot be lost. History second. The message
+    // counts as sent only once both are written: if the history record fails (a full disk),
+    // the message is taken back out of the outbox and the caller gets the error, so it never
+    // reaches the peer while missing from our own history. (Not covered: the "failed" record
+    // failing too, and then a restart, which finds the message in the outbox and sends it; or
+    // a crash between the two writes. An outbox item without a history entry cannot be told
+    // from one whose history record was later damaged, which must still go out.)
     if (auto st = outbox_.add(item); !st.ok()) {
         ++counts_.write_errors;
         return st;
     }
     if (auto st = history_.add(to, e); !st.ok()) {
         ++counts_.write_errors;
-        problem("history: " + st.detail());
+        if (!outbox_.finish(item.id, "failed").ok()) outbox_.forget(item.id);
+        return st;
     }
     ++counts_.sent;
     waiting_since_[e.id] = now.mono;

@@ -128,6 +128,13 @@ base::Status Outbox::finish(const crypto::MessageId& id, const std::string& stat
     return {};
 }
 
+void Outbox::forget(const crypto::MessageId& id) {
+    auto it = order_of_.find(id);
+    if (it == order_of_.end()) return;
+    items_.erase(it->second);
+    order_of_.erase(it);
+}
+
 base::Status Outbox::add_receipt(const ReceiptItem& r) {
     if (auto st = journal_->append(receipt_record(r)); !st.ok()) return st;
     receipt_order_[r.id] = next_order_;

@@ -45,6 +45,9 @@ public:
     base::Status mark_stored(const crypto::MessageId& id);
     // Removes the message; `status` ("delivered", "expired") is recorded.
     base::Status finish(const crypto::MessageId& id, const std::string& status);
+    // Forgets the message in memory only, when even finish() could not be written (a full
+    // disk): the journal still holds it, and the owner drops it again at the next start.
+    void forget(const crypto::MessageId& id);
 
     base::Status add_receipt(const ReceiptItem& r);
     base::Status finish_receipt(const crypto::MessageId& id, const std::string& status);

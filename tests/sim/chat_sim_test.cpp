@@ -2,7 +2,11 @@
 // mailbox, a clock that only moves when the test says so, and crashes (a node's objects are
 // destroyed and reopened from its files). Deterministic: seeded RNGs, no sockets, no threads.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <deque>
 #include <fstream>
@@ -410,6 +414,37 @@ TEST_CASE("chat sim: a damaged history or outbox line is reported; the other rec
     w.run(60s);
     // n0 was in the mailbox already: it arrives too, and its ack finds no outbox record.
     CHECK(texts(b, a.pk(), true) == std::vector<std::string>{"n0", "n1", "n2"});
+}
+
+TEST_CASE("chat sim: a message whose history record cannot be written is refused and never sent") {
+    World w;
+    auto& a = w.add(1);
+    auto& b = w.add(2);
+    befriend(a, b);
+    // B's long messages make A's history file for B much larger than A's outbox file: a file
+    // size limit between the two fails A's next history append and lets its outbox append pass
+    // (the injected fault of #13 §3: outbox written, history not).
+    for (int i = 0; i < 12; ++i) REQUIRE(b.m->send_text(a.pk(), std::string(3000, 'x') + std::to_string(i), w.clock()));
+    w.run(20s);
+    REQUIRE(texts(a, b.pk(), true).size() == 12);
+    struct stat hist{}, out{};
+    REQUIRE(stat((a.dir + "/history/" + base::to_hex(std::span<const uint8_t>{b.pk()}) + ".log").c_str(), &hist) == 0);
+    REQUIRE(stat((a.dir + "/outbox.log").c_str(), &out) == 0);
+    REQUIRE(out.st_size + 4096 < hist.st_size);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit old{};
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    rlimit lim{static_cast<rlim_t>(hist.st_size), old.rlim_max};
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    auto r = a.m->send_text(b.pk(), "shown nowhere", w.clock());
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    std::signal(SIGXFSZ, old_handler);
+    CHECK_FALSE(r);
+    CHECK(a.m->pending() == 0);
+    CHECK(a.m->counts().write_errors == 1);
+    w.run(60s);
+    CHECK(texts(a, b.pk(), false).empty());
+    CHECK(texts(b, a.pk(), true).empty());  // before the fix: delivered, though missing at A
 }
 
 TEST_CASE("chat sim: a message not on its way 2 s after it was written is stored in the mailbox meanwhile") {
