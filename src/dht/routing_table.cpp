@@ -68,7 +68,6 @@ RoutingTable::HeardResult RoutingTable::heard_from(const NodeId& id, const base:
             b.live.push_back(c);  // most recently seen last
             return {Outcome::updated, std::nullopt, std::nullopt};
         }
-        if (crowded(b, ep)) return {Outcome::crowded, std::nullopt, std::nullopt};
         if (b.live.size() < cfg_.k) {
             // Exactly k slots: vector growth would leave up to 60 % slack in every full bucket.
             if (b.live.capacity() < cfg_.k) b.live.reserve(cfg_.k);
@@ -81,7 +80,18 @@ RoutingTable::HeardResult RoutingTable::heard_from(const NodeId& id, const base:
             split_last();
             continue;
         }
-        // Full bucket: keep the old contacts, remember the newcomer.
+        // Full bucket. Diversity: a newcomer from a /24 (/48) that holds kPerSubnet contacts
+        // here already is refused; one from elsewhere takes the place of the newest contact of a
+        // /24 holding more (they came in while the bucket had room, which any address may use:
+        // a small network where most nodes share a /24 must not leave some unfindable).
+        if (crowded(b, ep)) return {Outcome::crowded, std::nullopt, std::nullopt};
+        if (auto over = overcrowded(b)) {
+            b.live.erase(b.live.begin() + static_cast<std::ptrdiff_t>(*over));
+            b.live.push_back(Contact{id, ep, now, rtt.value_or(base::Duration{0}), 0, false});
+            std::erase_if(b.replacements, [&](auto& r) { return r.id == id; });
+            return {Outcome::added, std::nullopt, std::nullopt};
+        }
+        // Otherwise keep the old contacts, remember the newcomer.
         auto r = std::find_if(b.replacements.begin(), b.replacements.end(),
                               [&](auto& c) { return c.id == id; });
         if (r != b.replacements.end()) b.replacements.erase(r);
@@ -117,6 +127,19 @@ bool RoutingTable::crowded(const Bucket& b, const base::Endpoint& ep) const {
     size_t n = 0;
     for (auto& c : b.live) n += same_subnet(c.endpoint, ep);
     return n >= kPerSubnet;
+}
+
+// The index of the newest contact of a public /24 (/48) that holds more than kPerSubnet
+// contacts of the bucket, if any.
+std::optional<size_t> RoutingTable::overcrowded(const Bucket& b) const {
+    for (size_t i = b.live.size(); i-- > 0;) {
+        const auto& ep = b.live[i].endpoint;
+        if (ep.is_loopback() || ep.is_private()) continue;
+        size_t n = 0;
+        for (auto& c : b.live) n += same_subnet(c.endpoint, ep);
+        if (n > kPerSubnet) return i;
+    }
+    return std::nullopt;
 }
 
 bool RoutingTable::failed(const NodeId& id) {

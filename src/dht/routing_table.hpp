@@ -31,8 +31,9 @@ public:
 
     // moved_unproven: a known contact spoke from another endpoint in a datagram that answered
     // nothing of ours (a query: perhaps recorded and replayed from elsewhere); its endpoint
-    // stays, and the caller checks the new one with a ping (`check`). crowded: a bucket holds at
-    // most kPerSubnet contacts from one public /24 (IPv6 /48), so one host cannot fill it.
+    // stays, and the caller checks the new one with a ping (`check`). crowded: a full bucket
+    // takes no more contacts from a public /24 (IPv6 /48) holding kPerSubnet of it, and a
+    // newcomer from elsewhere displaces the extra ones, so one host cannot fill it for good.
     enum class Outcome { added, updated, cached, self, invalid, moved_unproven, crowded };
     static constexpr size_t kPerSubnet = 2;
     struct HeardResult {
@@ -65,6 +66,7 @@ public:
 private:
     void split_last();
     bool crowded(const Bucket& b, const base::Endpoint& ep) const;
+    std::optional<size_t> overcrowded(const Bucket& b) const;
     Contact* find_mut(const NodeId& id);
 
     NodeId self_;

@@ -104,26 +104,40 @@ TEST_CASE("routing table: an unusable endpoint is refused") {
     CHECK(t.size() == 0);
 }
 
-TEST_CASE("routing table: at most 2 contacts of one public /24 in a bucket; LAN and loopback exempt") {
+TEST_CASE("routing table: a full bucket keeps at most 2 contacts of one public /24; LAN and loopback exempt") {
     dht::Config cfg;
+    cfg.k = 4;
     dht::NodeId self;  // all zeros: random IDs fall in the first buckets
     dht::RoutingTable t{self, cfg};
     base::SeededRng rng{9};
     auto random_id = [&] {
         dht::NodeId id;
         rng.fill(std::as_writable_bytes(std::span{id.bytes()}));
-        id.bytes()[0] |= 0x80;  // all in bucket 0
+        id.bytes()[0] |= 0x80;  // all in bucket 0, which never splits (self is not in it)
         return id;
     };
     auto now = base::TimePoint{} + 1s;
     using O = dht::RoutingTable::Outcome;
+    // While the bucket has room, anyone comes in: a small network may share one /24.
+    auto third = random_id();
     CHECK(t.heard_from(random_id(), base::Endpoint::v4(203, 0, 113, 1, 1000), now).outcome == O::added);
     CHECK(t.heard_from(random_id(), base::Endpoint::v4(203, 0, 113, 2, 1000), now).outcome == O::added);
-    CHECK(t.heard_from(random_id(), base::Endpoint::v4(203, 0, 113, 3, 1000), now).outcome == O::crowded);
+    CHECK(t.heard_from(third, base::Endpoint::v4(203, 0, 113, 3, 1000), now).outcome == O::added);
     CHECK(t.heard_from(random_id(), base::Endpoint::v4(203, 0, 114, 3, 1000), now).outcome == O::added);
-    for (uint8_t i = 1; i < 6; ++i) {
-        CHECK(t.heard_from(random_id(), base::Endpoint::v4(192, 168, 1, i, 1000), now).outcome == O::added);
-        CHECK(t.heard_from(random_id(), base::Endpoint::v4(127, 0, 0, 1, static_cast<uint16_t>(2000 + i)), now).outcome == O::added);
+    // Full: more of that /24 are refused; one from elsewhere displaces the /24's newest.
+    CHECK(t.heard_from(random_id(), base::Endpoint::v4(203, 0, 113, 4, 1000), now).outcome == O::crowded);
+    CHECK(t.heard_from(random_id(), base::Endpoint::v4(198, 51, 100, 9, 1000), now).outcome == O::added);
+    CHECK(t.size() == 4);
+    CHECK_FALSE(t.find(third));
+    // Now no /24 holds more than 2: a newcomer waits in the replacement cache as usual.
+    CHECK(t.heard_from(random_id(), base::Endpoint::v4(198, 51, 101, 9, 1000), now).outcome == O::cached);
+
+    // LAN and loopback addresses fill a bucket without limit, and are never displaced.
+    dht::RoutingTable lan{self, cfg};
+    for (uint8_t i = 1; i < 3; ++i) {
+        CHECK(lan.heard_from(random_id(), base::Endpoint::v4(192, 168, 1, i, 1000), now).outcome == O::added);
+        CHECK(lan.heard_from(random_id(), base::Endpoint::v4(127, 0, 0, 1, static_cast<uint16_t>(2000 + i)), now).outcome == O::added);
     }
-    CHECK(t.size() == 13);
+    CHECK(lan.heard_from(random_id(), base::Endpoint::v4(198, 51, 100, 9, 1000), now).outcome == O::cached);
+    CHECK(lan.size() == 4);
 }
