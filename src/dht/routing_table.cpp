@@ -87,9 +87,7 @@ RoutingTable::HeardResult RoutingTable::heard_from(const NodeId& id, const base:
         if (crowded(b, ep)) return {Outcome::crowded, std::nullopt, std::nullopt};
         if (auto over = overcrowded(b)) {
             b.live.erase(b.live.begin() + static_cast<std::ptrdiff_t>(*over));
-            b.live.push_back(Contact{id, ep, now, rtt.value_or(base::Duration{0}), 0, false});
-            std::erase_if(b.replacements, [&](auto& r) { return r.id == id; });
-            return {Outcome::added, std::nullopt, std::nullopt};
+            continue;  // now there is room
         }
         // Otherwise keep the old contacts, remember the newcomer.
         auto r = std::find_if(b.replacements.begin(), b.replacements.end(),
@@ -123,22 +121,22 @@ bool same_subnet(const base::Endpoint& a, const base::Endpoint& b) {
 // Loopback and private addresses are exempt: a LAN or one test machine holds many nodes, and
 // nobody reaches them from outside to fill a table.
 bool RoutingTable::crowded(const Bucket& b, const base::Endpoint& ep) const {
-    if (ep.is_loopback() || ep.is_private()) return false;
+    return subnet_count(b, ep) >= kPerSubnet;
+}
+
+// Contacts of the bucket in ep's public /24 (/48); 0 for loopback and private addresses.
+size_t RoutingTable::subnet_count(const Bucket& b, const base::Endpoint& ep) {
+    if (ep.is_loopback() || ep.is_private()) return 0;
     size_t n = 0;
     for (auto& c : b.live) n += same_subnet(c.endpoint, ep);
-    return n >= kPerSubnet;
+    return n;
 }
 
 // The index of the newest contact of a public /24 (/48) that holds more than kPerSubnet
 // contacts of the bucket, if any.
 std::optional<size_t> RoutingTable::overcrowded(const Bucket& b) const {
-    for (size_t i = b.live.size(); i-- > 0;) {
-        const auto& ep = b.live[i].endpoint;
-        if (ep.is_loopback() || ep.is_private()) continue;
-        size_t n = 0;
-        for (auto& c : b.live) n += same_subnet(c.endpoint, ep);
-        if (n > kPerSubnet) return i;
-    }
+    for (size_t i = b.live.size(); i-- > 0;)
+        if (subnet_count(b, b.live[i].endpoint) > kPerSubnet) return i;
     return std::nullopt;
 }
 

@@ -67,6 +67,7 @@ private:
     void split_last();
     bool crowded(const Bucket& b, const base::Endpoint& ep) const;
     std::optional<size_t> overcrowded(const Bucket& b) const;
+    static size_t subnet_count(const Bucket& b, const base::Endpoint& ep);
     Contact* find_mut(const NodeId& id);
 
     NodeId self_;
