@@ -85,10 +85,17 @@ base::Result<History::Conversation*> History::conv(const PublicKey& peer) {
     if (!j) return j.status();
     Conversation& c = convs_[peer];
     c.journal = std::make_unique<Journal>(std::move(*j));
+    c.journal->defer_sync(group_);
     for (auto& p : rec.problems) c.problems.push_back(path + ": " + p);
     size_t n = 0;
     for (auto& r : rec.records) apply(c, r, ++n, path);
     return &c;
+}
+
+void History::defer_sync(GroupCommit* group) {
+    group_ = group;
+    for (auto& [peer, c] : convs_)
+        if (c.journal) c.journal->defer_sync(group);
 }
 
 base::Status History::add(const PublicKey& peer, const Entry& e) {

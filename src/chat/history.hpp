@@ -33,7 +33,10 @@ public:
     // Loads every conversation in `dir` (created if missing). Damage is in `problems`.
     static base::Result<History> open(const std::string& dir, std::vector<std::string>& problems);
 
-    // Durable when OK. REQUIRES: the id is new in that conversation (see has()).
+    // Appends are durable when `group` says so, not when the calls return (see GroupCommit).
+    void defer_sync(GroupCommit* group);
+
+    // Durable when OK (or with the group commit). REQUIRES: the id is new in that conversation (see has()).
     base::Status add(const PublicKey& peer, const Entry& e);
     base::Status set_status(const PublicKey& peer, const MessageId& id, const std::string& status);
     // Marks every incoming message of the conversation read; returns how many were unread.
@@ -66,6 +69,7 @@ private:
 
     std::string dir_;
     std::map<PublicKey, Conversation> convs_;
+    GroupCommit* group_ = nullptr;
 };
 
 }  // namespace chat

@@ -67,7 +67,10 @@ base::Result<Journal> Journal::open(const std::string& path, Recovered& out) {
     return j;
 }
 
-Journal::Journal(Journal&& o) noexcept : path_{std::move(o.path_)}, fd_{o.fd_} { o.fd_ = -1; }
+Journal::Journal(Journal&& o) noexcept
+    : path_{std::move(o.path_)}, fd_{o.fd_}, group_{o.group_}, group_id_{o.group_id_} {
+    o.fd_ = -1;
+}
 
 Journal::~Journal() {
     if (fd_ >= 0) ::close(fd_);
@@ -126,6 +129,10 @@ base::Status Journal::append(const std::string& record) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return undo("cannot append to");
         done += static_cast<size_t>(n);
+    }
+    if (group_) {
+        group_->dirty(group_id_, fd_);  // durable with the group's next batch
+        return {};
     }
     // Not durable is not written: the caller reports the failure and keeps the record pending.
     if (::fdatasync(fd_) != 0) return undo("cannot sync");

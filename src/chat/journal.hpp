@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/status.hpp"
+#include "chat/group_commit.hpp"
 
 namespace chat {
 
@@ -35,14 +36,22 @@ public:
     // written and synced, then renamed over it. A crash leaves either the old or the new file.
     static base::Status replace(const std::string& path, const std::vector<std::string>& records);
 
-    // `record` must not contain a newline. Durable when OK is returned.
+    // `record` must not contain a newline. Durable when OK is returned, unless the journal
+    // defers its syncs to a group commit: then it is written (a full disk still fails here, and
+    // leaves the file as it was) and durable once `group` says so.
     base::Status append(const std::string& record);
+    void defer_sync(GroupCommit* group) {
+        group_ = group;
+        if (group_ && group_id_ == 0) group_id_ = group_->enroll();
+    }
     const std::string& path() const { return path_; }
 
 private:
     Journal(std::string path, int fd) : path_{std::move(path)}, fd_{fd} {}
     std::string path_;
     int fd_ = -1;
+    GroupCommit* group_ = nullptr;
+    uint64_t group_id_ = 0;
 };
 
 }  // namespace chat

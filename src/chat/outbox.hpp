@@ -41,6 +41,8 @@ struct ReceiptItem {
 class Outbox {
 public:
     static base::Result<Outbox> open(const std::string& path, std::vector<std::string>& problems);
+    // Appends are durable when `group` says so, not when the call returns (see GroupCommit).
+    void defer_sync(GroupCommit* group) { journal_->defer_sync(group); }
     base::Status add(const OutboxItem& item);
     base::Status mark_stored(const crypto::MessageId& id);
     // Removes the message; `status` ("delivered", "expired") is recorded.

@@ -54,7 +54,12 @@ void cmd_send(Runtime& rt, const Command& c, CommandDone done) {
         const chat::Entry* now = rt.chat().history().find(peer, id);
         done({true, {{"id", hex(id)}, {"status", now ? now->status : "sending"}}, {}});
     };
-    if (!wait || *wait == 0) return reply();
+    // "ok" promises the message survives a crash or a power cut: answer once it is on disk.
+    if (!wait || *wait == 0)
+        return ch.after_durable([reply, done](bool durable) {
+            if (durable) return reply();
+            done({false, {}, "the message is written but the disk could not sync it; it stays in the outbox and is retried"});
+        });
     ch.wait_delivered(e->id, *wait * 1000, [reply](bool) { reply(); });
 }
 

@@ -14,6 +14,10 @@ ChatHost::ChatHost(NodeHost& dht, SessionHost& sessions, net::Loop& loop, net::L
 ChatHost::~ChatHost() {
     for (auto& [id, w] : waiters_) w->timeout.reset();
     core_.reset();
+    syncer_.reset();  // a batch in flight completes in the thread pool
+    // What was written and not yet synced is synced now, on the way out.
+    if (!commit_.in_flight())
+        if (auto st = commit_.sync_now(); !st.ok()) KC_LOG(log_, error, "chat", "%s", st.detail().c_str());
 }
 
 chat::Clock ChatHost::clock() {
@@ -35,6 +39,14 @@ base::Status ChatHost::start(const std::string& data_dir, const crypto::Identity
     contacts_ = std::make_unique<chat::Contacts>(std::move(*c));
     history_ = std::make_unique<chat::History>(std::move(*h));
     outbox_ = std::make_unique<chat::Outbox>(std::move(*o));
+    history_->defer_sync(&commit_);
+    outbox_->defer_sync(&commit_);
+    syncer_ = std::make_unique<CommitSync>(loop_, commit_, [this](const std::string& why) {
+        KC_LOG(log_, error, "chat", "%s; messages since the last sync are resent later", why.c_str());
+    });
+    commit_.on_dirty = [this] {
+        if (core_) core_->mark();
+    };
     messenger_ = std::make_unique<chat::Messenger>(me, *contacts_, *history_, *outbox_, *this, rng_, log_);
     auto core = turn_.add([this](base::TimePoint now) { return tick(now); });
     if (!core) return core.status();
@@ -66,6 +78,7 @@ base::TimePoint ChatHost::tick(base::TimePoint) {
     auto next = messenger_->tick(now);
     // Watch the join, whose end fetches the mailbox.
     if (state == dht::Node::JoinState::joining) next = std::min(next, now.mono + std::chrono::milliseconds(100));
+    syncer_->kick();  // what this turn wrote is synced while the loop goes on
     if (!posted_.empty()) return now.mono;
     return next;
 }
@@ -74,9 +87,12 @@ void ChatHost::session_up(const crypto::PublicKey& peer) {
     post([this, peer] { messenger_->on_connected(peer, clock()); });
 }
 void ChatHost::session_down(const crypto::PublicKey& peer) {
+    out_.erase(peer);  // the Messenger sends everything unacknowledged again on the next session
     post([this, peer] { messenger_->on_disconnected(peer, clock()); });
 }
 void ChatHost::writable(const crypto::PublicKey& peer) {
+    flush(peer);
+    if (out_.count(peer)) return;  // flush() tells the Messenger once its queue drains
     post([this, peer] { messenger_->on_writable(peer, clock()); });
 }
 void ChatHost::connecting(const crypto::PublicKey& peer) {
@@ -90,10 +106,59 @@ void ChatHost::payload(const crypto::PublicKey& peer, const chat::Payload& p) {
 }
 
 chat::Effects::Sent ChatHost::send(const crypto::PublicKey& peer, const std::string& payload) {
-    if (!sessions_.connected(peer)) return Sent::no_session;
-    auto st = sessions_.send(peer, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()});
-    if (st.ok()) return Sent::ok;
-    return st.code() == base::Errc::limit ? Sent::busy : Sent::no_session;
+    if (!sessions_.connected(peer)) {
+        out_.erase(peer);
+        return Sent::no_session;
+    }
+    auto& o = out_[peer];
+    if (o.bytes >= kHeldBytes) {
+        o.busy = true;
+        return Sent::busy;
+    }
+    uint64_t seq = ++out_seq_;
+    o.queue.emplace_back(seq, payload);
+    o.bytes += payload.size();
+    commit_.after_durable([this, peer, seq](bool durable) { released(peer, seq, durable); });
+    return Sent::ok;
+}
+
+void ChatHost::released(const crypto::PublicKey& peer, uint64_t seq, bool durable) {
+    auto it = out_.find(peer);
+    if (it == out_.end()) return;
+    auto& o = it->second;
+    if (!durable) {
+        // Not on disk, so not sent: the Messenger resends unacknowledged messages (ack timeout,
+        // next session), and a resent message is acknowledged again.
+        while (!o.queue.empty() && o.queue.front().first <= seq) {
+            o.bytes -= o.queue.front().second.size();
+            o.queue.pop_front();
+        }
+    } else {
+        o.ready = std::max(o.ready, seq);
+    }
+    flush(peer);
+}
+
+void ChatHost::flush(const crypto::PublicKey& peer) {
+    auto it = out_.find(peer);
+    if (it == out_.end()) return;
+    auto& o = it->second;
+    while (!o.queue.empty() && o.queue.front().first <= o.ready) {
+        auto& p = o.queue.front().second;
+        auto st = sessions_.send(peer, {reinterpret_cast<const uint8_t*>(p.data()), p.size()});
+        if (!st.ok()) {
+            if (st.code() == base::Errc::limit) return;  // on_room -> writable() -> here again
+            out_.erase(it);                             // the session is gone: session_down follows
+            return;
+        }
+        o.bytes -= p.size();
+        o.queue.pop_front();
+    }
+    if (o.busy && o.bytes < kHeldBytes / 2) {
+        o.busy = false;
+        post([this, peer] { messenger_->on_writable(peer, clock()); });
+    }
+    if (o.queue.empty() && !o.busy) out_.erase(it);
 }
 
 void ChatHost::want(const crypto::PublicKey& peer) {
@@ -106,13 +171,16 @@ void ChatHost::release(const crypto::PublicKey& peer) {
 
 void ChatHost::mailbox_put(const crypto::PublicKey& owner, const std::string& slot, const std::string& value,
                            base::Duration ttl) {
-    post([this, owner, slot, value, ttl] {
+    commit_.after_durable([this, owner, slot, value, ttl](bool durable) {
+        if (!durable) return post([this, slot] { messenger_->on_mailbox_put(slot, 0, clock()); });
+        post([this, owner, slot, value, ttl] {
         dht_.node().mailbox_put(dht::NodeId{owner}, slot, value, ttl, [this, slot](const dht::PutResult& r) {
             if (r.stored == 0)
                 KC_LOG(log_, info, "chat", "mailbox store failed: %s",
                        r.errors.empty() ? "no node answered" : r.errors.front().c_str());
             post([this, slot, n = r.stored] { messenger_->on_mailbox_put(slot, n, clock()); });
         }, base::steady_now());
+        });
     });
 }
 
@@ -128,10 +196,21 @@ void ChatHost::mailbox_fetch() {
 }
 
 void ChatHost::mailbox_remove(const std::vector<std::string>& slots) {
-    post([this, slots] { dht_.node().mailbox_remove(holders_, slots, [](size_t) {}, base::steady_now()); });
+    // Only once what was taken from the mailbox is in our history on disk.
+    commit_.after_durable([this, slots](bool durable) {
+        if (durable) post([this, slots] { dht_.node().mailbox_remove(holders_, slots, [](size_t) {}, base::steady_now()); });
+    });
 }
 
+// What the user is shown (a message, a status) is on disk first. Except "delivered": the
+// message it is about left only after its record was durable, and were the status record lost
+// in a crash, the restarted node resends, the peer acknowledges again, and it is delivered again.
 void ChatHost::notify(const chat::Notice& n) {
+    if (n.kind == chat::Notice::Kind::status && n.entry.status == "delivered") return show(n);
+    commit_.after_durable([this, n](bool) { show(n); });
+}
+
+void ChatHost::show(const chat::Notice& n) {
     if (n.kind == chat::Notice::Kind::status && n.entry.status == "delivered") {
         auto range = waiters_.equal_range(n.entry.id);
         std::vector<std::shared_ptr<Waiter>> ready;

@@ -4,6 +4,13 @@
 // node (mailboxes); session events and chat payloads come back. Every answer reaches the
 // Messenger from the loop turn (post()), never from inside one of its own calls. Owns the chat
 // files under DATA/chat/.
+//
+// Durability (group commit): the outbox and history journals write without syncing, and every
+// Effect that depends on what they wrote (a payload sent, a mailbox put or removal, a notice
+// shown) is held until the batch holding those records is synced (chat::GroupCommit, synced off
+// the loop thread by CommitSync). Sends are queued per peer in order; send() answers busy when
+// a peer's queue is long, and the Messenger is told writable when it drains.
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -11,7 +18,9 @@
 #include <vector>
 
 #include "base/logger.hpp"
+#include "chat/group_commit.hpp"
 #include "chat/messenger.hpp"
+#include "cli/commit_sync.hpp"
 #include "cli/node_host.hpp"
 #include "cli/session_host.hpp"
 #include "dht/contact.hpp"
@@ -36,12 +45,15 @@ public:
     chat::Contacts& contacts() { return *contacts_; }
     chat::History& history() { return *history_; }
     const std::vector<std::string>& problems() const { return problems_; }
+    const chat::GroupCommit::Counts& commit_counts() const { return commit_.counts(); }
     static chat::Clock clock();
 
     // Called when the node's DHT join completes (and again after a re-join).
     std::function<void()> on_joined;
     // Called for every notice (after the waiters below have seen it).
     std::function<void(const chat::Notice&)> on_notice;
+    // Runs `fn(true)` once everything the chat wrote so far is durable (false: the sync failed).
+    void after_durable(std::function<void(bool)> fn) { commit_.after_durable(std::move(fn)); }
     // Runs `fn` once the message is delivered (true) or `timeout_ms` passes (false).
     void wait_delivered(const crypto::MessageId& id, uint64_t timeout_ms, std::function<void(bool)> fn);
 
@@ -64,6 +76,16 @@ public:
     void notify(const chat::Notice& n) override;
 
 private:
+    static constexpr size_t kHeldBytes = size_t{1} << 20;  // per peer, waiting for a sync or for room
+    struct Outgoing {
+        std::deque<std::pair<uint64_t, std::string>> queue;  // (sequence, payload), in send order
+        uint64_t ready = 0;   // payloads up to this sequence are durable: send them
+        size_t bytes = 0;
+        bool busy = false;    // send() said busy: tell the Messenger when there is room
+    };
+    void released(const crypto::PublicKey& peer, uint64_t seq, bool durable);
+    void flush(const crypto::PublicKey& peer);
+    void show(const chat::Notice& n);
     void post(std::function<void()> fn);
     base::TimePoint tick(base::TimePoint now);
 
@@ -74,6 +96,10 @@ private:
     base::Rng& rng_;
     base::Logger& log_;
     std::vector<std::string> problems_;
+    chat::GroupCommit commit_;
+    std::unique_ptr<CommitSync> syncer_;
+    std::map<crypto::PublicKey, Outgoing> out_;
+    uint64_t out_seq_ = 0;
     std::unique_ptr<chat::Contacts> contacts_;
     std::unique_ptr<chat::History> history_;
     std::unique_ptr<chat::Outbox> outbox_;
