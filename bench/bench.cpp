@@ -22,6 +22,7 @@
 #include "session_bench.hpp"
 #include "chat_bench.hpp"
 #include "relay_bench.hpp"
+#include "churn.hpp"
 #include "sim_world.hpp"
 
 using json = nlohmann::json;
@@ -32,7 +33,7 @@ namespace {
 using bench::kib_of;
 using bench::pct;
 
-const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--sessions=S] [--chat=N] [--relay=S] [--seed=S] [--json]
+const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--lookups=N] [--threads=T] [--sessions=S] [--chat=N] [--relay=S] [--churn=N:D,...] [--seed=S] [--json]
   --sim=LIST      simulated network sizes [default: 1000,10000,100000]; "none" to skip
   --loopback=N    real nodes on 127.0.0.1 in this process [default: 1000]; 0 to skip
   --lookups=N     lookups (and gets) measured per network [default: 500]
@@ -40,12 +41,38 @@ const char kUsage[] = R"(Usage: kadchat-bench [--sim=N,N,...] [--loopback=N] [--
   --sessions=S    secure-session figures, S seconds each [default: 2]; 0 to skip
   --chat=N        chat figures with N messages each [default: 1000]; 0 to skip
   --relay=S       relay figures on loopback, S seconds each (1 and 64 circuits) [default: 2]; 0 to skip
+  --churn=LIST    churn simulations, NODES:DAYS each (":off" after DAYS: holders do not hand
+                  mailbox items on) [default: none]; hours of CPU for large ones
   --seed=S        simulation seed [default: 1]
   --json          one JSON document instead of tables
 )";
 
 double wall_s(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+json run_churn(const std::string& spec, uint64_t seed) {
+    sim::ChurnConfig c;
+    c.seed = seed;
+    size_t colon = spec.find(':');
+    c.nodes = std::stoul(spec.substr(0, colon));
+    double days = colon == std::string::npos ? 7.0 : std::stod(spec.substr(colon + 1));
+    c.hand_on = spec.find(":off") == std::string::npos;
+    c.horizon = std::chrono::duration_cast<base::Duration>(std::chrono::duration<double, std::ratio<86400>>(days)) -
+                std::chrono::minutes(10);
+    auto r = sim::run_churn(c);
+    json checks = json::array();
+    for (auto& k : r.checks)
+        checks.push_back({{"at_h", k.at_h}, {"online", k.online}, {"mailboxes_asked", k.owners_asked},
+                          {"mailboxes_found", k.owners_found}, {"values_asked", k.values_asked},
+                          {"values_found", k.values_found}});
+    return {{"nodes", c.nodes}, {"days", days}, {"hand_on", c.hand_on}, {"departures", r.departures},
+            {"returns", r.returns}, {"online_fraction", r.online_fraction},
+            {"session_median_min", r.session_median_min}, {"session_mean_min", r.session_mean_min},
+            {"lookups", r.lookups}, {"lookups_found", r.lookups_found}, {"items", r.items},
+            {"items_lost", r.items_lost}, {"handed_on", r.handed_on}, {"datagrams", r.datagrams},
+            {"oversized", r.oversized}, {"checks", checks}, {"wall_s", r.wall_s},
+            {"peak_rss_mib", static_cast<double>(kib_of("VmHWM:")) / 1024.0}};
 }
 
 json run_sim(size_t n, size_t lookups, uint64_t seed) {
@@ -148,6 +175,32 @@ void print_sessions(const json& s) {
                 num(s["session"]["echo_64"], "rtt_us_p99"));
 }
 
+void print_churn(const json& runs) {
+    std::printf("\nChurn (virtual time; Weibull shape 0.5 sessions and absences, mean 2 h each; 8 stable nodes;\n"
+                "40 mailbox items and 40 values whose sender left for good after one put)\n");
+    std::printf("%8s %6s %8s %7s %11s %10s %12s %10s %14s %8s %9s\n", "nodes", "days", "hand-on", "online",
+                "departures", "lookups", "items kept", "handed on", "datagrams", "wall s", "peak MiB");
+    for (auto& r : runs) {
+        if (r.contains("error")) {
+            std::printf("error: %s\n", r["error"].get<std::string>().c_str());
+            continue;
+        }
+        double lk = r["lookups"].get<double>();
+        std::printf("%8zu %6.2f %8s %6.1f%% %11zu %9.2f%% %6zu of %2zu %10zu %14zu %8.0f %9.0f\n", r["nodes"].get<size_t>(),
+                    r["days"].get<double>(), r["hand_on"].get<bool>() ? "on" : "off",
+                    100 * r["online_fraction"].get<double>(), r["departures"].get<size_t>(),
+                    lk > 0 ? 100 * r["lookups_found"].get<double>() / lk : 0.0,
+                    r["items"].get<size_t>() - r["items_lost"].get<size_t>(), r["items"].get<size_t>(),
+                    r["handed_on"].get<size_t>(), r["datagrams"].get<size_t>(), r["wall_s"].get<double>(),
+                    r["peak_rss_mib"].get<double>());
+        for (auto& k : r["checks"])
+            std::printf("    at %6.1f h: %6zu online; owners found their item %zu of %zu; values found %zu of %zu\n",
+                        k["at_h"].get<double>(), k["online"].get<size_t>(), k["mailboxes_found"].get<size_t>(),
+                        k["mailboxes_asked"].get<size_t>(), k["values_found"].get<size_t>(),
+                        k["values_asked"].get<size_t>());
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -157,6 +210,7 @@ int main(int argc, char** argv) {
     double session_secs = 2;
     size_t chat_messages = 1000;
     double relay_secs = 2;
+    std::vector<std::string> churns;
     uint64_t seed = 1;
     bool as_json = false;
     for (int i = 1; i < argc; ++i) {
@@ -177,6 +231,11 @@ int main(int argc, char** argv) {
             session_secs = std::stod(val("--sessions="));
         } else if (a.rfind("--chat=", 0) == 0) {
             chat_messages = std::stoul(val("--chat="));
+        } else if (a.rfind("--churn=", 0) == 0) {
+            std::stringstream ss(val("--churn="));
+            std::string item;
+            while (std::getline(ss, item, ','))
+                if (item != "none") churns.push_back(item);
         } else if (a.rfind("--relay=", 0) == 0) {
             relay_secs = std::stod(val("--relay="));
         } else if (a.rfind("--threads=", 0) == 0) {
@@ -210,6 +269,13 @@ int main(int argc, char** argv) {
         report["relay"] = json::array();
         for (size_t c : {size_t{1}, size_t{64}})
             report["relay"].push_back(in_child([&] { return bench::run_relay(relay_secs, c); }));
+    }
+    if (!churns.empty()) {
+        report["churn"] = json::array();
+        for (auto& spec : churns) {
+            if (!as_json) std::cerr << "simulating churn " << spec << "...\n";
+            report["churn"].push_back(in_child([&] { return run_churn(spec, seed); }));
+        }
     }
     if (as_json) {
         std::cout << report.dump(2) << "\n";
@@ -273,6 +339,7 @@ int main(int argc, char** argv) {
                         c["mailbox"]["start_to_delivered_ms_median"].get<double>(), c["mailbox"]["runs"].get<size_t>());
         }
     }
+    if (report.contains("churn")) print_churn(report["churn"]);
     if (report.contains("relay")) {
         std::printf("\nRelay on 127.0.0.1 (one relay thread; 1,190-byte session datagrams, caps lifted)\n");
         std::printf("%9s %12s %9s %10s %12s %22s\n", "circuits", "datagrams/s", "MB/s", "relay CPU", "CPU us/dgram",

@@ -144,6 +144,7 @@ private:
         PublicKey peer{};
         dht::NodeInfo relay;
         uint64_t id = 0;  // 0 until the relay gave it
+        bool ours = false;  // through a relay we reserved (the peer asked for it)
     };
     std::map<session::LinkId, Circuit> circuits_;  // relayed links
     std::map<std::pair<base::Endpoint, uint64_t>, session::LinkId> circuit_links_;

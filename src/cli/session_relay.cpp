@@ -52,7 +52,7 @@ bool SessionHost::accept_circuit(const dht::NodeId& from, const dht::NodeInfo& r
     if (closing_ || circuit_links_.count({relay.endpoint, circuit})) return false;
     if (core_) core_->mark();
     session::LinkId id = next_link_++;
-    circuits_[id] = {from.bytes(), relay, circuit};
+    circuits_[id] = {from.bytes(), relay, circuit, true};
     circuit_links_[{relay.endpoint, circuit}] = id;
     if (!table_->open_inbound(id, session::Path::relay, relay.endpoint, session::Method::relay, now)) return false;
     table_->set_via(id, relay.id.bytes());
@@ -85,6 +85,8 @@ bool SessionHost::on_relay_datagram(const base::Endpoint& from, std::span<const 
         ++datagrams_dropped_;
         return true;
     }
+    auto& c = circuits_[id];
+    if (c.ours && dht_) dht_->node().relay_used(c.relay, now);
     table_->on_bytes(id, f->payload, now);
     return true;
 }

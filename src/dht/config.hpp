@@ -52,6 +52,14 @@ struct Config {
     size_t max_items_per_mailbox = 8192;     // items one node keeps for one recipient
     size_t max_items_per_sender = 4096;      // items one node keeps from one sender, all mailboxes
     base::Duration max_mailbox_ttl = 7 * 24h;
+    // A holder hands its mailbox items on to the key's current k closest nodes when nobody has
+    // refreshed them for this long (Kademlia's republish), so that they outlive their author's
+    // absence and the churn of their holders.
+    base::Duration mailbox_republish = 1h;
+    // A holder that sees a new node among a mailbox's k closest hands that mailbox on after
+    // this delay (plus up to as much again, jitter), skipping items handed to it within the gap.
+    base::Duration mailbox_handoff_delay = 30s;
+    base::Duration mailbox_handoff_gap = 10min;
     base::Duration bootstrap_backoff_min = 1s;
     base::Duration bootstrap_backoff_max = 60s;
     size_t max_lookup_candidates = 0;      // 0 = 4 * k

@@ -22,6 +22,9 @@ void add_item(std::vector<ValueRecord>& into, ValueRecord v) {
                            [&](auto& x) { return x.publisher == v.publisher && x.slot == v.slot; });
     if (!dup) into.push_back(std::move(v));
 }
+std::span<const uint8_t> bytes_of(const std::string& s) {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
 // Slot characters of one mbox_del query: with its other members it fits kMaxDatagram.
 constexpr size_t kMaxDelSlotBytes = 800;
 }  // namespace
@@ -31,15 +34,28 @@ void Node::handle_mbox_put(const Message& q, const base::Endpoint& from, base::T
         ++stats_.values_refused;
         return send_error(q, from, kErrBadToken, "bad or expired token");
     }
-    auto ttl = std::min<base::Duration>(std::chrono::seconds(std::max<uint32_t>(q.ttl_s, 1)), cfg_.max_mailbox_ttl);
-    auto st = mailboxes_.put(q.target, q.sender, q.slot, q.value, now, now + ttl);
+    // The item's author signed it with its expiry; whoever hands it on cannot prolong it.
+    NodeId author = q.author.value_or(q.sender);
+    auto left_s = static_cast<int64_t>(static_cast<int32_t>(q.exp - wall_seconds(now, wall_offset_)));
+    auto max_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.max_mailbox_ttl + cfg_.query_window).count();
+    if (left_s <= 0 || left_s > max_s) {
+        ++stats_.mailbox_bad_item;
+        return send_error(q, from, kErrProtocol, left_s <= 0 ? "item expired" : "item expiry too far ahead");
+    }
+    if (!auth_.verify(author, bytes_of(item_signed_bytes(q.target, author, q.slot, q.exp, q.value)), q.isig)) {
+        ++stats_.mailbox_bad_item;
+        return send_error(q, from, kErrProtocol, "bad item signature");
+    }
+    auto expires = now + std::chrono::seconds(left_s);
+    auto st = mailboxes_.put(q.target, author, q.slot, q.value, now, expires, q.exp, q.isig);
     if (!st.ok()) {
         ++stats_.values_refused;
         return send_error(q, from, st.code() == base::Errc::too_large ? kErrValueTooLarge : kErrStorageFull,
                           st.detail());
     }
     ++stats_.mailbox_stored;
-    next_expiry_ = std::min(next_expiry_, now + ttl);
+    next_expiry_ = std::min(next_expiry_, expires);
+    next_handoff_ = std::min(next_handoff_, now + cfg_.mailbox_republish);
     rpc_.send_response(reply_to(q, from), from, q.sender);
 }
 
@@ -92,11 +108,13 @@ void Node::mailbox_put(const NodeId& owner, const std::string& slot, std::string
                 q.target = key;
                 q.slot = parts[i].slot;
                 q.value = parts[i].data;
-                q.ttl_s = whole_seconds(ttl);
+                q.exp = wall_seconds(now + ttl, wall_offset_);
+                q.isig = auth_.sign(bytes_of(item_signed_bytes(key, self_, q.slot, q.exp, q.value)));
                 write_to_closest(
                     q, r,
-                    [this, key, part = parts[i], ttl](base::TimePoint now) {
-                        return mailboxes_.put(key, self_, part.slot, part.data, now, now + ttl);
+                    [this, key, q, ttl](base::TimePoint now) {
+                        next_handoff_ = std::min(next_handoff_, now + cfg_.mailbox_republish);
+                        return mailboxes_.put(key, self_, q.slot, q.value, now, now + ttl, q.exp, q.isig);
                     },
                     ttl,
                     [p, first = i == 0](const PutResult& one) {
@@ -115,6 +133,88 @@ void Node::mailbox_put(const NodeId& owner, const std::string& slot, std::string
         },
         now);
     if (auto it = lookups_.find(id); it != lookups_.end()) it->second->set_impatient();
+}
+
+// Holder republish: items here that nobody has refreshed for a republish interval go to the
+// key's current k closest nodes, found by a lookup (which also brings their write tokens). A
+// holder that received an item recently skips it: whoever sent it already reached the closest
+// nodes, so in a stable neighbourhood about one holder per interval does the work.
+void Node::hand_on_mailboxes(base::TimePoint now) {
+    next_handoff_ = base::kNever;
+    if (table_.size() == 0) {
+        if (mailboxes_.size() > 0) next_handoff_ = now + cfg_.mailbox_republish;
+        return;
+    }
+    for (auto& key : mailboxes_.keys()) hand_on(key, now - cfg_.mailbox_republish, now);
+    // Jittered, so that the holders of one key do not all hand on at the same moment.
+    auto spread = std::chrono::duration_cast<base::Duration>(cfg_.mailbox_republish / 8);
+    if (mailboxes_.size() > 0)
+        next_handoff_ = now + cfg_.mailbox_republish +
+                        base::Duration{static_cast<int64_t>(rng_.uniform(static_cast<uint64_t>(spread.count()) + 1))};
+}
+
+void Node::hand_on(const Key& key, base::TimePoint unrefreshed_since, base::TimePoint now) {
+    auto items = mailboxes_.take_unrefreshed(key, unrefreshed_since, now);
+    if (items.empty()) return;
+    start_lookup(
+        Lookup::Kind::find_value, key, true,
+        [this, key, items = std::move(items)](const LookupResult& r, base::TimePoint now) {
+            for (auto& item : items) {
+                Message q;
+                q.method = Method::mbox_put;
+                q.target = key;
+                q.slot = item.slot;
+                q.value = item.data;
+                q.exp = item.exp;
+                q.isig = item.sig;
+                if (item.sender != self_) q.author = item.sender;
+                stats_.mailbox_handed_on += r.closest.size();
+                // Already kept here: the lookup only says where else it belongs.
+                write_to_closest(q, r, [](base::TimePoint) { return base::Status{}; },
+                                 std::max<base::Duration>(item.expires_at - now, base::Duration{1}),
+                                 [](const PutResult&) {}, now);
+            }
+        },
+        now);
+}
+
+// The neighbourhood changed: a node that just answered us for the first time (Node::on_datagram)
+// is among the k closest we know to a mailbox we hold, so it should hold that mailbox too (Kademlia: a new node gets the values it
+// is among the closest to). The hand-on runs a little later, so that one lookup serves the
+// newcomers of a burst; it skips items another holder handed to us since the change (that holder
+// reached the newcomers); and a key is handed on this way at most once per mailbox_handoff_gap.
+void Node::neighbour_added(const NodeId& id, base::TimePoint now) {
+    if (mailboxes_.size() == 0) return;
+    for (auto& key : mailboxes_.keys()) {
+        if (handoff_due_.count(key) || handoff_due_.size() >= kMaxHandoffsDue) continue;
+        if (auto q = handoff_quiet_.find(key); q != handoff_quiet_.end()) {
+            if (now < q->second) continue;
+            handoff_quiet_.erase(q);
+        }
+        auto closest = table_.closest(key, cfg_.k);
+        bool near = closest.size() < cfg_.k ||
+                    std::any_of(closest.begin(), closest.end(), [&](auto& c) { return c.id == id; });
+        if (!near) continue;
+        auto spread = static_cast<uint64_t>(cfg_.mailbox_handoff_delay.count());
+        handoff_due_[key] = {now + cfg_.mailbox_handoff_delay + base::Duration{static_cast<int64_t>(rng_.uniform(spread + 1))},
+                             now};
+    }
+}
+
+base::TimePoint Node::hand_on_due(base::TimePoint now) {
+    base::TimePoint next = base::kNever;
+    for (auto it = handoff_due_.begin(); it != handoff_due_.end();) {
+        if (now < it->second.at) {
+            next = std::min(next, it->second.at);
+            ++it;
+            continue;
+        }
+        hand_on(it->first, it->second.since, now);
+        if (handoff_quiet_.size() >= kMaxHandoffsDue) std::erase_if(handoff_quiet_, [&](auto& q) { return q.second <= now; });
+        if (handoff_quiet_.size() < kMaxHandoffsDue) handoff_quiet_[it->first] = now + cfg_.mailbox_handoff_gap;
+        it = handoff_due_.erase(it);
+    }
+    return next;
 }
 
 void Node::mailbox_fetch(LookupDone done, base::TimePoint now) {

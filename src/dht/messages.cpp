@@ -190,7 +190,9 @@ std::string encode_general(const Message& m) {
                 a["token"] = m.token;
                 a["slot"] = m.slot;
                 a["value"] = m.value;
-                a["ttl"] = m.ttl_s;
+                a["exp"] = m.exp;
+                if (m.author) a["by"] = m.author->hex();
+                a["isig"] = base::to_hex(m.isig);
                 break;
             case Method::mbox_get:
                 a["key"] = m.target.hex();
@@ -372,7 +374,15 @@ const char* decode_args(Method m, object a, Message& msg) {
             if (a.at_key("slot").get_string().get(slot) || slot.empty() || slot.size() > kMaxSlotLength)
                 return "mbox_put.slot: not a string of 1 to 64 characters";
             if (a.at_key("value").get_string().get(val)) return "mbox_put.value: not a string";
-            if (!get_u32(a, "ttl", msg.ttl_s)) return "mbox_put.ttl: not an unsigned 32-bit integer";
+            if (!get_u32(a, "exp", msg.exp)) return "mbox_put.exp: not an unsigned 32-bit integer";
+            std::string_view isig;
+            if (a.at_key("isig").get_string().get(isig) || !base::from_hex_exact(isig, msg.isig))
+                return "mbox_put.isig: not 128 hex";
+            if (auto by = a.at_key("by"); by.error() != simdjson::NO_SUCH_FIELD) {
+                NodeId author;
+                if (!get_id(a, "by", author)) return "mbox_put.by: not 64 hex";
+                msg.author = author;
+            }
             msg.token = tok;
             msg.slot = slot;
             msg.value = val;

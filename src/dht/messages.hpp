@@ -16,7 +16,7 @@
 
 namespace dht {
 
-inline constexpr int kProtocolVersion = 2;
+inline constexpr int kProtocolVersion = 3;
 // A query's txid carries the sender's clock: whole seconds (Unix time, modulo 2^32) in its high
 // 32 bits, random low 32 bits (PROTOCOL.md §4, freshness). The authenticator covers it, so a
 // recorded query is good only while that time is near the recipient's clock.
@@ -82,8 +82,14 @@ struct Message {
     NodeId target;       // find_node.target, find_value.key, store.key, mbox_*.key
     std::string token;   // store.token; find_value reply token
     std::string value;   // store.value, mbox_put.value
-    uint32_t ttl_s = 0;  // store.ttl, mbox_put.ttl
+    uint32_t ttl_s = 0;  // store.ttl
     std::string slot;    // mbox_put.slot
+    // mbox_put (PROTOCOL.md §14): the item's expiry (Unix seconds), its author's signature over
+    // it (mailbox_store.hpp: item_signed_bytes), and "by", the author, when it is not the
+    // datagram's sender (a holder handing the item on to a new closest node).
+    uint32_t exp = 0;
+    crypto::Signature isig{};
+    std::optional<NodeId> author;
     std::vector<std::string> slots;  // mbox_del.slots
     std::optional<uint32_t> skip;    // mbox_get.skip: a page: items to pass over (PROTOCOL.md §14)
     std::string blob;                // connect.offer (query), connect.answer (reply): base64url

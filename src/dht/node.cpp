@@ -132,9 +132,14 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
         std::erase_if(proven_, [&](auto& e) { return now - e.second > kProvenFor; });
         if (proven_.size() >= kMaxProven) proven_.erase(proven_.begin());
     }
+    bool first_answer = !proven_.count(from);
     proven_[from] = now;
     // The table learns of the replier before the request's handler runs.
     heard_from(m.sender, from, now, *rtt, m.read_only);
+    // A contact that first answers us from here is a new neighbour worth handing mailboxes to
+    // (not one that only sent us a query: its address is unproven, and a hand-on sends it a
+    // lookup's queries, more bytes than it sent).
+    if (first_answer && !m.read_only && table_.find(m.sender)) neighbour_added(m.sender, now);
     rpc_.on_response(m, from, datagram.size(), now);
 }
 
@@ -172,9 +177,10 @@ void Node::heard_from(const NodeId& id, const base::Endpoint& from, base::TimePo
         return;
     }
     auto res = table_.heard_from(id, from, now, rtt);
-    if (res.outcome == RoutingTable::Outcome::added)
+    if (res.outcome == RoutingTable::Outcome::added) {
         KC_LOG(log_, trace, "dht.table", "added %s at %s", id.short_hex().c_str(),
                from.to_string().c_str());
+    }
     if (res.outcome == RoutingTable::Outcome::crowded) ++stats_.table_crowded;
     if (res.ping) ping_contact(*res.ping, now);
     if (res.check) check_move(*res.check, now);
@@ -405,6 +411,8 @@ base::TimePoint Node::tick(base::TimePoint now) {
         }
         republish_due(now);
     }
+    if (now >= next_handoff_) hand_on_mailboxes(now);
+    base::TimePoint due = hand_on_due(now);
     bootstrap_tick(now);
     refresh_after_join(now);
     // Callbacks registered before this tick; ones they register wait for the next.
@@ -413,7 +421,7 @@ base::TimePoint Node::tick(base::TimePoint now) {
     for (auto& fn : ready) fn(now);
     if (!completions_.empty()) return now;
     base::TimePoint rejoin = join_state_ == JoinState::isolated && !join_in_progress_ ? next_bootstrap_ : base::kNever;
-    next = std::min({next, next_expiry_, next_refresh_check_, rejoin, join_refresh_at_, join_relookup_at_});
+    next = std::min({next, next_expiry_, next_handoff_, due, next_refresh_check_, rejoin, join_refresh_at_, join_relookup_at_});
     return std::max(next, now);
 }
 

@@ -95,8 +95,9 @@ public:
              base::TimePoint now);
 
     // Mailboxes (PROTOCOL.md §14). Leaves `value` as item `slot` in `owner`'s mailbox on the k
-    // nodes closest to mailbox_key(owner), for `ttl` (at most Config::max_mailbox_ttl). Not
-    // republished: the sender's outbox puts it again while it is undelivered.
+    // nodes closest to mailbox_key(owner), for `ttl` (at most Config::max_mailbox_ttl), signed
+    // by this node as its author. The holders hand it on to new closest nodes (PROTOCOL.md §14),
+    // and the sender's outbox puts it again while it is undelivered and the sender is online.
     void mailbox_put(const NodeId& owner, const std::string& slot, std::string value, base::Duration ttl,
                      PutDone done, base::TimePoint now);
     // Collects this node's own mailbox from the k closest nodes: the result's values carry
@@ -138,6 +139,9 @@ public:
     // The presence holders that granted us a relay reservation.
     std::vector<NodeInfo> relays() const;
     void set_relay_handler(RelayHandler h) { relay_handler_ = std::move(h); }
+    // A circuit of ours through `relay` carried a datagram: we keep renewing our reservation
+    // with it while it does, even after it stops being one of our closest nodes.
+    void relay_used(const NodeInfo& relay, base::TimePoint now);
     // Asks `via` (a relay that `target` reserved) for a circuit to it.
     void relay_open(const NodeInfo& via, const NodeId& target, RelayOpenDone done, base::TimePoint now);
     // A datagram whose first byte is kRelayType that is not for one of our own circuits.
@@ -217,6 +221,10 @@ private:
     void store_at(const Key& key, const std::string& value, base::Duration ttl,
                   const LookupResult& r, PutDone done, base::TimePoint now);
     void republish_due(base::TimePoint now);
+    void hand_on_mailboxes(base::TimePoint now);
+    void hand_on(const Key& key, base::TimePoint unrefreshed_since, base::TimePoint now);
+    void neighbour_added(const NodeId& id, base::TimePoint now);
+    base::TimePoint hand_on_due(base::TimePoint now);
 
     // Every datagram the node sends passes here: the NAT analysis must know whom we contacted.
     class Outbound final : public Transport {
@@ -249,6 +257,13 @@ private:
     std::map<std::string, std::vector<std::string>> part_slots_;
     static constexpr size_t kMaxPartSets = 4096;
     base::TimePoint next_expiry_ = base::kNever;
+    base::TimePoint next_handoff_ = base::kNever;  // holder republish of mailbox items
+    struct HandoffDue {
+        base::TimePoint at, since;  // when to hand on; when the neighbourhood changed
+    };
+    std::map<Key, HandoffDue> handoff_due_;          // mailboxes whose neighbourhood changed
+    std::map<Key, base::TimePoint> handoff_quiet_;   // ... and until when a change is ignored
+    static constexpr size_t kMaxHandoffsDue = 1024;
 
     LookupId next_lookup_id_ = 1;
     std::map<LookupId, std::unique_ptr<Lookup>> lookups_;
@@ -313,6 +328,11 @@ private:
     RateLimiter host_limit_, subnet_limit_;  // every datagram, per source host and per /24
     Relay relay_;
     std::unordered_set<NodeId, NodeIdHash> relay_granted_;  // holders that relay for us
+    struct RelayInUse {
+        NodeInfo relay;
+        base::TimePoint last;
+    };
+    std::unordered_map<NodeId, RelayInUse, NodeIdHash> relays_in_use_;
     RelayHandler relay_handler_;
 };
 

@@ -14,6 +14,11 @@ std::vector<NodeInfo> Node::relays() const {
     return out;
 }
 
+void Node::relay_used(const NodeInfo& relay, base::TimePoint now) {
+    if (relays_in_use_.size() >= cfg_.presence_nodes * 4 && !relays_in_use_.count(relay.id)) return;
+    relays_in_use_[relay.id] = {relay, now};
+}
+
 void Node::send_relay_out(const std::vector<RelayOut>& out) {
     for (auto& o : out) outbound_.send(o.to, o.bytes);
 }
@@ -59,6 +64,7 @@ void Node::handle_relay(const Message& q, const base::Endpoint& from, base::Time
         bool ours = relay_granted_.count(q.sender) > 0 && q.target == self_;
         bool accepted = ours && relay_handler_ && relay_handler_(*q.from, {q.sender, from}, q.circuit, now);
         if (!accepted) return send_error(q, from, kErrRefused, ours ? "circuit refused" : "no reservation with you");
+        relay_used({q.sender, from}, now);
         return rpc_.send_response(reply_to(q, from), from, q.sender);
     }
     if (!relaying()) return send_error(q, from, kErrNoRelay, "this node does not relay");

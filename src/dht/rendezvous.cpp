@@ -101,6 +101,19 @@ void Node::start_nat_check(base::TimePoint now) {
 void Node::announce(base::TimePoint now) {
     next_announce_ = now + cfg_.keepalive;
     presence_holders_ = table_.closest(self_, cfg_.presence_nodes);
+    // A relay that carries circuits of ours stays a holder while it does: if the reservation
+    // lapsed because the neighbourhood changed, the relay would end those sessions (a live
+    // session sends at least every 15 s, so 3 keepalives of silence mean it is gone).
+    for (auto it = relays_in_use_.begin(); it != relays_in_use_.end();) {
+        if (now - it->second.last > 3 * cfg_.keepalive) {
+            it = relays_in_use_.erase(it);
+            continue;
+        }
+        bool holder = std::any_of(presence_holders_.begin(), presence_holders_.end(),
+                                  [&](auto& h) { return h.id == it->first; });
+        if (!holder) presence_holders_.push_back(it->second.relay);
+        ++it;
+    }
     for (auto it = relay_granted_.begin(); it != relay_granted_.end();) {
         bool holder = std::any_of(presence_holders_.begin(), presence_holders_.end(), [&](auto& h) { return h.id == *it; });
         it = holder ? std::next(it) : relay_granted_.erase(it);

@@ -31,6 +31,9 @@ struct Stats {
     uint64_t short_timeouts = 0;
     uint64_t values_stored = 0, values_refused = 0;
     uint64_t mailbox_stored = 0, mailbox_removed = 0, mailbox_refused = 0;  // refused: removal by a non-owner
+    // Mailbox items handed on to new closest nodes (holder republish), and puts refused for a
+    // bad item signature or expiry.
+    uint64_t mailbox_handed_on = 0, mailbox_bad_item = 0;
     uint64_t bootstrap_attempts = 0;
     // NAT traversal: presence records kept, rendezvous requests forwarded or refused, NAT checks
     // made for others, dial-back pings sent, requests refused by the rate limits.

@@ -43,6 +43,7 @@ fail() {
         echo "== $f"
         if [ -n "${FAIL_GREP:-}" ]; then grep -E "$FAIL_GREP" "$f" | tail -25; else tail -25 "$f"; fi
     done >&2
+    echo "FAIL: $*" >&2  # again, last: a log viewer that keeps only the tail still shows it
     exit 1
 }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {'d': d}))" "$1"; }

@@ -157,3 +157,73 @@ TEST_CASE("relay sim: nobody is reached through a relay without asking for it") 
         CHECK(w.node(index_of(w, via.id)).relay().size() == 0);
     }
 }
+
+// The NAT lab once lost a relayed session this way: the client's closest nodes changed, it stopped
+// announcing to the relay that carried its circuit, and 60 s later the relay's copy of the
+// reservation expired and it closed the circuit under a live session.
+TEST_CASE("relay sim: a relay that carries a circuit keeps the reservation after it stops being a closest node") {
+    INFO("SIM_SEED=" << seed());
+    sim::World w{config()};
+    found_network(w, 5);
+    size_t a = w.spawn(1, w.add_nat(NatKind::symmetric));
+    size_t b = w.spawn(1, w.add_nat(NatKind::symmetric));
+    for (size_t n : {a, b}) w.schedule_join(n, 1, w.now());
+    w.run_for(30s);
+    REQUIRE(w.node(a).relays().size() == 3);
+    dht::NodeInfo via = w.node(a).relays().front();
+    size_t relay = index_of(w, via.id);
+    w.node(a).set_relay_handler([](const dht::NodeId&, const dht::NodeInfo&, uint64_t, base::TimePoint) { return true; });
+    std::optional<dht::RelayOpenResult> opened;
+    w.node(b).relay_open(via, w.node(a).id(), [&](const dht::RelayOpenResult& r) { opened = r; }, w.now());
+    w.poke(b);
+    REQUIRE(w.run_until([&] { return opened.has_value(); }, 10s));
+    REQUIRE(opened->ok);
+
+    // a's session layer reports every datagram of the circuit, as cli::SessionHost does.
+    size_t data = 0, closes = 0;
+    w.on_other = [&](size_t n, const base::Endpoint& from, std::span<const uint8_t> d) {
+        if (n != a && n != b) return false;
+        auto f = dht::parse_relay_frame(d);
+        if (!f) return false;
+        if (f->kind == dht::RelayKind::close) {
+            ++closes;
+        } else if (n == a) {
+            ++data;
+            w.node(a).relay_used({via.id, from}, w.now());
+        }
+        return true;
+    };
+    std::vector<uint8_t> ping(60, 4);
+    ping[0] = 1;
+    // New public nodes join until the relay is no longer among a's closest nodes.
+    auto closest = [&] {
+        auto c = w.node(a).table().closest(w.node(a).id(), 3);
+        return std::any_of(c.begin(), c.end(), [&](auto& n) { return n.id == via.id; });
+    };
+    for (int round = 0; round < 20 && closest(); ++round) {
+        size_t first = w.spawn(5);
+        for (size_t i = first; i < first + 5; ++i) {
+            w.node(i).set_public_address(w.endpoint(i));
+            w.schedule_join(i, 0, w.now());
+        }
+        w.run_for(5s);
+        w.node(a).find_node(w.node(a).id(), [](const dht::LookupResult&) {}, w.now());  // (a refresh)
+        w.poke(a);
+        w.send_raw(b, via.endpoint, dht::relay_frame(dht::RelayKind::data, opened->circuit, ping));
+        w.run_for(5s);
+    }
+    REQUIRE_FALSE(closest());
+    // The session goes on for 5 minutes, a datagram every 10 s: the circuit stays up.
+    size_t before = data;
+    for (int i = 0; i < 30; ++i) {
+        w.send_raw(b, via.endpoint, dht::relay_frame(dht::RelayKind::data, opened->circuit, ping));
+        w.run_for(10s);
+    }
+    CHECK(closes == 0);
+    CHECK(data == before + 30);
+    CHECK(w.node(relay).relay().size() > 0);
+    // Once the circuit falls silent, a lets the reservation go: the relay ends it.
+    w.run_for(4min);
+    CHECK(closes >= 1);
+    CHECK(w.node(relay).relay().size() == 0);
+}

@@ -22,6 +22,7 @@ struct World::SimNode {
     SimTransport transport;
     base::CaptureLogger log;
     std::unique_ptr<dht::Node> node;
+    std::unique_ptr<dht::Config> cfg;  // the node's configuration, kept for restart()
     base::TimePoint deadline = base::kNever;   // what tick() last returned
     base::TimePoint scheduled = base::kNever;  // earliest live entry in timers_
     bool down = false;
@@ -73,7 +74,8 @@ size_t World::spawn(size_t n, std::optional<size_t> nat, const dht::Config& cfg)
             sn->auth = std::make_unique<InsecureAuth>(dht::NodeId::random(rng_));
         }
         sn->log.set_tag(sn->auth->self().short_hex());
-        sn->node = std::make_unique<dht::Node>(cfg, *sn->auth, sn->transport, decoder_, rng_, sn->log, now_);
+        sn->cfg = std::make_unique<dht::Config>(cfg);
+        sn->node = std::make_unique<dht::Node>(*sn->cfg, *sn->auth, sn->transport, decoder_, rng_, sn->log, now_);
         nodes_.push_back(std::move(sn));
         nodes_.back()->node->set_local_addresses({endpoint(idx)});
         after_event(idx);
@@ -95,6 +97,33 @@ void World::schedule_join(size_t i, size_t via, base::TimePoint at) {
 }
 
 void World::set_down(size_t i, bool down) { nodes_[i]->down = down; }
+
+bool World::up(size_t i) const { return nodes_[i]->node != nullptr && !nodes_[i]->down; }
+
+std::vector<dht::NodeInfo> World::crash(size_t i) {
+    SimNode& n = *nodes_[i];
+    std::vector<dht::NodeInfo> saved;
+    if (!n.node) return saved;
+    for (auto& b : n.node->table().buckets())
+        for (auto& c : b.live) saved.push_back({c.id, c.endpoint});
+    n.node.reset();
+    n.down = true;
+    n.deadline = n.scheduled = base::kNever;
+    return saved;
+}
+
+void World::restart(size_t i, const std::vector<dht::NodeInfo>& saved, std::vector<size_t> bootstrap) {
+    SimNode& n = *nodes_[i];
+    n.node = std::make_unique<dht::Node>(*n.cfg, *n.auth, n.transport, decoder_, rng_, n.log, now_);
+    n.down = false;
+    n.node->set_local_addresses({endpoint(i)});
+    std::vector<base::Endpoint> eps;
+    for (size_t b : bootstrap) eps.push_back(endpoint(b));
+    n.node->set_bootstrap(std::move(eps));
+    n.node->add_saved_contacts(saved);
+    n.node->join(now_);
+    after_event(i);
+}
 
 // Through the sender's NAT (if any) and the receiver's (if any), as sim_nat.hpp describes.
 void World::deliver(uint32_t from, const base::Endpoint& to, std::span<const uint8_t> d) {
@@ -144,6 +173,7 @@ void World::deliver(uint32_t from, const base::Endpoint& to, std::span<const uin
 // instead let stale entries pile up to gigabytes in a 100,000-node run.
 void World::after_event(size_t i) {
     SimNode& n = *nodes_[i];
+    if (!n.node) return;  // crashed
     base::TimePoint next = n.node->tick(now_);
     n.deadline = next;
     if (next != base::kNever && next < n.scheduled) {
@@ -177,7 +207,7 @@ bool World::step(base::TimePoint limit) {
         return true;
     }
     SimNode& dst = *nodes_[ev.to];
-    if (dst.down || nodes_[ev.from]->down) return true;
+    if (dst.down || nodes_[ev.from]->down || !dst.node) return true;
     ++delivered_;
     uint64_t h = digest_ ^ static_cast<uint64_t>(now_.time_since_epoch().count());
     h = (h ^ ev.to) * 1099511628211ULL;

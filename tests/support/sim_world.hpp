@@ -70,6 +70,14 @@ public:
     void poke(size_t i) { after_event(i); }
     // Stops delivering to and from node i (it crashed), or brings it back.
     void set_down(size_t i, bool down);
+    // Node i leaves without notice, as a killed process or a closed laptop: its in-memory state
+    // (routing table, stored values and mailbox items) is gone, and it sends and receives
+    // nothing. Returns its live contacts, what the real node saves in contacts.json.
+    std::vector<dht::NodeInfo> crash(size_t i);
+    // Node i starts again with the same identity and its saved contacts, and joins through them
+    // and `bootstrap`, as a restarted daemon does.
+    void restart(size_t i, const std::vector<dht::NodeInfo>& saved, std::vector<size_t> bootstrap);
+    bool up(size_t i) const;
     // Dumps the captured log lines of node i (for failure reports).
     std::string log_of(size_t i) const;
     // A datagram from node i's socket (through its NAT), as a session layer would send it.

@@ -2,6 +2,13 @@
 
 namespace vectors {
 
+namespace {
+std::vector<uint8_t> item_bytes(const dht::Message& q, const dht::NodeId& author) {
+    auto s = dht::item_signed_bytes(q.target, author, q.slot, q.exp, q.value);
+    return {s.begin(), s.end()};
+}
+}  // namespace
+
 std::vector<Vector> all() {
     dht::NodeId a{alice().public_key}, b{bob().public_key};
     auto target = *dht::NodeId::from_hex("0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000");
@@ -75,7 +82,19 @@ std::vector<Vector> all() {
         q->token = "5f4dcc3b5aa765d6";
         q->slot = "00112233445566778899aabbccddeeff";
         q->value = "01a1b2";  // a sealed envelope in hex (shortened)
-        q->ttl_s = 604800;
+        q->exp = 0x6b0e0e00 + 604800;  // seven days after it was "sent"
+        q->isig = crypto::sign(alice(), item_bytes(*q, a));
+    }
+    {
+        // Bob's item in the mailbox at `target`, handed on by alice, one of its holders.
+        auto* q = query("mbox_put_query_handoff", dht::Method::mbox_put, 0x6162636465666769ULL, false);
+        q->target = dht::mailbox_key(target);
+        q->token = "5f4dcc3b5aa765d6";
+        q->slot = "8899aabbccddeeff0011223344556677";
+        q->value = "01c3d4";
+        q->exp = 0x6b0e0e00 + 86400;
+        q->author = b;
+        q->isig = crypto::sign(bob(), item_bytes(*q, b));
     }
     query("mbox_get_query", dht::Method::mbox_get, 0x7172737475767778ULL, false)->target = mbox;
     {

@@ -23,7 +23,7 @@ TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to 
     dht::NodeId id_a{a.public_key}, id_b{b.public_key};
     dht::Decoder dec;
     auto all = vectors::all();
-    CHECK(all.size() == 37);
+    CHECK(all.size() == 38);
     for (auto& v : all) {
         INFO(v.name);
         std::string golden = read_vector(v.name);
@@ -107,18 +107,19 @@ TEST_CASE("messages: hostile shapes are dropped with a reason, never thrown") {
     CHECK(reason("[1,2,3" + mac) == dht::DropReason::bad_json);
     CHECK(reason(std::string("\xff\xfe{\"v\":1") + mac) == dht::DropReason::bad_json);
     CHECK(reason("{\"v\":1,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
-    CHECK(reason("{\"v\":3,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
+    CHECK(reason("{\"v\":2,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
+    CHECK(reason("{\"v\":4,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
     CHECK(reason("{\"v\":\"1\",\"y\":\"q\"" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":2,\"y\":\"q\",\"t\":5" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":3,\"y\":\"q\",\"t\":5" + mac) == dht::DropReason::bad_schema);
     std::string id(64, 'a');
-    CHECK(reason("{\"v\":2,\"y\":\"x\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"" + mac) ==
+    CHECK(reason("{\"v\":3,\"y\":\"x\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"" + mac) ==
           dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":2,\"y\":\"q\",\"q\":\"find_node\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"find_node\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"a\":{\"target\":17}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":2,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"nodes\":[[\"" + id + "\",\"1.2.3.4\"]]}" + mac) == dht::DropReason::bad_schema);
     // NAT traversal fields (PROTOCOL.md §16).
-    std::string q = "{\"v\":2,\"y\":\"q\",\"q\":\"connect\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
+    std::string q = "{\"v\":3,\"y\":\"q\",\"q\":\"connect\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
     std::string target = "\"target\":\"" + id + "\"";
     CHECK(reason(q + ",\"ro\":2,\"a\":{" + target + ",\"offer\":\"00\"}" + mac) == dht::DropReason::bad_schema);
     CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"AB+D\"}" + mac) == dht::DropReason::bad_schema);  // base64url only
@@ -133,32 +134,32 @@ TEST_CASE("messages: hostile shapes are dropped with a reason, never thrown") {
     }
     CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"00\",\"from\":\"" + id + "\"}" + mac) ==
           dht::DropReason::bad_schema);  // forwarded without the asker's endpoint
-    CHECK(reason("{\"v\":2,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"here\":\"nowhere\"}" + mac) == dht::DropReason::bad_schema);
     // Relays (PROTOCOL.md §17): flags are 0 or 1, circuit ids 16 hex and not zero, a passed-on
     // query names its circuit.
-    std::string rq = "{\"v\":2,\"y\":\"q\",\"q\":\"relay\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
+    std::string rq = "{\"v\":3,\"y\":\"q\",\"q\":\"relay\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
     CHECK(reason(rq + ",\"a\":{" + target + ",\"from\":\"" + id + "\"}" + mac) == dht::DropReason::bad_schema);
     CHECK(reason(rq + ",\"a\":{" + target + ",\"from\":\"" + id + "\",\"c\":\"0000000000000000\"}" + mac) ==
           dht::DropReason::bad_schema);
     CHECK(reason(rq + ",\"a\":{" + target + ",\"from\":\"" + id + "\",\"c\":\"12\"}" + mac) ==
           dht::DropReason::bad_schema);
     CHECK(reason(rq + ",\"a\":{}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":2,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"relay\":2}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":2,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"c\":\"xyz\"}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":2,\"y\":\"q\",\"q\":\"announce\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"announce\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"a\":{\"ttl\":60,\"relay\":\"yes\"}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":2,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"helpers\":[[\"" + id + "\"]]}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":2,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"helpers\":[]}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":2,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"a\":{}}") == dht::DropReason::bad_auth);  // no authenticator
-    CHECK(reason("{\"v\":2,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"a\":{}" + mac) == dht::DropReason::bad_auth);  // wrong MAC
-    CHECK(reason("{\"v\":2,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" +
+    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" +
                  dht::NodeId{b.public_key}.hex() + "\",\"a\":{}" + mac) == dht::DropReason::self_id);
 }
 

@@ -23,6 +23,12 @@ struct Fixture {
     dht::Node node{cfg, auth_bob, net, dec, rng, log, now};
     base::Endpoint alice_ep = base::Endpoint::v4(127, 0, 0, 2, 4000);
     uint64_t txid = 1;
+    // An mbox_put's expiry and its author's item signature (PROTOCOL.md §14).
+    void sign_item(dht::Message& q, dht::Authenticator& author, uint32_t ttl_s) {
+        q.exp = dht::wall_seconds(now, {}) + ttl_s;
+        auto b = dht::item_signed_bytes(q.target, author.self(), q.slot, q.exp, q.value);
+        q.isig = author.sign({reinterpret_cast<const uint8_t*>(b.data()), b.size()});
+    }
     // A fresh query's txid: our clock in its high half (PROTOCOL.md §4), a counter below.
     uint64_t next_txid() { return (uint64_t{dht::wall_seconds(now, {})} << 32) | txid++; }
 
@@ -168,7 +174,7 @@ TEST_CASE("node: hostile datagrams are dropped, counted, unanswered, and change 
         CHECK(dropped(dht::DropReason::unknown_transaction) == 1);
     }
     SUBCASE("wrong types and garbage") {
-        f.deliver("{\"v\":2,\"y\":\"q\",\"q\":\"ping\",\"t\":[],\"id\":{},\"a\":{},\"mac\":\"00000000000000000000000000000000\"}");
+        f.deliver("{\"v\":3,\"y\":\"q\",\"q\":\"ping\",\"t\":[],\"id\":{},\"a\":{},\"mac\":\"00000000000000000000000000000000\"}");
         f.deliver(std::string(100, '\0'));
         f.deliver(std::string(70000, '{'));
         CHECK(f.node.stats().dropped_total() == 3);
@@ -238,7 +244,7 @@ TEST_CASE("node: mailboxes: put needs a token; get returns the items; only the o
         q.token = token;
         q.slot = slot;
         q.value = "sealed-" + slot;
-        q.ttl_s = 7 * 86400;
+        f.sign_item(q, f.auth_carol, 7 * 86400);
         f.deliver(dht::encode(q, f.auth_carol, &f.id_bob));
         return f.dec.decode(testing::bytes(f.net.sent.back().data), f.auth_carol, fail);
     };
@@ -349,7 +355,7 @@ TEST_CASE("node: every reply fits 1,200 bytes: the closest contacts stay, mailbo
         q.token = fv->msg.token;
         q.slot = "s" + std::to_string(i);
         q.value = std::string(600, static_cast<char>('a' + i));
-        q.ttl_s = 3600;
+        f.sign_item(q, f.auth_carol, 3600);
         auto dg = dht::encode(q, f.auth_carol, &f.id_bob);
         CHECK(dg.size() <= dht::kMaxDatagram);
         f.deliver(dg);
@@ -374,6 +380,80 @@ TEST_CASE("node: every reply fits 1,200 bytes: the closest contacts stay, mailbo
     CHECK(got == std::vector<std::string>{"s0", "s1", "s2", "s3", "s4"});
 }
 
+TEST_CASE("node: mailbox items carry their author's signature; a holder hands them on but cannot forge, alter or prolong them") {
+    Fixture f;
+    auto key = dht::mailbox_key(f.id_alice);
+    auto holder_id = crypto::Identity::generate();
+    dht::CryptoAuthenticator holder{holder_id, 4};
+    f.deliver(f.query(dht::Method::find_value, &key, &holder));
+    dht::Decoder::Failure fail{};
+    auto fv = f.dec.decode(testing::bytes(f.net.sent.back().data), holder, fail);
+    REQUIRE(fv);
+    // Carol's item, as the holder would hand it on: carol signed it, the holder sends it.
+    auto item = f.message(dht::Method::mbox_put, holder.self(), key);
+    item.token = fv->msg.token;
+    item.slot = "00112233445566778899aabbccddeeff.12/13";  // the longest part slot the chat layer makes
+    item.value = std::string(640, 'e');
+    f.sign_item(item, f.auth_carol, 7 * 86400);
+    item.author = f.id_carol;
+    auto send = [&](dht::Message q) {
+        q.txid = f.next_txid();
+        auto dg = dht::encode(q, holder, &f.id_bob);
+        f.deliver(dg);
+        auto r = f.dec.decode(testing::bytes(f.net.sent.back().data), holder, fail);
+        REQUIRE(r);
+        return std::make_pair(dg.size(), r->msg);
+    };
+    SUBCASE("a handed-on part fits one datagram and is kept under its author") {
+        auto [size, r] = send(item);
+        CHECK(size <= dht::kMaxDatagram);
+        CHECK(r.kind == dht::Kind::reply);
+        auto got = f.node.mailboxes().get(key, f.now, SIZE_MAX);
+        REQUIRE(got.size() == 1);
+        CHECK(got[0].sender == f.id_carol);
+        CHECK(got[0].exp == item.exp);
+        CHECK(got[0].sig == item.isig);
+    }
+    SUBCASE("forged, altered, prolonged or expired items are refused and counted") {
+        auto forged = item;
+        f.sign_item(forged, holder, 7 * 86400);  // signed by the holder, claimed to be carol's
+        forged.author = f.id_carol;
+        auto altered = item;
+        altered.value[0] = 'f';
+        auto prolonged = item;
+        prolonged.exp += 60;
+        auto too_far = item;
+        f.sign_item(too_far, f.auth_carol, 8 * 86400);
+        auto expired = item;
+        expired.exp = dht::wall_seconds(f.now, {}) - 1;
+        auto b = dht::item_signed_bytes(key, f.id_carol, expired.slot, expired.exp, expired.value);
+        expired.isig = f.auth_carol.sign({reinterpret_cast<const uint8_t*>(b.data()), b.size()});
+        for (auto* q : {&forged, &altered, &prolonged, &too_far, &expired}) {
+            auto [size, r] = send(*q);
+            CHECK(r.kind == dht::Kind::error);
+            CHECK(r.error_code == dht::kErrProtocol);
+        }
+        CHECK(f.node.stats().mailbox_bad_item == 5);
+        CHECK(f.node.mailboxes().size() == 0);
+    }
+    SUBCASE("an item its owner removed is not brought back by a holder that missed the removal") {
+        send(item);
+        REQUIRE(f.node.mailboxes().size() == 1);
+        auto del = f.message(dht::Method::mbox_del, f.id_alice, key);
+        del.slots = {item.slot};
+        f.deliver(dht::encode(del, f.auth_alice, &f.id_bob));
+        REQUIRE(f.node.mailboxes().size() == 0);
+        auto [size, r] = send(item);
+        CHECK(r.kind == dht::Kind::reply);  // acknowledged, so the holder does not retry
+        CHECK(f.node.mailboxes().size() == 0);
+        // The author's own new put (a later expiry) is a new item.
+        auto again = item;
+        f.sign_item(again, f.auth_carol, 7 * 86400 + 10);
+        send(again);
+        CHECK(f.node.mailboxes().size() == 1);
+    }
+}
+
 TEST_CASE("node: an address that never answered us gets at most 3x the bytes of its query, for every method") {
     Fixture f;
     auto key = dht::NodeId::hash_of("popular");
@@ -396,7 +476,7 @@ TEST_CASE("node: an address that never answered us gets at most 3x the bytes of 
         q.token = token;
         q.slot = "s" + std::to_string(i);
         q.value = std::string(600, 'x');
-        q.ttl_s = 3600;
+        f.sign_item(q, f.auth_carol, 3600);
         f.deliver(dht::encode(q, f.auth_carol, &f.id_bob));
     }
     // A fresh key from the same (unproven) address asks each method, unpadded.
@@ -416,7 +496,7 @@ TEST_CASE("node: an address that never answered us gets at most 3x the bytes of 
     asks.back().token = token;
     asks.back().slot = "e";
     asks.back().value = "v";
-    asks.back().ttl_s = 60;
+    f.sign_item(asks.back(), as, 60);
     asks.push_back(f.message(dht::Method::mbox_del, as.self(), dht::mailbox_key(as.self())));
     asks.back().slots = {"e"};
     asks.push_back(f.message(dht::Method::announce, as.self(), someone));
