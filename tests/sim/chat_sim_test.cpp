@@ -17,17 +17,13 @@
 #include "base/hex.hpp"
 #include "base/logger.hpp"
 #include "chat/messenger.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
 using chat::Clock;
 using chat::PublicKey;
 using namespace std::chrono_literals;
-
-std::string temp_dir() {
-    char tmpl[] = "/tmp/kadchat-chatsim-XXXXXX";
-    return mkdtemp(tmpl);
-}
 
 struct World;
 
@@ -38,6 +34,7 @@ crypto::Identity make_id(uint64_t seed) {
 
 struct SimNode : chat::Effects {
     World& w;
+    testing::TempDir tmp{"chatsim"};  // (kept across crashes: only the objects go)
     std::string dir;
     crypto::Identity id;
     base::SeededRng rng;
@@ -51,7 +48,7 @@ struct SimNode : chat::Effects {
     bool online = true;
     bool silent = false;  // connects to it never complete (a lookup waiting out its timeouts)
 
-    SimNode(World& world, uint64_t seed) : w{world}, dir{temp_dir()}, id{make_id(seed)}, rng{seed + 1000} {
+    SimNode(World& world, uint64_t seed) : w{world}, dir{tmp.path}, id{make_id(seed)}, rng{seed + 1000} {
         open();
     }
     void open() {

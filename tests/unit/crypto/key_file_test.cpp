@@ -8,12 +8,9 @@
 
 #include "crypto/key_file.hpp"
 #include "crypto/pairwise_keys.hpp"
+#include "temp_dir.hpp"
 
 namespace {
-std::string temp_dir() {
-    char tmpl[] = "/tmp/kadchat-keytest-XXXXXX";
-    return mkdtemp(tmpl);
-}
 std::string read_all(const std::string& p) {
     std::ifstream f(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(f), {}};
@@ -24,7 +21,8 @@ void write_all(const std::string& p, const std::string& s) {
 }  // namespace
 
 TEST_CASE("key file: created 0600 on first start, loaded unchanged after") {
-    auto dir = temp_dir();
+    testing::TempDir tmp{"keytest"};
+    auto dir = tmp.path;
     auto path = dir + "/identity.key";
     bool created = false;
     auto a = crypto::load_or_create_identity(path, created);
@@ -40,7 +38,8 @@ TEST_CASE("key file: created 0600 on first start, loaded unchanged after") {
 }
 
 TEST_CASE("key file: corrupt, truncated or exposed files are errors, never regenerated") {
-    auto dir = temp_dir();
+    testing::TempDir tmp{"keytest"};
+    auto dir = tmp.path;
     auto path = dir + "/identity.key";
     bool created = false;
     REQUIRE(crypto::load_or_create_identity(path, created));
