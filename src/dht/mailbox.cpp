@@ -179,9 +179,9 @@ void Node::hand_on(const Key& key, base::TimePoint unrefreshed_since, base::Time
 }
 
 // The neighbourhood changed: a node that just answered us for the first time (Node::on_datagram)
-// is among the k closest we know to a mailbox we hold, so it should hold that mailbox too (Kademlia: a new node gets the values it
-// is among the closest to). The hand-on runs a little later, so that one lookup serves the
-// newcomers of a burst; it skips items another holder handed to us since the change (that holder
+// is among the k closest we know to a mailbox we hold, so it should hold that mailbox too
+// (Kademlia: a new node gets the values it is among the closest to). The hand-on runs a little
+// later, so that one lookup serves the newcomers of a burst; it skips items another holder handed to us since the change (that holder
 // reached the newcomers); and a key is handed on this way at most once per mailbox_handoff_gap.
 void Node::neighbour_added(const NodeId& id, base::TimePoint now) {
     if (mailboxes_.size() == 0) return;

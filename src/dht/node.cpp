@@ -177,10 +177,9 @@ void Node::heard_from(const NodeId& id, const base::Endpoint& from, base::TimePo
         return;
     }
     auto res = table_.heard_from(id, from, now, rtt);
-    if (res.outcome == RoutingTable::Outcome::added) {
+    if (res.outcome == RoutingTable::Outcome::added)
         KC_LOG(log_, trace, "dht.table", "added %s at %s", id.short_hex().c_str(),
                from.to_string().c_str());
-    }
     if (res.outcome == RoutingTable::Outcome::crowded) ++stats_.table_crowded;
     if (res.ping) ping_contact(*res.ping, now);
     if (res.check) check_move(*res.check, now);
