@@ -1,11 +1,12 @@
 // libFuzzer: what a peer or a stranger can send during NAT traversal: punch probes, segments of
-// the reliable channel inside a datagram session, sealed offers from a rendezvous node, and relay
-// frames to a relay with an open circuit (PROTOCOL.md §17).
+// the reliable channel inside a datagram session, sealed offers from a rendezvous node, relay
+// frames to a relay with an open circuit (PROTOCOL.md §17), and LAN announces (§18).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "base/hex.hpp"
+#include "dht/lan_discovery.hpp"
 #include "dht/relay.hpp"
 #include "session/offer.hpp"
 #include "session/probe.hpp"
@@ -21,6 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     key.fill(3);
     (void)session::probe_tag(in);
     (void)session::decode_probe(in, key);
+    {
+        static dht::LanDiscovery lan{dht::NodeId{bob.public_key}, 44544, {}, base::TimePoint{}};
+        (void)lan.on_datagram(base::Endpoint::v4(10, 0, 0, 2, 44545), in, base::TimePoint{});
+    }
 
     // The reliable channel: the input cut into segments at bytes that say where.
     using namespace std::chrono_literals;

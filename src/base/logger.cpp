@@ -40,6 +40,12 @@ void Logger::log(Level l, const char* component, const char* fmt, ...) {
 }
 
 void StderrLogger::write(Level l, const char* component, std::string_view msg) {
+    if (journal_ && !sink_) {
+        int prio = l == Level::error ? 3 : l == Level::warn ? 4 : l == Level::info ? 6 : 7;
+        std::fprintf(stderr, "<%d>%-5s %-9s %s %.*s\n", prio, level_name(l), component,
+                     tag().empty() ? "--------" : tag().c_str(), static_cast<int>(msg.size()), msg.data());
+        return;
+    }
     timeval tv{};
     gettimeofday(&tv, nullptr);
     tm t{};

@@ -41,12 +41,17 @@ public:
     // Lines go to `sink` instead of stderr while it is set (the interactive prompt prints them
     // above the line being typed). Pass nullptr to go back to stderr.
     void set_sink(std::function<void(const std::string&)> sink) { sink_ = std::move(sink); }
+    // For journald (systemd sets JOURNAL_STREAM when stderr goes to the journal): each line
+    // starts with its syslog priority ("<4>" for warn) and has no time stamp (the journal keeps
+    // its own), so `journalctl -p warning` filters by level.
+    void set_journal(bool on) { journal_ = on; }
 
 protected:
     void write(Level l, const char* component, std::string_view msg) override;
 
 private:
     std::function<void(const std::string&)> sink_;
+    bool journal_ = false;
 };
 
 // Keeps lines in memory: each simulated node gets one, dumped when a test fails.

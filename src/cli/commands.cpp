@@ -235,6 +235,10 @@ void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
            {"send_errors", rt.host().send_errors()},
            {"oversized_sent", {{"dht", rt.host().oversized_dht()}, {"other", rt.host().oversized_other()}}},
            {"unverified_queries", s.unverified_queries},
+           {"lan", rt.lan() ? json{{"on", true}, {"announced", rt.lan()->stats().sent},
+                                   {"heard", rt.lan()->stats().received}, {"found", rt.lan()->stats().found},
+                                   {"malformed", rt.lan()->stats().malformed}}
+                            : json{{"on", false}}},
            {"table", {{"crowded", s.table_crowded}, {"moves_checked", s.moves_checked}}},
            {"rendezvous", {{"presence_records", rt.host().peek().presence_records()},
                            {"presence_stored", s.presence_stored},
@@ -282,6 +286,9 @@ void cmd_peers(Runtime& rt, const Command&, CommandDone done) {
                       {"attempts", c.attempts}, {"attempts_failed", c.failed}, {"reconnects", c.redials},
                       {"relayed", c.relayed}, {"relay_failed", c.relay_failed}, {"upgrades_tried", c.upgrades_tried},
                       {"relay_closes", rt.sessions().relay_closes()},
+                      {"birthday", {{"attempts", c.birthdays}, {"won", c.birthday_won},
+                                    {"packets", c.birthday_packets}, {"sockets_opened", c.birthday_sockets},
+                                    {"sockets_open", rt.sessions().extra_sockets()}}},
                       {"closed_by_reason", closed}}}},
           {}});
 }

@@ -69,6 +69,17 @@ void NodeHost::send(const base::Endpoint& to, std::span<const uint8_t> datagram)
     KC_LOG(log_, debug, "net", "no socket for %s", to.to_string().c_str());
 }
 
+base::Result<std::unique_ptr<net::UdpSocket>> NodeHost::bind_extra(base::Endpoint::Family family,
+                                                                    net::UdpSocket::OnDatagram cb) {
+    for (auto& s : sockets_) {
+        if (s->local().family != family) continue;
+        base::Endpoint at = s->local();
+        at.port = 0;
+        return net::UdpSocket::bind(loop_, buf_, at, std::move(cb));
+    }
+    return base::Status{base::Errc::unavailable, "no socket of that family"};
+}
+
 std::vector<base::Endpoint> NodeHost::local_endpoints() const {
     std::vector<base::Endpoint> out;
     for (auto& s : sockets_) out.push_back(s->local());

@@ -41,6 +41,10 @@ public:
     bool started() const { return node_ != nullptr; }
     const crypto::Identity& identity() const { return identity_; }
     std::vector<base::Endpoint> local_endpoints() const;
+    // Binds another UDP socket on the address of our socket of `family` (any port), sharing the
+    // receive buffer; for the session host's birthday attempts.
+    base::Result<std::unique_ptr<net::UdpSocket>> bind_extra(base::Endpoint::Family family,
+                                                              net::UdpSocket::OnDatagram cb);
     uint64_t send_errors() const;
     uint64_t empty_received() const;
     size_t key_agreements() const { return auth_.agreements(); }

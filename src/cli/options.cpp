@@ -2,12 +2,15 @@
 
 #include <docopt/docopt.h>
 
+#include "cli/config_file.hpp"
 #include "dht/relay.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+
+#include <unistd.h>
 
 namespace cli {
 
@@ -45,6 +48,9 @@ Usage:
   kadchat --version
 
 Options:
+  --config=FILE           Options from FILE, one `name = value` per line (default:
+                          $XDG_CONFIG_HOME/kadchat/kadchat.conf or ~/.config/kadchat/kadchat.conf,
+                          if it exists); the command line wins.
   --data-dir=DIR          Where the key, saved contacts and control socket live
                           (default: $XDG_DATA_HOME/kadchat or ~/.local/share/kadchat).
   --listen=HOST:PORT      UDP address to listen on, repeatable; port 0 picks a free one
@@ -63,6 +69,9 @@ Options:
                           node's presence this often [default: 20].
   --no-relay              Do not relay for others, even when reachable (relaying is on by
                           default for a node others can reach: a public address, a port forward).
+  --no-lan-discovery      Do not announce this node on the local link, nor look for others
+                          there (multicast 239.192.44.54:44545; off anyway for a node that
+                          listens on loopback only).
   --relay-limits=LIMITS   Limits of this node's relay, e.g. circuits=128,rate=32768,
                           bytes=67108864,lifetime=7200 (any subset; bytes, bytes/s, seconds).
   --json                  Print one JSON document (ctl).
@@ -155,8 +164,34 @@ bool parse_size(const std::string& s, size_t& out) {
 Parsed parse_args(int argc, char** argv) {
     Parsed p;
     std::map<std::string, docopt::value> a;
+    std::vector<std::string> words{argv + 1, argv + argc};
+    // A node (not ctl) reads its config file first: its options join the command line's,
+    // where the command line does not give them.
+    bool is_ctl = !words.empty() && words[0] == "ctl";
+    if (!is_ctl) {
+        std::string path;
+        bool given = false;
+        for (size_t i = 0; i < words.size(); ++i) {
+            if (words[i] == "--config" && i + 1 < words.size()) path = words[i + 1], given = true;
+            if (words[i].rfind("--config=", 0) == 0) path = words[i].substr(9), given = true;
+        }
+        if (!given) {
+            path = default_config_path();
+            if (!path.empty() && ::access(path.c_str(), F_OK) != 0) path.clear();
+        }
+        if (!path.empty()) {
+            auto extra = config_words(path, words);
+            if (!extra) {
+                std::cerr << "kadchat: " << extra.status().detail() << "\n";
+                p.mode = Parsed::Mode::exit;
+                p.exit_code = 2;
+                return p;
+            }
+            words.insert(words.end(), extra->begin(), extra->end());
+        }
+    }
     try {
-        a = docopt::docopt_parse(kUsage, {argv + 1, argv + argc}, true, false);
+        a = docopt::docopt_parse(kUsage, words, true, false);
     } catch (const docopt::DocoptExitHelp&) {
         std::cout << kUsage;
         p.mode = Parsed::Mode::exit;
@@ -217,8 +252,8 @@ Parsed parse_args(int argc, char** argv) {
         p.exit_code = 2;
         return p;
     };
-    for (int i = 1; i < argc; ++i)
-        if (std::string(argv[i]).rfind("--log-level", 0) == 0) n.log_level_given = true;
+    for (auto& w : words)
+        if (w.rfind("--log-level", 0) == 0) n.log_level_given = true;
     if (!base::parse_level(str(a, "--log-level"), n.log_level))
         return usage_error("--log-level: expected trace, debug, info, warn, error or off");
     if (!parse_size(str(a, "--k"), n.k)) return usage_error("--k: expected a number from 1 to 1000");
@@ -230,6 +265,7 @@ Parsed parse_args(int argc, char** argv) {
         return usage_error("--nat-keepalive: expected 1 to 600 seconds");
     n.nat_keepalive_s = static_cast<unsigned>(keepalive);
     n.relay = !flag(a, "--no-relay");
+    n.lan_discovery = !flag(a, "--no-lan-discovery");
     n.relay_limits = str(a, "--relay-limits");
     if (!n.relay_limits.empty())
         if (auto l = dht::parse_relay_limits(n.relay_limits); !l) return usage_error("--relay-limits: " + l.status().detail());

@@ -28,6 +28,7 @@ struct NodeOptions {
     std::string public_address;     // HOST:PORT of a port forward: reachable, no NAT checks
     unsigned nat_keepalive_s = 20;  // announce to the presence holders this often
     bool relay = true;              // relay for others when reachable
+    bool lan_discovery = true;      // multicast announces on the local link (PROTOCOL.md §18)
     std::string relay_limits;       // "circuits=…,rate=…" (dht::parse_relay_limits)
 };
 

@@ -51,7 +51,11 @@ std::string kv(const std::vector<std::pair<std::string, std::string>>& rows) {
     std::ostringstream os;
     size_t w = 0;
     for (auto& [k, v] : rows) w = std::max(w, k.size());
-    for (auto& [k, v] : rows) os << k << std::string(w - k.size() + 2, ' ') << v << "\n";
+    for (auto& [k, v] : rows) {
+        std::string line = k + std::string(w - k.size() + 2, ' ') + v;
+        while (!line.empty() && line.back() == ' ') line.pop_back();  // no trailing blanks
+        os << line << "\n";
+    }
     return os.str();
 }
 
@@ -82,15 +86,17 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
     if (path == "dht" && words.size() > 1) path += " " + words[1];
     bool trace = std::find(words.begin(), words.end(), "--trace") != words.end();
     if (path == "id") {
-        std::string listen, shareable, observed;
-        for (auto& l : r["listen"]) listen += s(l) + " ";
-        for (auto& l : r["shareable"]) shareable += s(l) + " ";
-        for (auto& o : r["observed"]) observed += s(o["endpoint"]) + " (" + s(o["reports"]) + ") ";
-        std::string tcp;
-        for (auto& l : r["tcp"]) tcp += s(l) + " ";
+        std::string listen, shareable, observed, tcp;
+        auto add = [](std::string& to, const std::string& item) { to += (to.empty() ? "" : ", ") + item; };
+        for (auto& l : r["listen"]) add(listen, s(l));
+        for (auto& l : r["shareable"]) add(shareable, s(l));
+        for (auto& o : r["observed"]) add(observed, s(o["endpoint"]) + " (" + s(o["reports"]) + " reports)");
+        for (auto& l : r["tcp"]) add(tcp, s(l));
+        // "shareable": this node's own addresses, for others to give as --bootstrap.
         return kv({{"address", s(r["address"]) + "  (give this to friends)"}, {"id", s(r["id"])},
                    {"public key", s(r["public_key"])}, {"listen", listen}, {"sessions on tcp", tcp},
-                   {"bootstrap from", shareable}, {"seen as", observed.empty() ? "-" : observed},
+                   {"others join with", shareable.empty() ? "-" : "kadchat --bootstrap ADDR, ADDR one of: " + shareable},
+                   {"seen by others as", observed.empty() ? "-" : observed},
                    {"state", s(r["state"])}, {"contacts", s(r["contacts"])}, {"data dir", s(r["data_dir"])},
                    {"uptime", s(r["uptime_s"]) + " s"}});
     }

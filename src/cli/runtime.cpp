@@ -140,6 +140,8 @@ base::Status Runtime::start_sessions() {
         std::vector<session::Candidate> out;
         auto add = [&](session::Candidate::Kind k, const base::Endpoint& ep) {
             if (ep.is_loopback() || ep.is_unspecified() || ep.port == 0) return;
+            // An IPv6 link-local address means nothing without its interface: never a candidate.
+            if (ep.is_v6() && ep.addr[0] == 0xfe && (ep.addr[1] & 0xc0) == 0x80) return;
             for (auto& c : out)
                 if (c.endpoint == ep) return;
             out.push_back({k, ep});
@@ -333,7 +335,9 @@ void Runtime::save_contacts() {
     nlohmann::json arr = nlohmann::json::array();
     for (auto& b : node().table().buckets())
         for (auto& c : b.live) arr.push_back({{"id", c.id.hex()}, {"endpoint", c.endpoint.to_string()}});
-    if (arr.empty()) return;  // keep the previous list: it is still the best hint we have
+    // An empty table keeps the previous list (it is still the best hint we have); with no list
+    // yet, an empty one is written, so that the file is always there after a run.
+    if (arr.empty() && ::access(contacts_path(opts_.data_dir).c_str(), F_OK) == 0) return;
     std::string tmp = contacts_path(opts_.data_dir) + ".tmp";
     {
         std::ofstream f(tmp, std::ios::trunc);
@@ -345,6 +349,9 @@ void Runtime::save_contacts() {
 
 base::Status Runtime::start() {
     started_at_ = base::steady_now();
+    // At the prompt, only warnings unless --log-level says otherwise, from the first line on (the
+    // start's info lines would otherwise come before the prompt lowers the level).
+    if (!opts_.daemon && !opts_.log_level_given && ::isatty(STDIN_FILENO)) log_.set_level(base::Level::warn);
     if (auto st = prepare_data_dir(); !st.ok()) return st;
     if (socket_alive(socket_path(opts_.data_dir)))
         return {base::Errc::exists, "another node is already running with data directory " + opts_.data_dir +
@@ -397,6 +404,15 @@ base::Status Runtime::start() {
         node().set_public_address(public_address);
     }
     if (auto st = start_sessions(); !st.ok()) return st;
+    // LAN discovery: not for a node on loopback only (it has no LAN, and tests on this machine
+    // must send nothing beyond it), nor when turned off.
+    if (opts_.lan_discovery && !loopback_only) {
+        auto lan = LanHost::start(loop_, *turn_, recv_buf_, *host_, log_, kLanGroup, host_->local_endpoints().front().port);
+        if (lan)
+            lan_ = std::move(*lan);
+        else
+            KC_LOG(log_, warn, "dht", "no LAN discovery: %s", lan.status().detail().c_str());
+    }
     chat_ = std::make_unique<ChatHost>(*host_, *sessions_, loop_, *turn_, rng_, log_);
     if (auto st = chat_->start(opts_.data_dir, host_->identity()); !st.ok()) return st;
     chat_->on_notice = [this](const chat::Notice& n) { on_notice(n); };
@@ -518,7 +534,10 @@ void Runtime::print_banner() {
         std::cout << "kadchat node " << node().id().short_hex() << " started a new network.\n"
                   << "Others can join it with:\n" << list << std::flush;
     } else {
-        std::cout << "kadchat node " << node().id().short_hex() << " joining; listening on:\n" << list << std::flush;
+        std::string at;
+        for (auto& a : addrs) at += (at.empty() ? "" : ", ") + a;
+        std::cout << "kadchat node " << node().id().short_hex() << " joining the network; listening on " << at << "\n"
+                  << std::flush;
     }
     std::cout << "Control: kadchat ctl --data-dir " << opts_.data_dir << " id\n" << std::flush;
 }
@@ -542,6 +561,7 @@ void Runtime::shutdown() {
     pings_.clear();
     if (sessions_) sessions_->close_all();
     sessions_.reset();
+    lan_.reset();
     host_.reset();
     turn_.reset();
     // stop_timer_ stays: shutdown() may be running inside its callback. It is inactive, so the

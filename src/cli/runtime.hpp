@@ -10,6 +10,7 @@
 
 #include "base/logger.hpp"
 #include "cli/chat_host.hpp"
+#include "cli/lan_host.hpp"
 #include "cli/node_host.hpp"
 #include "cli/session_host.hpp"
 #include "cli/terminal.hpp"
@@ -44,6 +45,7 @@ public:
     dht::Node& node() { return host_->node(); }
     NodeHost& host() { return *host_; }
     SessionHost& sessions() { return *sessions_; }
+    const LanHost* lan() const { return lan_.get(); }
     ChatHost& chat() { return *chat_; }
     const NodeOptions& options() const { return opts_; }
     base::TimePoint started_at() const { return started_at_; }
@@ -95,6 +97,7 @@ private:
     std::unique_ptr<NodeHost> host_;
     std::unique_ptr<crypto::SessionKeys> session_keys_;
     std::unique_ptr<SessionHost> sessions_;
+    std::unique_ptr<LanHost> lan_;
     chat::PayloadDecoder payload_decoder_;
     PayloadCounts payload_counts_;
     std::map<crypto::PublicKey, std::unique_ptr<PingRun>> pings_;

@@ -44,7 +44,7 @@ base::Status SessionHost::start() {
             return connector_->on_offer(from.bytes(), seen, offer, now);
         });
         dht_->on_other_datagram = [this](const base::Endpoint& from, std::span<const uint8_t> d) {
-            return on_datagram(from, d);
+            return on_datagram(from, d, 0);
         };
         dht_->node().set_relay_handler([this](const dht::NodeId& from, const dht::NodeInfo& relay, uint64_t circuit,
                                               base::TimePoint now) { return accept_circuit(from, relay, circuit, now); });
@@ -53,17 +53,17 @@ base::Status SessionHost::start() {
 }
 
 // Session messages start with their type (1 to 4, PROTOCOL.md §12), probes with 0x05.
-bool SessionHost::on_datagram(const base::Endpoint& from, std::span<const uint8_t> d) {
+bool SessionHost::on_datagram(const base::Endpoint& from, std::span<const uint8_t> d, session::SocketId at) {
     if (closing_ || d.empty()) return false;
     if (core_) core_->mark();
     auto now = base::steady_now();
     if (d[0] == session::kProbeType) {
-        connector_->on_probe(from, d, now);
+        connector_->on_probe(from, d, now, at);
         return true;
     }
-    if (d[0] == dht::kRelayType) return on_relay_datagram(from, d, now);
+    if (d[0] == dht::kRelayType && at == 0) return on_relay_datagram(from, d, now);
     if (d[0] < 1 || d[0] > 4) return false;
-    auto it = udp_by_ep_.find(from);
+    auto it = udp_by_ep_.find({at, from});
     session::LinkId id;
     if (it != udp_by_ep_.end()) {
         id = it->second;
@@ -74,10 +74,12 @@ bool SessionHost::on_datagram(const base::Endpoint& from, std::span<const uint8_
             return true;
         }
         id = next_link_++;
-        udp_[id] = from;
-        udp_by_ep_[from] = id;
-        // A path the peer opened: over a LAN if it comes from a private address, else punched.
-        auto method = from.is_private() ? session::Method::lan : session::Method::punch;
+        udp_[id] = {at, from};
+        udp_by_ep_[{at, from}] = id;
+        // A path the peer opened: over a LAN if it comes from a private address, else punched
+        // (on an extra socket: by a birthday attempt).
+        auto method = at != 0 ? session::Method::birthday
+                      : from.is_private() ? session::Method::lan : session::Method::punch;
         if (!table_->open_inbound(id, session::Path::udp, from, method, now)) return true;
     }
     table_->on_bytes(id, d, now);
@@ -132,6 +134,8 @@ void SessionHost::close_all() {
     tcp_.clear();
     udp_.clear();
     udp_by_ep_.clear();
+    for (auto& [id, e] : extra_) dead_sockets_.push_back(std::move(e.socket));
+    extra_.clear();
     circuits_.clear();
     circuit_links_.clear();
     if (dht_ && dht_->started()) {
@@ -141,6 +145,7 @@ void SessionHost::close_all() {
     }
     listeners_.clear();
     graveyard_.clear();
+    dead_sockets_.clear();
     core_.reset();
 }
 
@@ -260,6 +265,7 @@ base::TimePoint SessionHost::tick(base::TimePoint now) {
     // glibc keeps freed heap pages otherwise, and the node's RSS would stay at its peak.
     freed_ += graveyard_.size();
     graveyard_.clear();
+    dead_sockets_.clear();
     if (freed_ >= 64) {
         ::malloc_trim(0);
         freed_ = 0;
@@ -280,7 +286,8 @@ base::TimePoint SessionHost::tick(base::TimePoint now) {
     }
     next = std::min(next, table_->tick(now));
     next = std::min(next, connector_->tick(now));
-    if (!graveyard_.empty()) next = now;
+    next = std::min(next, expire_sockets(now));
+    if (!graveyard_.empty() || !dead_sockets_.empty()) next = now;
     return next;
 }
 
@@ -293,7 +300,7 @@ void SessionHost::write(session::LinkId link, std::vector<uint8_t>&& bytes) {
 
 void SessionHost::send_datagram(session::LinkId link, std::span<const uint8_t> datagram) {
     auto it = udp_.find(link);
-    if (it != udp_.end() && dht_) return dht_->send(it->second, datagram);
+    if (it != udp_.end()) return send_on(it->second.sock, it->second.to, datagram);
     auto c = circuits_.find(link);
     if (c != circuits_.end() && c->second.id != 0 && dht_)
         dht_->send(c->second.relay.endpoint, dht::relay_frame(dht::RelayKind::data, c->second.id, datagram));
@@ -307,8 +314,10 @@ size_t SessionHost::queued(session::LinkId link) const {
 void SessionHost::close(session::LinkId link) {
     if (circuits_.count(link)) return close_relay(link);
     if (auto u = udp_.find(link); u != udp_.end()) {
-        udp_by_ep_.erase(u->second);
+        auto sock = u->second.sock;
+        udp_by_ep_.erase({sock, u->second.to});
         udp_.erase(u);
+        if (sock != 0) retire_socket_if_unused(sock);
         return;
     }
     auto it = tcp_.find(link);
@@ -394,20 +403,22 @@ void SessionHost::send_offer(const PublicKey& peer, const session::Rendezvous& v
     }, base::steady_now());
 }
 
-void SessionHost::send_probe(const base::Endpoint& to, std::span<const uint8_t> probe) {
-    if (dht_) dht_->send(to, probe);
+void SessionHost::send_probe(const base::Endpoint& to, std::span<const uint8_t> probe, session::SocketId from) {
+    send_on(from, to, probe);
 }
 
-session::LinkId SessionHost::open_datagram(const PublicKey& peer, const base::Endpoint& to, session::Method method) {
+session::LinkId SessionHost::open_datagram(const PublicKey& peer, const base::Endpoint& to, session::Method method,
+                                           session::SocketId from) {
     if (closing_ || !dht_) return 0;
-    if (auto it = udp_by_ep_.find(to); it != udp_by_ep_.end()) {
+    if (from != 0 && !extra_.count(from)) return 0;
+    if (auto it = udp_by_ep_.find({from, to}); it != udp_by_ep_.end()) {
         table_->set_method(it->second, method);  // the peer's init came first: that link is the one
         return 0;
     }
     if (core_) core_->mark();
     session::LinkId id = next_link_++;
-    udp_[id] = to;
-    udp_by_ep_[to] = id;
+    udp_[id] = {from, to};
+    udp_by_ep_[{from, to}] = id;
     auto st = table_->open_outbound(id, session::Path::udp, peer, to, method, base::steady_now(), true);
     if (!st.ok()) {
         close(id);

@@ -60,8 +60,10 @@ public:
     uint64_t datagrams_dropped() const { return datagrams_dropped_; }
     uint64_t relay_closes() const { return relay_closes_; }  // circuits a relay closed under us
 
-    // A datagram from the DHT's socket that is not a DHT message; false if it is nothing of ours.
-    bool on_datagram(const base::Endpoint& from, std::span<const uint8_t> datagram);
+    // A datagram that is not a DHT message, from the DHT's socket (`at` 0) or one of the extra
+    // sockets of a birthday attempt; false if it is nothing of ours.
+    bool on_datagram(const base::Endpoint& from, std::span<const uint8_t> datagram, session::SocketId at = 0);
+    size_t extra_sockets() const { return extra_.size(); }
     // Our candidates (interface addresses, public endpoints), from the runtime.
     std::function<std::vector<session::Candidate>()> candidates;
 
@@ -117,8 +119,16 @@ private:
     void unreachable(const PublicKey& peer, const std::string& why) override;
     std::vector<session::Candidate> own_candidates() override;
     void send_offer(const PublicKey& peer, const session::Rendezvous& via, const std::string& offer) override;
-    void send_probe(const base::Endpoint& to, std::span<const uint8_t> probe) override;
-    session::LinkId open_datagram(const PublicKey& peer, const base::Endpoint& to, session::Method method) override;
+    void send_probe(const base::Endpoint& to, std::span<const uint8_t> probe, session::SocketId from) override;
+    session::LinkId open_datagram(const PublicKey& peer, const base::Endpoint& to, session::Method method,
+                                  session::SocketId from) override;
+    session::NatInfo own_nat() override;
+    // The extra sockets of birthday attempts (session_sockets.cpp).
+    session::SocketId open_socket(base::Duration lifetime) override;
+    void close_socket(session::SocketId s) override;
+    void retire_socket_if_unused(session::SocketId s);
+    base::TimePoint expire_sockets(base::TimePoint now);
+    void send_on(session::SocketId s, const base::Endpoint& to, std::span<const uint8_t> d);
     session::LinkId open_relay(const PublicKey& peer, const session::Rendezvous& relay) override;
     std::optional<session::Path> session_path(const PublicKey& peer) override;
     // Relay circuits of our own (session_relay.cpp).
@@ -138,8 +148,20 @@ private:
     std::unique_ptr<net::LoopTurn::Core> core_;
     std::vector<std::unique_ptr<net::TcpListener>> listeners_;
     std::map<session::LinkId, Tcp> tcp_;
-    std::map<session::LinkId, base::Endpoint> udp_;     // datagram links: where they go
-    std::map<base::Endpoint, session::LinkId> udp_by_ep_;
+    struct UdpPath {
+        session::SocketId sock = 0;  // ours: 0 the DHT's socket
+        base::Endpoint to;
+    };
+    std::map<session::LinkId, UdpPath> udp_;  // datagram links: where they go
+    std::map<std::pair<session::SocketId, base::Endpoint>, session::LinkId> udp_by_ep_;
+    struct Extra {
+        std::unique_ptr<net::UdpSocket> socket;
+        base::TimePoint until = base::kNever;  // closed then, unless a session runs on it
+        bool released = false;                 // the connector is done with it
+    };
+    std::map<session::SocketId, Extra> extra_;
+    std::vector<std::unique_ptr<net::UdpSocket>> dead_sockets_;  // closed outside their callbacks
+    session::SocketId next_socket_ = 1;
     struct Circuit {
         PublicKey peer{};
         dht::NodeInfo relay;

@@ -117,7 +117,8 @@ public:
     TerminalInput(OnLine on_line, OnEof on_eof) : on_line_{std::move(on_line)}, on_eof_{std::move(on_eof)} {}
     ~TerminalInput() override {
         if (saved_) ::tcsetattr(STDIN_FILENO, TCSANOW, &old_);
-        std::cout << "\n" << std::flush;
+        // Erase the prompt drawn after the last line (/quit, Ctrl-D): the shell's comes next.
+        std::cout << "\r\033[K" << std::flush;
     }
     bool start(net::Loop& loop) {
         if (::tcgetattr(STDIN_FILENO, &old_) != 0) return false;

@@ -2,6 +2,8 @@
 // already participating node w"): ask every bootstrap endpoint and saved contact for our own ID,
 // look ourselves up, then refresh the empty buckets farther than our closest neighbour. When
 // nobody answers, or later every contact is lost, retry with exponential backoff.
+#include <algorithm>
+
 #include "dht/node.hpp"
 
 namespace dht {
@@ -32,6 +34,22 @@ void Node::join(base::TimePoint now) {
     for (auto& c : table_.closest(self_, cfg_.alpha)) send_join_query(c.endpoint, c.id, 1, now);
     KC_LOG(log_, info, "dht", "joining: asked %zu bootstrap node(s) and %zu saved contact(s)",
            bootstrap_.size(), saved_contacts_.size());
+}
+
+void Node::lan_peer(const NodeInfo& c, base::TimePoint now) {
+    if (c.id == self_) return;
+    if (join_state_ == JoinState::connected) {
+        ping_contact(c, now);  // a reply puts it in the table, like any node we hear from
+        return;
+    }
+    bool known = std::any_of(saved_contacts_.begin(), saved_contacts_.end(), [&](auto& s) { return s.id == c.id; });
+    if (!known) saved_contacts_.push_back(c);
+    KC_LOG(log_, info, "dht", "found %s on the local link at %s", c.id.short_hex().c_str(),
+           c.endpoint.to_string().c_str());
+    if (join_in_progress_)
+        send_join_query(c.endpoint, c.id, 1, now);
+    else
+        join(now);
 }
 
 // find_node(self) to one bootstrap endpoint or saved contact. An unanswered query is sent again

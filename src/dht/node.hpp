@@ -87,6 +87,10 @@ public:
     void set_bootstrap(std::vector<base::Endpoint> endpoints);
     void add_saved_contacts(const std::vector<NodeInfo>& contacts);
     void join(base::TimePoint now);
+    // A node heard on the local link (dht::LanDiscovery): asked at once, MAC'd to the ID it
+    // claims, so only the real node's answer counts. While we are not joined it serves as a
+    // bootstrap node (a LAN without internet has no other).
+    void lan_peer(const NodeInfo& c, base::TimePoint now);
 
     LookupId find_node(const NodeId& target, LookupDone done, base::TimePoint now);
     LookupId get(const Key& key, LookupDone done, base::TimePoint now);

@@ -31,6 +31,30 @@ base::Result<std::unique_ptr<UdpSocket>> UdpSocket::bind(Loop& loop, RecvBuffer&
     return s;
 }
 
+base::Result<std::unique_ptr<UdpSocket>> UdpSocket::bind_multicast(Loop& loop, RecvBuffer& buf,
+                                                                   const base::Endpoint& group, OnDatagram cb) {
+    if (group.is_v6()) return base::Status{base::Errc::invalid_argument, "IPv4 multicast only"};
+    auto h = UvHandle<uv_udp_t>::make([&](uv_udp_t* u) { return uv_udp_init(loop.get(), u); });
+    if (!h) return h.status();
+    std::unique_ptr<UdpSocket> s{new UdpSocket(std::move(*h), buf, std::move(cb))};
+    base::Endpoint any = base::Endpoint::v4(0, 0, 0, 0, group.port);
+    sockaddr_storage sa{};
+    to_sockaddr(any, sa);
+    if (int rc = uv_udp_bind(s->handle_.get(), reinterpret_cast<sockaddr*>(&sa), UV_UDP_REUSEADDR); rc != 0)
+        return uv_status(rc, ("bind " + any.to_string()).c_str());
+    std::string g = group.to_string();
+    g = g.substr(0, g.rfind(':'));
+    if (int rc = uv_udp_set_membership(s->handle_.get(), g.c_str(), nullptr, UV_JOIN_GROUP); rc != 0)
+        return uv_status(rc, ("join " + g).c_str());
+    if (int rc = uv_udp_set_multicast_ttl(s->handle_.get(), 1); rc != 0) return uv_status(rc, "multicast ttl");
+    if (int rc = uv_udp_set_multicast_loop(s->handle_.get(), 1); rc != 0) return uv_status(rc, "multicast loop");
+    s->local_ = any;
+    s->handle_.get()->data = s.get();
+    if (int rc = uv_udp_recv_start(s->handle_.get(), &UdpSocket::on_alloc, &UdpSocket::on_recv); rc != 0)
+        return uv_status(rc, "recv_start");
+    return s;
+}
+
 void UdpSocket::on_alloc(uv_handle_t* h, size_t, uv_buf_t* out) noexcept {
     auto* self = static_cast<UdpSocket*>(h->data);
     if (!self) {

@@ -27,6 +27,11 @@ public:
     // Binds to `at` (port 0 picks a free port) and starts receiving.
     static base::Result<std::unique_ptr<UdpSocket>> bind(Loop& loop, RecvBuffer& buf,
                                                          const base::Endpoint& at, OnDatagram cb);
+    // A socket for an IPv4 multicast group on the local link: bound to the group's port with
+    // SO_REUSEADDR (every node on the host receives), the group joined on the default interface,
+    // TTL 1 (never routed), and our own datagrams looped back (nodes on one host find each other).
+    static base::Result<std::unique_ptr<UdpSocket>> bind_multicast(Loop& loop, RecvBuffer& buf,
+                                                                   const base::Endpoint& group, OnDatagram cb);
     UdpSocket(const UdpSocket&) = delete;
     UdpSocket& operator=(const UdpSocket&) = delete;
 

@@ -168,7 +168,7 @@ void Connector::send_offers(const PublicKey& key, Peer& p, const std::vector<Ren
     rng_.fill(std::as_writable_bytes(std::span{punch.key}));
     punch.tag = tag_of(punch.nonce);
     a.ours = io_.own_candidates();
-    Offer offer{false, punch.nonce, punch.key, a.ours};
+    Offer offer{false, punch.nonce, punch.key, a.ours, io_.own_nat(), birthday_ready(now)};
     auto sealed = seal_offer(me_, key, offer, wall_ms(now), rng_);
     if (!sealed) return maybe_fail(key, p, "cannot seal an offer: " + sealed.status().detail(), now);
     a.punch = std::move(punch);
@@ -194,7 +194,7 @@ void Connector::on_offer_reply(const PublicKey& peer, const OfferReply& r, base:
             a.rendezvous = now - a.started - a.lookup;
             a.theirs = ans->candidates;
             a.phase = Attempt::Phase::paths;
-            start_paths(peer, p, *a.punch, ans->candidates, r.peer_seen, true, now);
+            start_paths(peer, p, *a.punch, ans->candidates, r.peer_seen, ans->nat, ans->birthday, true, now);
             return;
         }
         why = ans ? "an answer to another offer" : "an answer that does not open: " + ans.status().detail();
@@ -221,7 +221,10 @@ std::optional<std::string> Connector::on_offer(const PublicKey& from, const base
                offer ? "an answer where an offer belongs" : offer.status().detail().c_str());
         return std::nullopt;
     }
-    Offer answer{true, offer->nonce, {}, io_.own_candidates()};
+    // A birthday attempt needs both sides: we take part if the offer says its writer will, and
+    // we can (answer.birthday tells it whether we will).
+    Offer answer{true, offer->nonce, {}, io_.own_candidates(), io_.own_nat(),
+                 offer->birthday && birthday_ready(now) && birthday_needed(io_.own_nat(), offer->nat)};
     auto sealed = seal_offer(me_, from, answer, wall_ms(now), rng_);
     if (!sealed) return std::nullopt;
     ++stats_.offers_answered;
@@ -232,13 +235,14 @@ std::optional<std::string> Connector::on_offer(const PublicKey& from, const base
         answer_order_.erase(answer_order_.begin());
     }
     Peer& p = peers_[from];
+    if (p.answered) end_birthday(*p.answered, now);
     p.answered = Punch{};
     p.answered->nonce = offer->nonce;
     p.answered->key = offer->key;
     p.answered->tag = tag_of(offer->nonce);
     KC_LOG(log_, debug, "connect", "%s offers %zu candidate(s); punching", short_id(from).c_str(),
            offer->candidates.size());
-    start_paths(from, p, *p.answered, offer->candidates, seen, false, now);
+    start_paths(from, p, *p.answered, offer->candidates, seen, offer->nat, answer.birthday, false, now);
     return *sealed;
 }
 
@@ -247,7 +251,8 @@ std::optional<std::string> Connector::on_offer(const PublicKey& from, const base
 // public candidates (TCP simultaneous open) and probe every candidate over UDP. A public
 // candidate on our own public address is the same NAT: no hairpin, the LAN candidates serve.
 void Connector::start_paths(const PublicKey& key, Peer& p, Punch& punch, const std::vector<Candidate>& theirs,
-                            const std::optional<base::Endpoint>& seen, bool we_offered, base::TimePoint now) {
+                            const std::optional<base::Endpoint>& seen, const NatInfo& their_nat, bool birthday,
+                            bool we_offered, base::TimePoint now) {
     punch.until = now + cfg_.punch_for;
     std::vector<Candidate> cands = theirs;
     if (seen && seen->port != 0) {
@@ -267,6 +272,7 @@ void Connector::start_paths(const PublicKey& key, Peer& p, Punch& punch, const s
         Target& t = add_target(key, p, punch, c.endpoint, lan ? Method::lan : Method::punch, now);
         open_path(key, p, punch, t);
     }
+    if (birthday) maybe_birthday(key, punch, cands, seen, their_nat, now);
     run_punch(key, p, punch, now);
 }
 
@@ -274,10 +280,11 @@ void Connector::start_paths(const PublicKey& key, Peer& p, Punch& punch, const s
 // first init that gets through is the punch, a round trip sooner than waiting for a probe's
 // answer first. Probes still run: they find the endpoints a NAT really uses (peer-reflexive).
 void Connector::open_path(const PublicKey& key, Peer& p, Punch& punch, Target& t) {
-    if (t.opened || io_.connected(key)) return;
+    // (A session on a relay does not stop it: a direct path replaces that one.)
+    if (t.opened || (io_.connected(key) && io_.session_path(key) != Path::relay)) return;
     t.opened = true;
     punch.opened = true;
-    LinkId link = io_.open_datagram(key, t.to, t.method);
+    LinkId link = io_.open_datagram(key, t.to, t.method, t.sock);
     Attempt* a = p.attempt && p.attempt->punch && p.attempt->punch->tag == punch.tag ? &*p.attempt : nullptr;
     if (link == 0 || !a) return;
     a->open.insert(link);
@@ -286,9 +293,9 @@ void Connector::open_path(const PublicKey& key, Peer& p, Punch& punch, Target& t
 }
 
 Connector::Target& Connector::add_target(const PublicKey&, Peer& p, Punch& punch, const base::Endpoint& to,
-                                         Method method, base::TimePoint now) {
+                                         Method method, base::TimePoint now, SocketId sock) {
     for (auto& t : punch.targets) {
-        if (t.to != to) continue;
+        if (t.to != to || t.sock != sock) continue;
         // Learnt from the peer's probe before its candidates arrived: the candidate says what it is.
         if (method == Method::lan && t.method == Method::punch) {
             t.method = Method::lan;
@@ -298,6 +305,7 @@ Connector::Target& Connector::add_target(const PublicKey&, Peer& p, Punch& punch
     }
     Target t;
     t.to = to;
+    t.sock = sock;
     t.method = method;
     t.next = now;
     t.try_index = SIZE_MAX;
@@ -324,10 +332,11 @@ bool Connector::take_probe_token(base::TimePoint now) {
     return true;
 }
 
-void Connector::send_probe(Punch& punch, const base::Endpoint& to, bool pong, Attempt* a, base::TimePoint) {
+void Connector::send_probe(Punch& punch, const base::Endpoint& to, bool pong, Attempt* a, base::TimePoint,
+                           SocketId from) {
     Probe pr{pong, punch.tag, punch.seq++};
     auto bytes = encode_probe(pr, punch.key);
-    io_.send_probe(to, bytes);
+    io_.send_probe(to, bytes, from);
     ++stats_.probes_sent;
     ++punch.probes;
     if (a) ++a->probes;
@@ -339,12 +348,13 @@ base::TimePoint Connector::run_punch(const PublicKey&, Peer& p, Punch& punch, ba
     if (now >= punch.until) return base::kNever;
     Attempt* a = p.attempt && p.attempt->punch && p.attempt->punch->tag == punch.tag ? &*p.attempt : nullptr;
     base::TimePoint next = punch.until;
+    if (punch.birthday) next = std::min(next, run_birthday(punch, a, now));
     for (auto& t : punch.targets) {
         if (t.answered) continue;
         if (now >= t.next) {
             if (punch.probes >= cfg_.max_probes_per_attempt) continue;
             if (take_probe_token(now)) {
-                send_probe(punch, t.to, false, a, now);
+                send_probe(punch, t.to, false, a, now, t.sock);
                 t.next = now + cfg_.probe_every;
             } else {
                 ++stats_.probes_capped;
@@ -356,7 +366,8 @@ base::TimePoint Connector::run_punch(const PublicKey&, Peer& p, Punch& punch, ba
     return next;
 }
 
-void Connector::on_probe(const base::Endpoint& from, std::span<const uint8_t> datagram, base::TimePoint now) {
+void Connector::on_probe(const base::Endpoint& from, std::span<const uint8_t> datagram, base::TimePoint now,
+                         SocketId at) {
     auto tag = probe_tag(datagram);
     if (!tag) {
         ++stats_.probes_dropped;
@@ -372,23 +383,36 @@ void Connector::on_probe(const base::Endpoint& from, std::span<const uint8_t> da
                 return;
             }
             ++stats_.probes_received;
+            if (at != 0)
+                KC_LOG(log_, debug, "connect", "birthday: a %s from %s crossed to our socket %u", probe->pong ? "pong" : "ping",
+                       from.to_string().c_str(), at);
             Attempt* a = p.attempt && p.attempt->punch && &*p.attempt->punch == punch ? &*p.attempt : nullptr;
             // The endpoint a valid probe really came from is a candidate (peer-reflexive): it is
             // the peer's NAT mapping towards us, whatever it told the rendezvous.
+            // One that crossed during a birthday attempt is the birthday's path: on one of our
+            // extra sockets or, rarely, on our DHT socket's own mapping towards the easy side (the
+            // hard side), or from the hard side's address (the easy side).
             bool known = std::any_of(punch->targets.begin(), punch->targets.end(),
-                                     [&](auto& t) { return t.to == from; });
+                                     [&](auto& t) { return t.to == from && t.sock == at; });
+            auto& b = punch->birthday;
+            bool birthday = b && (at != 0 || from == b->to || (!b->hard && same_ip(from, b->to)));
             Target* t = nullptr;
             if (!known && now < punch->until + cfg_.punch_for) {
-                t = &add_target(key, p, *punch, from, Method::punch, now);
+                t = &add_target(key, p, *punch, from, birthday ? Method::birthday : Method::punch, now, at);
             } else {
                 for (auto& x : punch->targets)
-                    if (x.to == from) t = &x;
+                    if (x.to == from && x.sock == at) t = &x;
             }
             if (!probe->pong) {
-                if (take_probe_token(now))
-                    send_probe(*punch, from, true, a, now);
+                // A pong always goes: the birthday's ping found its port once, and it may not again.
+                if (birthday || take_probe_token(now))
+                    send_probe(*punch, from, true, a, now, at);
                 else
                     ++stats_.probes_capped;
+                // A birthday ping proves the path both ways: it crossed the hard side's mapping
+                // and the easy side's filter, one of which exists only because of the other
+                // side's guess, so our answer crosses too. Our session handshake goes now.
+                if (birthday && t && !t->answered) path_answered(key, p, *punch, *t, now);
             } else if (t && !t->answered) {
                 path_answered(key, p, *punch, *t, now);
             }
@@ -425,6 +449,8 @@ void Connector::on_session_up(const PublicKey& peer, const LinkInfo& link, base:
     p.relayed = false;
     p.upgrades = 0;
     p.retry_at = base::TimePoint{};
+    if (link.method == Method::birthday) ++stats_.birthday_won;
+    end_punches(p, now);
     p.answered.reset();
     if (p.attempt) succeed(peer, p, link, now);
     forget_if_idle(peer);
@@ -523,6 +549,7 @@ void Connector::maybe_fail(const PublicKey& key, Peer& p, const std::string& why
 }
 
 void Connector::fail(const PublicKey& key, Peer& p, const std::string& why, base::TimePoint now) {
+    if (p.attempt->punch) end_birthday(*p.attempt->punch, now);
     Attempt a = std::move(*p.attempt);
     p.attempt.reset();
     for (LinkId l : a.open)
@@ -594,6 +621,7 @@ base::TimePoint Connector::tick(base::TimePoint now) {
         Peer& p = it->second;
         if (p.answered) {
             if (now >= p.answered->until) {
+                end_birthday(*p.answered, now);
                 p.answered.reset();
                 forget_if_idle(k);
                 if (!peers_.count(k)) continue;
@@ -652,6 +680,7 @@ base::TimePoint Connector::tick(base::TimePoint now) {
 
 void Connector::clear(base::TimePoint now) {
     for (auto& [k, p] : peers_) {
+        end_punches(p, now);
         if (!p.attempt && p.waiters.empty()) continue;
         for (LinkId l : p.attempt ? p.attempt->open : std::set<LinkId>{}) io_.cancel(l);
         ConnectReport r = p.attempt ? report_of(*p.attempt, now) : ConnectReport{};

@@ -16,6 +16,14 @@
 //      adopting any endpoint a valid probe really came from (peer-reflexive). A UDP path whose
 //      probe was answered carries a session in datagram mode; a TCP session, when it comes,
 //      replaces it.
+//   4b. when one side's NAT maps per destination (symmetric) and the other's maps one port for
+//      all but filters (port-restricted, a firewall), no probe from step 4 can cross: the birthday
+//      attempt (PROTOCOL.md §16.9). After birthday_after, the hard side opens up to
+//      birthday_sockets sockets and pings the easy side's endpoint from each (a mapping per
+//      socket in its NAT); the easy side pings random ports of the hard side's address from its
+//      one socket (each opening its filter for that port). The first ping that hits a mapped
+//      port is answered, and that path carries the session. birthday_rate packets/s, at most
+//      birthday_probes per side and attempt, one attempt per node at a time, birthday_gap apart.
 // 5. at once, next to 3 and 4: a circuit through a relay the peer reserved (PROTOCOL.md §17),
 //    if the lookup found one. The first message goes over it while the punching goes on.
 // It succeeds when a session with the peer comes up by any link, in either direction; it fails
@@ -47,6 +55,9 @@
 namespace session {
 
 using PublicKey = crypto::PublicKey;
+// A UDP socket of ours: 0 is the DHT's (the one every candidate names); others are the extra
+// sockets of a birthday attempt.
+using SocketId = uint32_t;
 
 // Who wants a session with a peer; the connector keeps trying while anyone does.
 enum class Want : uint8_t { user = 1, chat = 2 };
@@ -120,10 +131,17 @@ public:
     virtual std::vector<Candidate> own_candidates() = 0;
     // Sends a sealed offer through `via`; answer with Connector::on_offer_reply.
     virtual void send_offer(const PublicKey& peer, const Rendezvous& via, const std::string& offer) = 0;
-    virtual void send_probe(const base::Endpoint& to, std::span<const uint8_t> probe) = 0;
-    // A session over the UDP path to `to`, started from both ends at once (crypto::Session's
-    // simultaneous open); returns the link, or 0.
-    virtual LinkId open_datagram(const PublicKey& peer, const base::Endpoint& to, Method method) = 0;
+    virtual void send_probe(const base::Endpoint& to, std::span<const uint8_t> probe, SocketId from) = 0;
+    // A session over the UDP path from our socket `from` to `to`, started from both ends at once
+    // (crypto::Session's simultaneous open); returns the link, or 0.
+    virtual LinkId open_datagram(const PublicKey& peer, const base::Endpoint& to, Method method, SocketId from) = 0;
+    // What our NAT does (told to the peer in offers and answers).
+    virtual NatInfo own_nat() { return {}; }
+    // A new UDP socket for a birthday attempt (on the DHT socket's address, any port); 0 if none
+    // can be had. The host closes it after `lifetime` at the latest, unless a session runs on
+    // it; close_socket gives it back sooner (again: unless a session runs on it).
+    virtual SocketId open_socket(base::Duration) { return 0; }
+    virtual void close_socket(SocketId) {}
     // A session through `relay` (a circuit, then a datagram session over it); returns the link,
     // or 0. A failure later comes back as on_attempt_failed.
     virtual LinkId open_relay(const PublicKey&, const Rendezvous&) { return 0; }
@@ -147,6 +165,14 @@ struct ConnectorConfig {
     bool use_relays = true;                 // open a relay circuit next to the punching
     base::Duration upgrade_min = std::chrono::seconds(10);  // from a relayed session to direct: tries
     base::Duration upgrade_max = std::chrono::minutes(5);   // again this far apart, doubling
+    // Birthday punching (step 4b). 256 sockets against 2,000 random ports find a mapped port
+    // with a probability of 1 - (1 - 256/64,512)^2,000 ≈ 99.96 % (98 % by 1,000 probes).
+    size_t birthday_sockets = 256;   // 0 turns it off
+    size_t birthday_probes = 2000;   // packets per side and attempt
+    double birthday_rate = 100;      // packets/s per side (home routers crash under floods: c-toxcore #195)
+    base::Duration birthday_after = std::chrono::seconds(1);  // ordinary punching first
+    base::Duration birthday_for = std::chrono::seconds(20);
+    base::Duration birthday_gap = std::chrono::seconds(20);   // from the end of one to the next
 };
 
 class Connector {
@@ -170,8 +196,9 @@ public:
     // Returns our sealed answer, having started punching towards the peer; nothing to refuse.
     std::optional<std::string> on_offer(const PublicKey& from, const base::Endpoint& seen, const std::string& offer,
                                         base::TimePoint now);
-    // A datagram whose first byte is kProbeType.
-    void on_probe(const base::Endpoint& from, std::span<const uint8_t> datagram, base::TimePoint now);
+    // A datagram whose first byte is kProbeType, received on our socket `at`.
+    void on_probe(const base::Endpoint& from, std::span<const uint8_t> datagram, base::TimePoint now,
+                  SocketId at = 0);
     // From the session table: a live session with the peer (any link, either direction).
     void on_session_up(const PublicKey& peer, const LinkInfo& link, base::TimePoint now);
     void on_session_closed(const PublicKey& peer, const Closed& why, base::TimePoint now);
@@ -188,6 +215,7 @@ public:
         uint64_t relayed = 0, relay_failed = 0, upgrades_tried = 0;
         uint64_t offers_sent = 0, offers_answered = 0, offers_refused = 0;
         uint64_t probes_sent = 0, probes_received = 0, probes_dropped = 0, probes_capped = 0;
+        uint64_t birthdays = 0, birthday_packets = 0, birthday_sockets = 0, birthday_won = 0;
     };
     const Stats& stats() const { return stats_; }
 
@@ -195,11 +223,24 @@ private:
     // Probing the candidates of one exchange of offer and answer.
     struct Target {
         base::Endpoint to;
+        SocketId sock = 0;  // our socket it is probed from
         Method method = Method::punch;
         size_t try_index = 0;  // into the attempt's tries (if it has an attempt)
         base::TimePoint next{};
         bool answered = false;
         bool opened = false;  // a session handshake was started on this path
+    };
+    struct Birthday {
+        bool hard = false;     // we open the sockets; else we probe ports
+        base::Endpoint to;     // hard: the easy side's endpoint; easy: the hard side's address
+        base::TimePoint start{}, next{};
+        std::vector<SocketId> sockets;
+        size_t turn = 0;       // hard: the socket that sends next, round robin
+        size_t sent = 0;
+        std::set<uint16_t> ports;  // easy: ports tried
+        base::TimePoint free_before{};  // birthday_free_at_ before this one (given back if it never sent)
+        bool no_more_sockets = false;
+        bool done = false;
     };
     struct Punch {
         crypto::MessageId nonce{};
@@ -210,6 +251,7 @@ private:
         size_t probes = 0;
         uint32_t seq = 0;
         bool opened = false;  // a UDP session was started on some path
+        std::optional<Birthday> birthday;
     };
     struct Attempt {
         base::TimePoint started{};
@@ -252,10 +294,21 @@ private:
     bool open_relay(const PublicKey& key, Peer& p, base::TimePoint now);
     void relay_up(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now);
     void start_paths(const PublicKey& key, Peer& p, Punch& punch, const std::vector<Candidate>& theirs,
-                     const std::optional<base::Endpoint>& seen, bool we_offered, base::TimePoint now);
+                     const std::optional<base::Endpoint>& seen, const NatInfo& their_nat, bool birthday,
+                     bool we_offered, base::TimePoint now);
     Target& add_target(const PublicKey& key, Peer& p, Punch& punch, const base::Endpoint& to, Method method,
-                       base::TimePoint now);
-    void send_probe(Punch& punch, const base::Endpoint& to, bool pong, Attempt* a, base::TimePoint now);
+                       base::TimePoint now, SocketId sock = 0);
+    void send_probe(Punch& punch, const base::Endpoint& to, bool pong, Attempt* a, base::TimePoint now,
+                    SocketId from = 0);
+    // Birthday punching (connector_birthday.cpp).
+    bool birthday_ready(base::TimePoint now) const;
+    static bool birthday_needed(const NatInfo& mine, const NatInfo& theirs);
+    void maybe_birthday(const PublicKey& key, Punch& punch, const std::vector<Candidate>& theirs,
+                        const std::optional<base::Endpoint>& seen, const NatInfo& their_nat, base::TimePoint now);
+    base::TimePoint run_birthday(Punch& punch, Attempt* a, base::TimePoint now);
+    void send_ping(Punch& punch, const base::Endpoint& to, Attempt* a, SocketId from);
+    void end_birthday(Punch& punch, base::TimePoint now);
+    void end_punches(Peer& p, base::TimePoint now);
     base::TimePoint run_punch(const PublicKey& key, Peer& p, Punch& punch, base::TimePoint now);
     void path_answered(const PublicKey& key, Peer& p, Punch& punch, Target& t, base::TimePoint now);
     void open_path(const PublicKey& key, Peer& p, Punch& punch, Target& t);
@@ -284,6 +337,7 @@ private:
     std::map<PublicKey, Peer> peers_;
     double probe_tokens_;
     base::TimePoint probe_tokens_at_{};
+    base::TimePoint birthday_free_at_{};  // no new birthday attempt before this
     Stats stats_;
 };
 

@@ -19,6 +19,7 @@ const char* method_name(Method m) {
         case Method::punch: return "punch";
         case Method::simultaneous_open: return "simultaneous-open";
         case Method::relay: return "relay";
+        case Method::birthday: return "birthday";
     }
     return "?";
 }

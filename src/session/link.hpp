@@ -25,6 +25,7 @@ enum class Method : uint8_t {
     punch,              // a UDP path opened by probes from both sides
     simultaneous_open,  // TCP connect from our listening port to theirs, both at once
     relay,              // a circuit through a relay the peer reserved
+    birthday,           // a UDP path found by birthday probing (one side many sockets, the other many ports)
 };
 const char* method_name(Method m);
 

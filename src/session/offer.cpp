@@ -25,6 +25,16 @@ const char* candidate_kind_name(Candidate::Kind k) {
     return "?";
 }
 
+const char* nat_mapping_letter(NatMapping m) {
+    switch (m) {
+        case NatMapping::none: return "n";
+        case NatMapping::independent: return "i";
+        case NatMapping::dependent: return "d";
+        case NatMapping::unknown: break;
+    }
+    return "u";
+}
+
 namespace {
 base::Result<std::string> seal_all(const crypto::Identity& me, const crypto::PublicKey& peer, const Offer& offer,
                                    uint64_t wall_ms, base::Rng& rng) {
@@ -35,6 +45,11 @@ base::Result<std::string> seal_all(const crypto::Identity& me, const crypto::Pub
     for (size_t i = 0; i < offer.candidates.size() && i < kMaxCandidates; ++i)
         c.push_back({candidate_kind_name(offer.candidates[i].kind), offer.candidates[i].endpoint.to_string()});
     j["c"] = std::move(c);
+    if (offer.nat.mapping != NatMapping::unknown) {
+        j["m"] = nat_mapping_letter(offer.nat.mapping);
+        j["f"] = offer.nat.filtered;
+    }
+    if (offer.birthday) j["b"] = true;
     std::string payload = j.dump();
     auto env = crypto::seal_envelope(me, peer, offer.nonce, wall_ms,
                                      {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}, rng);
@@ -115,6 +130,18 @@ base::Result<Offer> OfferOpener::open(const std::string& text, const crypto::Pub
         cand.endpoint = *ep;
         if (out.candidates.size() < kMaxCandidates) out.candidates.push_back(cand);
     }
+    // The writer's NAT: optional (an older writer, or one that does not know yet), and a letter
+    // from a later version reads as unknown.
+    std::string_view m;
+    if (!o["m"].get_string().get(m)) {
+        if (m == "n") out.nat.mapping = NatMapping::none;
+        else if (m == "i") out.nat.mapping = NatMapping::independent;
+        else if (m == "d") out.nat.mapping = NatMapping::dependent;
+        bool f = false;
+        if (!o["f"].get_bool().get(f)) out.nat.filtered = f;
+    }
+    bool b = false;
+    if (!o["b"].get_bool().get(b)) out.birthday = b;
     return out;
 }
 

@@ -29,6 +29,16 @@ struct Candidate {
 };
 const char* candidate_kind_name(Candidate::Kind k);
 
+// What a peer's NAT does, as its own analysis found (dht::NatAnalysis), carried in offers and
+// answers: both sides then know when a birthday attempt can help (PROTOCOL.md §16.9).
+enum class NatMapping : uint8_t { unknown, none, independent, dependent };
+struct NatInfo {
+    NatMapping mapping = NatMapping::unknown;
+    bool filtered = false;  // a node we never sent to cannot reach us
+    friend bool operator==(const NatInfo&, const NatInfo&) = default;
+};
+const char* nat_mapping_letter(NatMapping m);
+
 inline constexpr size_t kMaxCandidates = 8;
 // Characters of a sealed offer or answer (base64url), so that a forwarded connect (or its reply)
 // with an IPv6 endpoint fits 1,200 bytes (PROTOCOL.md §1): eight IPv4 or five long IPv6 candidates.
@@ -40,6 +50,8 @@ struct Offer {
     crypto::MessageId nonce{};  // identifies the attempt
     PunchKey key{};             // offer only: authenticates the probes
     std::vector<Candidate> candidates;
+    NatInfo nat;            // the writer's NAT (optional on the wire: unknown)
+    bool birthday = false;  // the writer can take part in a birthday attempt now (§16.9)
     bool repeated = false;  // opened before (OfferOpener)
 };
 

@@ -189,8 +189,14 @@ LAST=$(echo "$SCREEN" | grep -v '^$' | tail -1)
 [ "$LAST" = "bob> half typed" ] || fail "the line being typed was mangled: '$LAST' in: $SCREEN"
 $TM send-keys -t kc " line" Enter
 until_true 15 "'half typed line' in [e['text'] for e in d]" ctl b history eve || fail "finished line not delivered: $($TM capture-pane -p -t kc)"
+$TM set-option -t kc remain-on-exit on  # keep the pane to read what /quit left on it
 $TM send-keys -t kc "/quit" Enter
 for _ in $(seq 50); do [ -S "$T/e/control.sock" ] && "$KADCHAT" ctl --data-dir "$T/e" id >/dev/null 2>&1 || break; sleep 0.1; done
+sleep 0.3
+SCREEN=$($TM capture-pane -p -t kc)
+LAST=$(echo "$SCREEN" | grep -v '^$' | grep -v '^Pane is dead' | tail -1)
+echo "$LAST" | grep -qE '^[a-z]*> ?$' && fail "a stray prompt is left after /quit: '$LAST' in: $SCREEN"
+$TM kill-server 2>/dev/null || true
 
 # No datagram above 1,200 bytes (PROTOCOL.md §1) left any node still running.
 for d in "$T"/*/; do

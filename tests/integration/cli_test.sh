@@ -35,6 +35,11 @@ ID_C=$(ctl c id | json 'd["id"]')
 [ "${#ID_C}" = 64 ] || fail "id is not 64 hex: $ID_C"
 [ "$(ctl c id | json 'd["public_key"] == d["id"]')" = True ] || fail "public_key != id"
 for n in a b c; do [ "$(stat -c %a "$T/$n/identity.key")" = 600 ] || fail "key file of $n is not 0600"; done
+# The human view: no line ends in blanks, and the label says what the addresses are for.
+"$KADCHAT" ctl --data-dir "$T/c" id >"$T/id.txt" || fail "ctl id"
+grep -n ' $' "$T/id.txt" && fail "ctl id prints trailing blanks"
+grep -q "others join with" "$T/id.txt" || fail "ctl id lacks 'others join with': $(cat "$T/id.txt")"
+grep -q "joining the network; listening on" "$T/a.out" && fail "the founding node says it is joining"
 [ "$(stat -c %a "$T/a/control.sock")" = 600 ] || fail "control socket is not 0600"
 
 # joined?
@@ -272,6 +277,15 @@ for n in a b c; do ctl $n stop >/dev/null; done
 for p in "${pids[@]}"; do wait "$p" || fail "a daemon exited non-zero"; done
 pids=()
 [ -s "$T/b/contacts.json" ] || fail "b did not save its routing table"
+# A node that never found anyone still writes contacts.json (empty) at exit, as the README says;
+# a second node on a busy data dir gets one plain sentence, no error-code name.
+"$KADCHAT" daemon --data-dir "$T/lone" --listen 127.0.0.1:0 --bootstrap 127.0.0.1:9 2>"$T/lone.log" >/dev/null &
+LONE=$!
+wait_for_socket lone
+OUT=$("$KADCHAT" daemon --data-dir "$T/lone" --listen 127.0.0.1:0 2>&1) && fail "a second node started on a busy data dir"
+echo "$OUT" | grep -q "^kadchat: another node is already running" || fail "busy data dir: $OUT"
+ctl lone stop >/dev/null; wait $LONE || fail "the lone node exited non-zero"
+[ "$(json 'len(d["contacts"])' <"$T/lone/contacts.json")" = 0 ] || fail "the lone node wrote no (empty) contacts.json"
 grep -q "leaked" "$T"/*.log && fail "a libuv handle leaked"
 
 # restart from the saved table alone (no --bootstrap): b finds a again

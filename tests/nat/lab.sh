@@ -10,6 +10,11 @@
 # Only namespaces named with this run's prefix are made, and only they are removed, with every
 # process in them (lab_down, from an EXIT trap). Nothing goes into the root namespace's routes.
 #
+# IPv6 (LAB_V6=1 before lab_up; off otherwise): every namespace gets IPv6 too. Hosts attached to
+# inet get 2001:db8:ffff::<n>; a site's LAN gets the global prefix 2001:db8:<n>::/64, routed and
+# not translated, behind the same stateful filter as its IPv4 (nftables' inet family covers both):
+# every site is then, for IPv6, a firewall that only lets replies in.
+#
 # NAT kinds (../../docs/PROTOCOL.md §16; NAT-NOTES in the project's shared notes):
 #   full-cone        port-preserving masquerade + a dynamic map (proto . port -> host . port)
 #                    filled by outbound packets: anyone may send to a mapped port
@@ -24,10 +29,13 @@ LAB_PREFIX=${LAB_PREFIX:-kcl$$}
 LAB_NS=()
 LAB_INET=${LAB_PREFIX}inet
 LAB_NEXT_LINK=1
+LAB_V6=${LAB_V6:-}
+declare -A LAB_IP6       # host or router namespace -> its global IPv6 address (LAB_V6)
 declare -A LAB_IP        # host or router namespace -> its address (public, or LAN)
 declare -A LAB_SITE_NET  # site -> its LAN prefix ("10.N.0")
 declare -A LAB_SITE_HOSTS
 declare -A LAB_SITE_FW    # firewall site -> first address of its public /28 (a number)
+declare -A LAB_SITE_NET6  # site -> its IPv6 LAN prefix ("2001:db8:N:", LAB_V6)
 
 lab_ns() { ip netns exec "$@"; }
 
@@ -36,12 +44,19 @@ lab_new_ns() {
     ip netns add "$ns"
     LAB_NS+=("$ns")
     lab_ns "$ns" ip link set lo up
-    lab_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    if [ -n "$LAB_V6" ]; then
+        # No duplicate address detection (addresses are planned) and no router advertisements.
+        lab_ns "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+            net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0
+    else
+        lab_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    fi
 }
 
 lab_up() {
     lab_new_ns "$LAB_INET"
     lab_ns "$LAB_INET" sysctl -qw net.ipv4.ip_forward=1
+    [ -n "$LAB_V6" ] && lab_ns "$LAB_INET" sysctl -qw net.ipv6.conf.all.forwarding=1
     lab_ns "$LAB_INET" nft -f - <<'EOF'
 table ip inet_guard {
     counter leaked {}
@@ -66,6 +81,15 @@ lab_attach() {
     ip -n "$LAB_INET" addr add 100.64.0.1/32 dev "$peer"
     ip -n "$LAB_INET" link set "$peer" up
     ip -n "$LAB_INET" route add "$addr/32" dev "$peer"
+    if [ -n "$LAB_V6" ]; then
+        local a6="2001:db8:ffff::$LAB_NEXT_LINK"
+        ip -n "$ns" addr add "$a6/128" dev "$ifname" nodad
+        ip -n "$ns" -6 route add 2001:db8:ffff::1 dev "$ifname"
+        ip -n "$ns" -6 route add default via 2001:db8:ffff::1 dev "$ifname"
+        ip -n "$LAB_INET" addr add 2001:db8:ffff::1/128 dev "$peer" nodad
+        ip -n "$LAB_INET" -6 route add "$a6/128" dev "$peer"
+        LAB_IP6[$ns]=$a6
+    fi
     LAB_PEER=$peer
 }
 
@@ -75,6 +99,8 @@ lab_public() {
     lab_new_ns "$name"
     lab_attach "$name" eth0 "$2"
     LAB_IP[$1]=$2
+    [ -n "$LAB_V6" ] && LAB_IP6[$1]=${LAB_IP6[$name]}
+    return 0
 }
 
 # lab_site NAME KIND WAN_ADDR N: a router with a NAT (or firewall) of KIND.
@@ -98,6 +124,12 @@ lab_site() {
     else
         LAB_SITE_NET[$site]="10.$n.0"
         ip -n "$r" addr add "${LAB_SITE_NET[$site]}.1/24" dev br0
+    fi
+    if [ -n "$LAB_V6" ]; then
+        lab_ns "$r" sysctl -qw net.ipv6.conf.all.forwarding=1
+        ip -n "$r" addr add "2001:db8:$n::1/64" dev br0 nodad
+        ip -n "$LAB_INET" -6 route add "2001:db8:$n::/64" via "${LAB_IP6[$r]}" dev "$peer"
+        LAB_SITE_NET6[$site]="2001:db8:$n:"
     fi
     lab_nat_rules "$r" "$kind"
     LAB_SITE_HOSTS[$site]=1
@@ -184,6 +216,11 @@ lab_host() {
     fi
     ip -n "$h" route add default via "$gw"
     LAB_IP[$name]=$addr
+    if [ -n "$LAB_V6" ]; then
+        ip -n "$h" addr add "${LAB_SITE_NET6[$site]}:$i/64" dev eth0 nodad
+        ip -n "$h" -6 route add default via "${LAB_SITE_NET6[$site]}:1" dev eth0
+        LAB_IP6[$name]="${LAB_SITE_NET6[$site]}:$i"
+    fi
 }
 
 # lab_conntrack_timeouts SITE SECONDS: UDP mappings expire after SECONDS (unreplied and replied).

@@ -56,8 +56,11 @@ struct FakeIo final : session::ConnectorIo {
     void send_offer(const crypto::PublicKey&, const session::Rendezvous& via, const std::string&) override {
         offers.push_back(via);
     }
-    void send_probe(const base::Endpoint&, std::span<const uint8_t>) override {}
-    session::LinkId open_datagram(const crypto::PublicKey&, const base::Endpoint&, session::Method) override { return 0; }
+    void send_probe(const base::Endpoint&, std::span<const uint8_t>, session::SocketId) override {}
+    session::LinkId open_datagram(const crypto::PublicKey&, const base::Endpoint&, session::Method,
+                                  session::SocketId) override {
+        return 0;
+    }
 };
 
 struct Fixture {

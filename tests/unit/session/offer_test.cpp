@@ -36,6 +36,19 @@ TEST_CASE("offer: sealed by alice for bob, opened by bob with every field intact
     CHECK(got->nonce == o.nonce);
     CHECK(got->key == o.key);
     CHECK(got->candidates == o.candidates);
+    CHECK(got->nat == session::NatInfo{});  // not sent while unknown
+    CHECK_FALSE(got->birthday);
+    SUBCASE("the writer's NAT and its birthday readiness travel with it") {
+        auto o2 = sample(rng);
+        o2.nat = {session::NatMapping::dependent, true};
+        o2.birthday = true;
+        auto h2 = session::seal_offer(alice, bob.public_key, o2, kWall, rng);
+        REQUIRE(h2);
+        auto g2 = opener.open(*h2, alice.public_key, kWall);
+        REQUIRE(g2);
+        CHECK(g2->nat == o2.nat);
+        CHECK(g2->birthday);
+    }
     SUBCASE("the same offer again opens as a repeat (answered the same, starting nothing new)") {
         auto again = opener.open(*hex, alice.public_key, kWall + 2000);
         REQUIRE(again);
