@@ -62,8 +62,10 @@ bool Endpoint::is_loopback() const {
 bool Endpoint::is_private() const {
     if (!is_v6())
         return addr[0] == 10 || (addr[0] == 172 && (addr[1] & 0xf0) == 16) || (addr[0] == 192 && addr[1] == 168);
-    return (addr[0] & 0xfe) == 0xfc || (addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80);
+    return (addr[0] & 0xfe) == 0xfc || is_link_local();
 }
+
+bool Endpoint::is_link_local() const { return is_v6() && addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80; }
 
 bool Endpoint::is_unspecified() const {
     size_t n = is_v6() ? 16 : 4;

@@ -24,7 +24,8 @@ struct Endpoint {
     bool is_v6() const { return family == Family::v6; }
     bool is_loopback() const;
     // A private-use address (10/8, 172.16/12, 192.168/16, fc00::/7, fe80::/10): a LAN.
-    bool is_private() const;
+    bool is_private() const;     // RFC 1918, IPv6 unique-local and link-local
+    bool is_link_local() const;  // IPv6 fe80::/10: meaningless without its interface
     bool is_unspecified() const;
     std::string address_string() const;  // without port, no brackets
     std::string to_string() const;       // with port; IPv6 in brackets

@@ -141,7 +141,7 @@ base::Status Runtime::start_sessions() {
         auto add = [&](session::Candidate::Kind k, const base::Endpoint& ep) {
             if (ep.is_loopback() || ep.is_unspecified() || ep.port == 0) return;
             // An IPv6 link-local address means nothing without its interface: never a candidate.
-            if (ep.is_v6() && ep.addr[0] == 0xfe && (ep.addr[1] & 0xc0) == 0x80) return;
+            if (ep.is_link_local()) return;
             for (auto& c : out)
                 if (c.endpoint == ep) return;
             out.push_back({k, ep});

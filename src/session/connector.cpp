@@ -7,7 +7,6 @@
 namespace session {
 
 namespace {
-std::string short_id(const PublicKey& k) { return base::to_hex(std::span{k}.first(4)); }
 bool same_ip(const base::Endpoint& a, const base::Endpoint& b) { return a.family == b.family && a.addr == b.addr; }
 constexpr double kProbeBurst = 10;
 }  // namespace

@@ -21,7 +21,6 @@
 namespace session {
 
 namespace {
-std::string short_id(const PublicKey& k) { return base::to_hex(std::span{k}.first(4)); }
 bool easy(const NatInfo& n) {
     return (n.mapping == NatMapping::none || n.mapping == NatMapping::independent) && n.filtered;
 }

@@ -6,10 +6,6 @@
 
 namespace session {
 
-namespace {
-std::string short_id(const PublicKey& k) { return base::to_hex(std::span{k}.first(4)); }
-}  // namespace
-
 bool Connector::open_relay(const PublicKey& key, Peer& p, base::TimePoint now) {
     Attempt& a = *p.attempt;
     while (!a.relays.empty()) {

@@ -1,5 +1,7 @@
 #include "session/link.hpp"
 
+#include "base/hex.hpp"
+
 namespace session {
 
 const char* path_name(Path p) {
@@ -10,6 +12,8 @@ const char* path_name(Path p) {
     }
     return "?";
 }
+
+std::string short_id(const crypto::PublicKey& k) { return base::to_hex(std::span{k}.first(4)); }
 
 const char* method_name(Method m) {
     switch (m) {

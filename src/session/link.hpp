@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include <optional>
+#include <string>
 
 #include "base/endpoint.hpp"
 #include "crypto/keys.hpp"
@@ -28,6 +29,8 @@ enum class Method : uint8_t {
     birthday,           // a UDP path found by birthday probing (one side many sockets, the other many ports)
 };
 const char* method_name(Method m);
+// A peer's key in logs: its first 4 bytes in hex.
+std::string short_id(const crypto::PublicKey& k);
 
 struct LinkInfo {
     LinkId id = 0;

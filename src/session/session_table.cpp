@@ -6,10 +6,6 @@
 
 namespace session {
 
-namespace {
-std::string short_id(const PublicKey& k) { return base::to_hex(std::span{k}.first(4)); }
-}  // namespace
-
 SessionTable::SessionTable(const crypto::SessionKeys& keys, base::Rng& rng, base::Logger& log, LinkIo& io,
                            SessionEvents& events, TableConfig cfg, base::TimePoint now, uint64_t wall_ms)
     : keys_{keys},
