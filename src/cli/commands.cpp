@@ -70,6 +70,27 @@ void cmd_relay(Runtime& rt, const Command&, CommandDone done) {
           {}});
 }
 
+// The router's port mapping (PROTOCOL.md §19): off, trying, or what it forwards.
+json port_map_json(const Runtime& rt, base::TimePoint now) {
+    const PortMapHost* pm = rt.port_map();
+    if (!pm) return {{"state", "off"}};
+    const auto& s = pm->schedule();
+    json j = {{"attempts", s.attempts()}, {"failures", s.failures()}};
+    if (!s.last_error().empty()) j["error"] = s.last_error();
+    if (const auto& m = s.current()) {
+        j["state"] = "mapped";
+        j["protocol"] = m->protocol;
+        j["gateway"] = m->gateway;
+        j["external"] = m->external.to_string();
+        j["tcp"] = m->tcp;
+        j["lifetime_s"] = std::chrono::duration_cast<std::chrono::seconds>(m->lifetime).count();
+        j["expires_in_s"] = s.expires_at() == base::kNever ? json(nullptr) : json(base::to_ms_int(s.expires_at() - now) / 1000);
+    } else {
+        j["state"] = s.running() ? "trying" : "none";
+    }
+    return j;
+}
+
 void cmd_id(Runtime& rt, const Command&, CommandDone done) {
     auto& node = rt.node();
     json listen = json::array();
@@ -87,6 +108,7 @@ void cmd_id(Runtime& rt, const Command&, CommandDone done) {
               {"observed", observed},
               {"state", dht::join_state_name(node.join_state())},
               {"nat", nat_json(node, rt.started_at())},
+              {"port_mapping", port_map_json(rt, base::steady_now())},
               {"contacts", node.table().size()},
               {"data_dir", rt.options().data_dir},
               {"uptime_s", base::to_ms_int(base::steady_now() - rt.started_at()) / 1000}};
@@ -247,6 +269,7 @@ void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
                            {"nat_checks_served", s.nat_checks_served},
                            {"dialbacks", s.dialbacks},
                            {"rate_limited", s.rate_limited}}},
+           {"network_changes", s.network_changes},
            {"contacts", rt.node().table().size()}},
           {}});
 }

@@ -72,6 +72,9 @@ Options:
   --no-lan-discovery      Do not announce this node on the local link, nor look for others
                           there (multicast 239.192.44.54:44545; off anyway for a node that
                           listens on loopback only).
+  --no-port-mapping       Do not ask the home router to forward a port to this node (NAT-PMP,
+                          then UPnP-IGD; off anyway for a node on loopback only or one with
+                          --public-address).
   --relay-limits=LIMITS   Limits of this node's relay, e.g. circuits=128,rate=32768,
                           bytes=67108864,lifetime=7200 (any subset; bytes, bytes/s, seconds).
   --json                  Print one JSON document (ctl).
@@ -266,6 +269,7 @@ Parsed parse_args(int argc, char** argv) {
     n.nat_keepalive_s = static_cast<unsigned>(keepalive);
     n.relay = !flag(a, "--no-relay");
     n.lan_discovery = !flag(a, "--no-lan-discovery");
+    n.port_mapping = !flag(a, "--no-port-mapping");
     n.relay_limits = str(a, "--relay-limits");
     if (!n.relay_limits.empty())
         if (auto l = dht::parse_relay_limits(n.relay_limits); !l) return usage_error("--relay-limits: " + l.status().detail());

@@ -92,11 +92,23 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
         for (auto& l : r["shareable"]) add(shareable, s(l));
         for (auto& o : r["observed"]) add(observed, s(o["endpoint"]) + " (" + s(o["reports"]) + " reports)");
         for (auto& l : r["tcp"]) add(tcp, s(l));
+        std::string mapping = "-";
+        if (auto& pm = r["port_mapping"]; pm.is_object()) {
+            std::string st = s(pm["state"]);
+            if (st == "mapped")
+                mapping = s(pm["external"]) + (pm["tcp"].get<bool>() ? " (UDP+TCP)" : " (UDP)") + " by " + s(pm["protocol"]) +
+                          (pm["expires_in_s"].is_null() ? "" : ", renewed before " + s(pm["expires_in_s"]) + " s");
+            else if (st == "off")
+                mapping = "off";
+            else
+                mapping = st + (pm.contains("error") ? " (" + s(pm["error"]) + ")" : "");
+        }
         // "shareable": this node's own addresses, for others to give as --bootstrap.
         return kv({{"address", s(r["address"]) + "  (give this to friends)"}, {"id", s(r["id"])},
                    {"public key", s(r["public_key"])}, {"listen", listen}, {"sessions on tcp", tcp},
                    {"others join with", shareable.empty() ? "-" : "kadchat --bootstrap ADDR, ADDR one of: " + shareable},
                    {"seen by others as", observed.empty() ? "-" : observed},
+                   {"router forwards", mapping},
                    {"state", s(r["state"])}, {"contacts", s(r["contacts"])}, {"data dir", s(r["data_dir"])},
                    {"uptime", s(r["uptime_s"]) + " s"}});
     }

@@ -404,6 +404,21 @@ base::Status Runtime::start() {
         node().set_public_address(public_address);
     }
     if (auto st = start_sessions(); !st.ok()) return st;
+    // Port mapping: not for a node on loopback only, nor one whose operator named its public
+    // address (a port forward made by hand), nor when turned off.
+    if (opts_.port_mapping && !loopback_only && !public_address) {
+        for (auto& ep : host_->local_endpoints()) {
+            if (ep.is_v6()) continue;  // NAT-PMP and UPnP-IGD map IPv4
+            auto pm = PortMapHost::start(loop_, *turn_, log_, ep.port, [this](std::optional<base::Endpoint> ext) {
+                node().set_public_address(ext);
+            });
+            if (pm)
+                port_map_ = std::move(*pm);
+            else
+                KC_LOG(log_, warn, "nat", "no port mapping: %s", pm.status().detail().c_str());
+            break;
+        }
+    }
     // LAN discovery: not for a node on loopback only (it has no LAN, and tests on this machine
     // must send nothing beyond it), nor when turned off.
     if (opts_.lan_discovery && !loopback_only) {
@@ -459,6 +474,8 @@ base::Status Runtime::start() {
     if (!save) return save.status();
     save_timer_ = std::move(*save);
     save_timer_->start(kSaveContactsMs);
+    // A node on loopback only has no network to change.
+    if (!loopback_only) watch_network();
 
     auto boot = resolve_bootstrap();
     node().set_bootstrap(boot);
@@ -554,6 +571,7 @@ void Runtime::shutdown() {
     input_.reset();
     script_timer_.reset();
     save_timer_.reset();
+    net_timer_.reset();
     chat_.reset();  // before the sessions and the node it calls
     control_.reset();
     signals_.reset();
@@ -561,6 +579,7 @@ void Runtime::shutdown() {
     pings_.clear();
     if (sessions_) sessions_->close_all();
     sessions_.reset();
+    port_map_.reset();  // deletes the mapping; the loop runs until the router answered
     lan_.reset();
     host_.reset();
     turn_.reset();

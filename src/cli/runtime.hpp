@@ -12,6 +12,7 @@
 #include "cli/chat_host.hpp"
 #include "cli/lan_host.hpp"
 #include "cli/node_host.hpp"
+#include "cli/port_map_host.hpp"
 #include "cli/session_host.hpp"
 #include "cli/terminal.hpp"
 #include "cli/options.hpp"
@@ -46,6 +47,7 @@ public:
     NodeHost& host() { return *host_; }
     SessionHost& sessions() { return *sessions_; }
     const LanHost* lan() const { return lan_.get(); }
+    const PortMapHost* port_map() const { return port_map_.get(); }
     ChatHost& chat() { return *chat_; }
     const NodeOptions& options() const { return opts_; }
     base::TimePoint started_at() const { return started_at_; }
@@ -85,6 +87,8 @@ private:
     void ping_step(PingRun& run);
     void ping_finish(const crypto::PublicKey& peer, base::Status st);
     void print_banner();
+    void watch_network();  // network_change.cpp
+    void check_network();
 
     net::Loop& loop_;
     std::unique_ptr<net::LoopTurn> turn_;
@@ -98,6 +102,7 @@ private:
     std::unique_ptr<crypto::SessionKeys> session_keys_;
     std::unique_ptr<SessionHost> sessions_;
     std::unique_ptr<LanHost> lan_;
+    std::unique_ptr<PortMapHost> port_map_;
     chat::PayloadDecoder payload_decoder_;
     PayloadCounts payload_counts_;
     std::map<crypto::PublicKey, std::unique_ptr<PingRun>> pings_;
@@ -112,6 +117,9 @@ private:
     std::unique_ptr<net::Timer> stop_timer_;
     std::unique_ptr<net::Timer> save_timer_;  // contacts.json every kSaveContactsMs
     static constexpr uint64_t kSaveContactsMs = 5 * 60 * 1000;
+    std::unique_ptr<net::Timer> net_timer_;           // polls the interface addresses
+    std::vector<base::Endpoint> known_addresses_;
+    static constexpr uint64_t kNetworkPollMs = 2000;
     base::TimePoint started_at_{};
     bool stopped_ = false;
 };

@@ -124,6 +124,17 @@ void SessionHost::disconnect(const PublicKey& peer, const std::string& detail) {
     table_->disconnect(peer, {session::CloseReason::disconnect, false, detail}, now);
 }
 
+void SessionHost::network_changed() {
+    if (closing_) return;
+    auto now = base::steady_now();
+    std::vector<PublicKey> peers;
+    for (auto& p : table_->peers(now)) peers.push_back(p.peer);
+    table_->close_all({session::CloseReason::link_failed, false, "our network changed"}, now);
+    connector_->network_changed(now);
+    for (auto& p : peers) connector_->connect(p, std::nullopt, [](const session::ConnectReport&) {}, now);
+    if (core_) core_->mark();
+}
+
 void SessionHost::close_all() {
     if (closing_) return;
     closing_ = true;

@@ -51,6 +51,10 @@ public:
     size_t queued_bytes(const PublicKey& peer) const { return table_->queued_bytes(peer); }
     void disconnect(const PublicKey& peer, const std::string& detail);
     void close_all();
+    // Our addresses changed (PROTOCOL.md §16.10): every session's path leaves from an address,
+    // or through a NAT, that is gone. End them all and reach each of those peers again at once,
+    // so that the peer's side moves to the new path instead of waiting for its keepalives to fail.
+    void network_changed();
     void cork() { table_->cork(); }
     void uncork();
     std::vector<session::SessionTable::PeerInfo> peers() const;

@@ -99,6 +99,20 @@ void NatAnalysis::on_query_from(const base::Endpoint& from, base::TimePoint now)
     settle(Filtering::open, now);
 }
 
+void NatAnalysis::reset() {
+    reports_.clear();
+    sent_.clear();
+    mapping_ = Mapping::unknown;
+    filtering_ = Filtering::unknown;
+    checked_at_ = {};
+    stale_ = true;
+    checking_ = false;
+    helpers_.clear();
+    helper_deadline_ = base::kNever;
+    next_try_ = {};
+    inconclusive_ = 0;
+}
+
 bool NatAnalysis::check_due(base::TimePoint now) const {
     if (forced_ || checking_ || now < next_try_) return false;
     return stale_ || !checked() || now - checked_at_ >= cfg_.recheck;

@@ -47,6 +47,9 @@ public:
 
     // Our own addresses (interface addresses with our port): a report of one of them is "none".
     void set_local(std::vector<base::Endpoint> local) { local_ = std::move(local); }
+    // Our addresses changed (another network, another NAT): forget everything learnt, and check
+    // again as soon as contacts report (§16.10). Our own addresses and a forced endpoint stay.
+    void reset();
     // An operator's port forward or public address: reachable, whatever the checks say.
     void set_public(std::optional<base::Endpoint> ep) { forced_ = std::move(ep); }
 

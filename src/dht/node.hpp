@@ -121,6 +121,10 @@ public:
         wall_offset_ = d;
         rpc_.set_wall_offset(d);
     }
+    // Our interface addresses changed (PROTOCOL.md §16.10): what we knew of our NAT is void, so
+    // the analysis starts over, and the nodes that keep our presence (and relay for us) hear
+    // our new endpoint at once rather than at the next keepalive.
+    void network_changed(base::TimePoint now);
     // A public address given by the operator (a port forward): reachable without checks.
     void set_public_address(std::optional<base::Endpoint> ep) { nat_.set_public(std::move(ep)); }
     const NatAnalysis& nat() const { return nat_; }

@@ -67,6 +67,16 @@ base::TimePoint Node::nat_tick(base::TimePoint now) {
     return std::min(next, next_announce_);
 }
 
+void Node::network_changed(base::TimePoint now) {
+    nat_.reset();
+    ++stats_.network_changes;
+    if (next_announce_ != base::kNever) next_announce_ = now;
+    // Our entries in others' tables name the old endpoint: a lookup of our own ID refreshes the
+    // neighbourhood (and, as a client now, takes us out of it until a check says otherwise).
+    if (table_.size() > 0 && join_state_ == JoinState::connected)
+        start_lookup(Lookup::Kind::find_node, self_, false, [](const LookupResult&, base::TimePoint) {}, now);
+}
+
 void Node::start_nat_check(base::TimePoint now) {
     // Ask a contact on another address than ours; it names a helper that will ping us.
     std::vector<NodeInfo> pick;

@@ -39,6 +39,7 @@ struct Stats {
     // made for others, dial-back pings sent, requests refused by the rate limits.
     uint64_t presence_stored = 0, forwarded = 0, forward_refused = 0, nat_checks_served = 0, dialbacks = 0;
     uint64_t rate_limited = 0;
+    uint64_t network_changes = 0;  // our interface addresses changed (§16.10)
     // Queries from addresses that had not answered one of ours (replies cut to 3x their size).
     uint64_t unverified_queries = 0;
     // Routing table: newcomers refused for a full /24 in their bucket; known contacts that spoke

@@ -469,10 +469,20 @@ void Connector::succeed(const PublicKey& key, Peer& p, const LinkInfo& link, bas
             t.outcome = "cancelled";
         }
     }
-    // A TCP path still connecting may yet replace a UDP session (the table upgrades it).
-    if (link.path == Path::tcp)
+    // A TCP path still connecting may yet replace a UDP session (the table upgrades it); nothing
+    // worse than the session's path may: a late session is taken for a new one (the peer lost the
+    // old, SessionTable::keep_new), so a relay handshake left running would take the session
+    // off a direct path.
+    if (link.path == Path::tcp) {
         for (LinkId l : a.open)
             if (l != link.id) io_.cancel(l);
+    } else {
+        for (auto& t : a.tried)
+            if (t.link != link.id && t.link != 0 && t.path < link.path && a.open.count(t.link)) {
+                io_.cancel(t.link);
+                if (t.outcome == "pending") t.outcome = "cancelled";
+            }
+    }
     ConnectReport r = report_of(a, now);
     r.link = link;
     KC_LOG(log_, info, "connect", "reached %s in %.0f ms over %s (%s)", short_id(key).c_str(), base::to_ms(r.total),
@@ -675,19 +685,6 @@ base::TimePoint Connector::tick(base::TimePoint now) {
         }
     }
     return std::max(next, now);
-}
-
-void Connector::clear(base::TimePoint now) {
-    for (auto& [k, p] : peers_) {
-        end_punches(p, now);
-        if (!p.attempt && p.waiters.empty()) continue;
-        for (LinkId l : p.attempt ? p.attempt->open : std::set<LinkId>{}) io_.cancel(l);
-        ConnectReport r = p.attempt ? report_of(*p.attempt, now) : ConnectReport{};
-        r.status = base::Status{base::Errc::unavailable, "shutting down"};
-        p.attempt.reset();
-        report(p, r);
-    }
-    peers_.clear();
 }
 
 }  // namespace session

@@ -208,6 +208,8 @@ public:
     base::TimePoint tick(base::TimePoint now);
     // Shutdown: every waiter is told, nothing more is tried.
     void clear(base::TimePoint now);
+    // Our addresses changed: every attempt starts again from the new network, at once.
+    void network_changed(base::TimePoint now);
     bool attempting(const PublicKey& peer) const;
 
     struct Stats {

@@ -245,18 +245,21 @@ void SessionTable::uncork() {
         if (l->dirty) flush(*l);
 }
 
-// Both ends apply the same rule, so both keep the same session: the better path; on the same
-// path the session whose initiator has the smaller key; two sessions started by the same side
-// (a reconnect racing a dying session): the newer. A handshake for a new session while an old
-// one is live, and not at the same moment: the peer restarted (kill -9 leaves our side of the old
-// one open until keepalives fail) or lost it. The new one is the one that works.
+// Both ends apply the same rule, so both keep the same session. A handshake for a new session
+// while an old one is live, and not at the same moment: the peer restarted (kill -9 leaves our
+// side of the old one open until keepalives fail), lost it, or moved to another network (its
+// old path is dead, and a better path may not exist from there: PROTOCOL.md §16.10). The new one
+// is the one that works, whatever its path. (The connector cancels its own handshakes on worse
+// paths once a session is up, so a late one from the same attempt does not pass for new.) Two
+// sessions that came up together: the better path; on the same path the session whose initiator
+// has the smaller key; two started by the same side: the newer.
 bool SessionTable::keep_new(const Link& fresh, const Link& old, base::TimePoint now) const {
+    if (now - old.since > cfg_.simultaneous_window) return true;
     if (fresh.info.path != old.info.path) return fresh.info.path > old.info.path;
     const PublicKey& me = keys_.identity.public_key;
     const PublicKey& peer = fresh.session->peer();
     const PublicKey& init_new = fresh.info.outbound ? me : peer;
     const PublicKey& init_old = old.info.outbound ? me : peer;
-    if (now - old.since > cfg_.simultaneous_window) return true;
     return init_new == init_old ? true : init_new < init_old;
 }
 

@@ -223,6 +223,29 @@ lab_host() {
     fi
 }
 
+# lab_move NAME SITE: unplugs host NAME from its LAN and plugs it into SITE's (a laptop that moves
+# to another network): a new address behind another router, and the old link gone at once, as
+# when Wi-Fi drops. Processes in NAME keep running. Sets LAB_IP[NAME] to the new address.
+lab_move() {
+    local name=$1 site=$2 h=${LAB_PREFIX}$1 r=${LAB_PREFIX}$2
+    ip -n "$h" link del eth0
+    local i=$((LAB_SITE_HOSTS[$site] + 1))
+    LAB_SITE_HOSTS[$site]=$i
+    local addr gw len=24
+    if [ -n "${LAB_SITE_FW[$site]:-}" ]; then
+        addr="198.51.100.$((LAB_SITE_FW[$site] + i))" gw="198.51.100.$((LAB_SITE_FW[$site] + 1))" len=28
+    else
+        addr="${LAB_SITE_NET[$site]}.$i" gw="${LAB_SITE_NET[$site]}.1"
+    fi
+    ip -n "$h" link add eth0 type veth peer name "m$i" netns "$r"
+    ip -n "$r" link set "m$i" master br0
+    ip -n "$r" link set "m$i" up
+    ip -n "$h" link set eth0 up
+    ip -n "$h" addr add "$addr/$len" dev eth0
+    ip -n "$h" route add default via "$gw"
+    LAB_IP[$name]=$addr
+}
+
 # lab_conntrack_timeouts SITE SECONDS: UDP mappings expire after SECONDS (unreplied and replied).
 lab_conntrack_timeouts() {
     lab_ns "${LAB_PREFIX}$1" sysctl -qw net.netfilter.nf_conntrack_udp_timeout="$2" \

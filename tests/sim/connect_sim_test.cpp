@@ -653,3 +653,44 @@ TEST_CASE("connect sim: a node busy with a birthday attempt does not start anoth
     CHECK(r3->status.ok());
     CHECK(e2.conn->stats().birthdays == 1);
 }
+
+TEST_CASE("connect sim: a peer that moves to another network is reached again, and what both sent meanwhile arrives once") {
+    INFO("SIM_SEED=" << seed());
+    Net net;
+    auto* home = net.add_nat(NatKind::port_restricted);
+    auto* cafe = net.add_nat(NatKind::full_cone);
+    auto* far = net.add_nat(NatKind::port_restricted);
+    Peer& a = net.add("a", home);
+    Peer& b = net.add("b", far);
+    std::optional<session::ConnectReport> rep;
+    a.conn->connect(b.pk(), std::nullopt, [&](const session::ConnectReport& r) { rep = r; }, net.now);
+    REQUIRE(net.run_until([&] { return rep.has_value() && b.table->connected(a.pk()); }, 20s));
+    REQUIRE(rep->status.ok());
+    net.run_until([] { return false; }, 10s);
+    // a moves: another address behind another NAT. What SessionHost::network_changed does next.
+    a.nat = cafe;
+    a.addr = base::Endpoint::v4(10, 0, 0, 9, 44544);
+    auto t0 = net.now;
+    std::vector<crypto::PublicKey> had;
+    for (auto& p : a.table->peers(net.now)) had.push_back(p.peer);
+    REQUIRE(had.size() == 1);
+    a.table->close_all({session::CloseReason::link_failed, false, "our network changed"}, net.now);
+    a.conn->network_changed(net.now);
+    for (auto& p : had) a.conn->connect(p, std::nullopt, [](const session::ConnectReport&) {}, net.now);
+    // b still holds the old session (its keepalives have not failed) and sends over it at once.
+    REQUIRE(b.table->connected(a.pk()));
+    REQUIRE(b.table->send(a.pk(), bytes("from b, meanwhile"), net.now).ok());
+    auto on_cafe = [&] {
+        auto l = b.table->live_link(a.pk());
+        return a.table->connected(b.pk()) && l && l->remote.addr == cafe->public_ip().addr;
+    };
+    REQUIRE(net.run_until(on_cafe, 30s));
+    REQUIRE(a.table->send(b.pk(), bytes("from a, moved"), net.now).ok());
+    auto count = [](const std::vector<std::string>& got, const std::string& m) { return std::count(got.begin(), got.end(), m); };
+    REQUIRE(net.run_until([&] { return count(a.got, "from b, meanwhile") == 1 && count(b.got, "from a, moved") == 1; }, 30s));
+    CHECK(net.now - t0 < 30s);
+    net.run_until([] { return false; }, 10s);
+    CHECK(count(a.got, "from b, meanwhile") == 1);  // once: not again from the dead session
+    MESSAGE("moved: both messages through " << std::string{session::path_name(b.table->live_link(a.pk())->path)} << " after "
+            << base::to_ms(net.now - t0 - 10s) << " ms");
+}

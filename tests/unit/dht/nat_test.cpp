@@ -98,3 +98,31 @@ TEST_CASE("nat analysis: an operator's public address is reachable without check
     CHECK_FALSE(nat.check_due(t0));
     CHECK(nat.public_endpoints() == std::vector<base::Endpoint>{pub});
 }
+
+TEST_CASE("nat analysis: a network change forgets what was learnt and checks again at once") {
+    dht::NatAnalysis nat;
+    base::Endpoint pub = base::Endpoint::v4(203, 0, 113, 5, 44544);
+    for (uint8_t i = 1; i <= 3; ++i) nat.on_observed(ep(i, 1), pub, t0);
+    REQUIRE(nat.mapping() == Mapping::independent);
+    nat.check_started(t0);
+    REQUIRE(nat.on_helpers({ep(9, 1)}, t0));
+    nat.on_query_from(ep(9, 1), t0 + 1s);  // the helper's ping: reachable
+    REQUIRE(nat.reachable());
+    CHECK_FALSE(nat.check_due(t0 + 2s));
+    nat.reset();
+    CHECK(nat.mapping() == Mapping::unknown);
+    CHECK(nat.filtering() == Filtering::unknown);
+    CHECK_FALSE(nat.reachable());
+    CHECK(nat.public_endpoints().empty());
+    CHECK(nat.check_due(t0 + 2s));
+    // What contacts report from the new network decides alone: a symmetric NAT now.
+    nat.on_observed(ep(1, 1), base::Endpoint::v4(203, 0, 113, 61, 1111), t0 + 3s);
+    nat.on_observed(ep(2, 1), base::Endpoint::v4(203, 0, 113, 61, 2222), t0 + 3s);
+    CHECK(nat.mapping() == Mapping::dependent);
+    SUBCASE("an operator's public address survives it") {
+        nat.set_public(pub);
+        nat.reset();
+        CHECK(nat.reachable());
+        CHECK(nat.public_endpoints() == std::vector<base::Endpoint>{pub});
+    }
+}

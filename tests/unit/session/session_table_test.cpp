@@ -307,6 +307,28 @@ TEST_CASE("session table: a new session more than 3 s after the old one replaces
     REQUIRE(net.run_until([&] { return b->got.size() == 1; }, 1s));
 }
 
+TEST_CASE("session table: a peer that moved comes back on a worse path, and that session replaces the old") {
+    // b moves to another network (PROTOCOL.md §16.10): its TCP session is dead (its address is
+    // gone; nothing more crosses), it ends its side and reaches a again over UDP, the only path
+    // its new NAT allows. a still holds the old TCP session (its keepalives have not failed yet)
+    // and must take the new one: it is not a race, b lost the old one.
+    Net net;
+    Side a{net, vectors::alice(), 1}, b{net, vectors::bob(), 2};
+    dial(net, a, b, Path::tcp);
+    REQUIRE(net.run_until([&] { return a.table->connected(b.pk()) && b.table->connected(a.pk()); }, 1s));
+    LinkId old_tcp = a.table->live_link(b.pk())->id;
+    net.run_for(10s);
+    for (auto& [l, w] : b.wires) b.closed_links.insert(l);  // the old path carries nothing more
+    b.table->close_all({CloseReason::link_failed, false, "our network changed"}, net.now);
+    dial(net, b, a, Path::udp, Method::punch);
+    REQUIRE(net.run_until([&] { return b.table->connected(a.pk()) && a.table->live_link(b.pk())->id != old_tcp; }, 2s));
+    CHECK(a.table->live_link(b.pk())->path == Path::udp);
+    CHECK(a.downs.empty());  // a replacement, not an end
+    REQUIRE(a.table->send(b.pk(), bytes("to the new network"), net.now).ok());
+    REQUIRE(net.run_until([&] { return b.got.size() == 1; }, 1s));
+    CHECK(b.got[0] == "to the new network");
+}
+
 TEST_CASE("session table: a TCP session replaces a UDP one (upgrade), never the other way round") {
     Net net;
     Side a{net, vectors::alice(), 1}, b{net, vectors::bob(), 2};
