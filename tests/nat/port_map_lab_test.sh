@@ -95,7 +95,9 @@ upnpd_stop() {
 }
 rules() { lab_ns "$R" nft list table inet kc_upnp; }
 # has_rule PORT HOST: the router forwards PORT to HOST.
-has_rule() { rules | grep -E "dport $1 .*dnat .*$2:$1" -q; }
+# (The listing is read whole first: `grep -q` stops reading at its match, and under pipefail the
+# writer's SIGPIPE would turn a found rule into a failure.)
+has_rule() { local r; r=$(rules); grep -qE "dport $1 .*dnat .*$2:$1" <<<"$r"; }
 
 start boot --public-address 203.0.113.1:44544
 sleep 0.3
@@ -122,8 +124,11 @@ wait_mapped() {
     [ "$(ctl "$1" id | json 'd["port_mapping"]["protocol"]')" = "$2" ] || fail "$1 mapped by another protocol than $2: $pm"
     [ "$(ctl "$1" id | json 'd["port_mapping"]["external"]')" = "$WAN:44544" ] || fail "$1's mapping is not $WAN:44544: $pm"
     [ "$(ctl "$1" id | json 'd["port_mapping"]["tcp"]')" = True ] || fail "$1's mapping leaves TCP out: $pm"
+    for _ in $(seq 20); do has_rule 44544 "${LAB_IP[$1]}" && break; sleep 0.1; done
     has_rule 44544 "${LAB_IP[$1]}" || fail "the router's nftables have no rule for $1: $(rules)"
-    "$KADCHAT" ctl --data-dir "$T/$1" id | grep -qE "router forwards +$WAN:44544 \(UDP\+TCP\) by $2" ||
+    local text
+    text=$("$KADCHAT" ctl --data-dir "$T/$1" id)
+    grep -qE "router forwards +$WAN:44544 \(UDP\+TCP\) by $2" <<<"$text" ||
         fail "ctl id does not show the mapping: $("$KADCHAT" ctl --data-dir "$T/$1" id)"
     echo "map: $1 mapped $WAN:44544 (UDP and TCP) by $2 within $((SECONDS - t0)) s; the router's nftables hold the rule"
 }
