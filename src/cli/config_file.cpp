@@ -17,6 +17,7 @@ constexpr Known kKnown[] = {
     {"passphrase-file", false}, {"log-level", false},    {"k", false},             {"alpha", false},
     {"public-address", false},  {"nat-keepalive", false}, {"no-relay", true},      {"no-lan-discovery", true},
     {"relay-limits", false},    {"no-port-mapping", true},
+    {"no-tui", true},
 };
 
 std::string trim(std::string s) {

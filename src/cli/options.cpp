@@ -75,6 +75,8 @@ Options:
   --no-port-mapping       Do not ask the home router to forward a port to this node (NAT-PMP,
                           then UPnP-IGD; off anyway for a node on loopback only or one with
                           --public-address).
+  --no-tui                On a terminal, use the line prompt instead of the full-screen client
+                          (the prompt is used anyway for pipes and TERM=dumb).
   --relay-limits=LIMITS   Limits of this node's relay, e.g. circuits=128,rate=32768,
                           bytes=67108864,lifetime=7200 (any subset; bytes, bytes/s, seconds).
   --json                  Print one JSON document (ctl).
@@ -270,6 +272,7 @@ Parsed parse_args(int argc, char** argv) {
     n.relay = !flag(a, "--no-relay");
     n.lan_discovery = !flag(a, "--no-lan-discovery");
     n.port_mapping = !flag(a, "--no-port-mapping");
+    n.tui = !flag(a, "--no-tui");
     n.relay_limits = str(a, "--relay-limits");
     if (!n.relay_limits.empty())
         if (auto l = dht::parse_relay_limits(n.relay_limits); !l) return usage_error("--relay-limits: " + l.status().detail());

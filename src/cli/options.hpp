@@ -29,6 +29,7 @@ struct NodeOptions {
     unsigned nat_keepalive_s = 20;  // announce to the presence holders this often
     bool relay = true;              // relay for others when reachable
     bool lan_discovery = true;      // multicast announces on the local link (PROTOCOL.md §18)
+    bool tui = true;                // the full-screen client on a terminal (else the line prompt)
     bool port_mapping = true;       // NAT-PMP / UPnP-IGD on the home router (PROTOCOL.md §19)
     std::string relay_limits;       // "circuits=…,rate=…" (dht::parse_relay_limits)
 };

@@ -38,6 +38,23 @@ std::string status_mark(const std::string& status) {
 }
 }  // namespace
 
+std::vector<std::string> Runtime::complete(const std::string& line, const std::string& word, size_t index) const {
+    static const char* const kCommands[] = {"/add",    "/contacts", "/select", "/history", "/accept", "/block",
+                                            "/remove", "/inbox",    "/peers",  "/lookup",  "/dht",    "/connect",
+                                            "/ping",   "/id",       "/help",   "/quit"};
+    std::vector<std::string> out;
+    if (index == 0 && !word.empty() && word[0] == '/') {
+        out.assign(std::begin(kCommands), std::end(kCommands));
+        return out;
+    }
+    if (index == 1 && line.rfind("/dht ", 0) == 0) return {"table", "lookup", "put", "get", "storage", "stats"};
+    // Contact names: after a command, and in a message (addressing someone, as in IRC).
+    if (!chat_) return out;
+    for (auto& [key, c] : chat_->contacts().all())
+        if (c.state != chat::ContactState::blocked) out.push_back(c.name);
+    return out;
+}
+
 std::string Runtime::name_of(const crypto::PublicKey& k) const {
     const chat::Contact* c = chat_->contacts().find(k);
     return c ? c->name : chat::default_name(k);
@@ -51,6 +68,14 @@ void Runtime::update_prompt() {
 void Runtime::on_notice(const chat::Notice& n) {
     if (!input_) return;
     std::string who = name_of(n.peer);
+    // The full-screen client draws messages, requests and delivery states from the history.
+    if (input_->full_screen() && n.kind != chat::Notice::Kind::problem) {
+        if (n.kind == chat::Notice::Kind::message && !selected_) {
+            selected_ = n.peer;
+            update_prompt();
+        }
+        return input_->refresh();
+    }
     switch (n.kind) {
         case chat::Notice::Kind::message:
             input_->print("[" + who + "] " + n.entry.text);
@@ -103,7 +128,7 @@ void Runtime::on_prompt_line(std::string line) {
         if (!selected_) return input_->print("No conversation selected: /select NAME (or /add ADDRESS NAME first).");
         auto sent = chat_->messenger().send_text(*selected_, line, ChatHost::clock());
         if (!sent) return input_->print("error: " + sent.status().detail());
-        return;
+        return input_->refresh();
     }
     auto w = split(line.substr(1));
     if (w.empty()) return;
@@ -116,6 +141,7 @@ void Runtime::on_prompt_line(std::string line) {
         if (!k) return input_->print("error: " + k.status().detail());
         selected_ = *k;
         update_prompt();
+        if (input_->full_screen()) return;  // it shows the conversation itself
         return prompt_command({"history", w[1], "--limit=20"});
     }
     if (cmd == "add") {

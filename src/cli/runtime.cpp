@@ -486,12 +486,24 @@ base::Status Runtime::start() {
     print_banner();
 
     if (!opts_.daemon) {
-        input_ = Input::open_stdin(
-            loop_, [this](std::string line) { on_prompt_line(std::move(line)); },
-            [this] {
-                if (input_ && input_->interactive()) return request_stop();
-                finish_script(0);
-            });
+        auto on_line = [this](std::string line) { on_prompt_line(std::move(line)); };
+        auto on_eof = [this] {
+            if (input_ && input_->interactive()) return request_stop();
+            finish_script(0);
+        };
+        InputSetup setup{opts_.data_dir + "/input_history",
+                         [this](const std::string& line, const std::string& word, size_t index) {
+                             return complete(line, word, index);
+                         }};
+        if (full_screen_wanted(!opts_.tui)) {
+            ScreenHooks hooks{[this] { return screen_view(); },
+                              [this](const crypto::PublicKey& k) {
+                                  selected_ = k;
+                                  update_prompt();
+                              }};
+            input_ = open_full_screen(loop_, on_line, on_eof, setup, std::move(hooks));
+        }
+        if (!input_) input_ = Input::open_stdin(loop_, on_line, on_eof, std::move(setup));
         if (!input_) return base::io_error("cannot read standard input (use `kadchat daemon` to run without one)");
         if (input_->interactive()) {
             // Log lines would tear the line being typed: they go through the prompt, and only

@@ -10,6 +10,7 @@
 
 #include "base/logger.hpp"
 #include "cli/chat_host.hpp"
+#include "cli/full_screen.hpp"
 #include "cli/lan_host.hpp"
 #include "cli/node_host.hpp"
 #include "cli/port_map_host.hpp"
@@ -87,6 +88,10 @@ private:
     void ping_step(PingRun& run);
     void ping_finish(const crypto::PublicKey& peer, base::Status st);
     void print_banner();
+    // What the full-screen client draws (screen_view.cpp).
+    ScreenView screen_view();
+    // Tab at the prompt: command names for the first word, contact names after (prompt.cpp).
+    std::vector<std::string> complete(const std::string& line, const std::string& word, size_t index) const;
     void watch_network();  // network_change.cpp
     void check_network();
 

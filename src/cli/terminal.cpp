@@ -111,10 +111,16 @@ private:
     char buf_[4096];
 };
 
-// A terminal in non-canonical mode without echo (signals still work: Ctrl-C stops the node).
+// A terminal in non-canonical mode without echo (signals still work: Ctrl-C stops the node), with
+// the shared LineEditor: cursor keys, word and line deletion, history, Tab completion.
 class TerminalInput final : public Input {
 public:
-    TerminalInput(OnLine on_line, OnEof on_eof) : on_line_{std::move(on_line)}, on_eof_{std::move(on_eof)} {}
+    TerminalInput(OnLine on_line, OnEof on_eof, InputSetup setup)
+        : on_line_{std::move(on_line)}, on_eof_{std::move(on_eof)}, editor_{&history_} {
+        if (!setup.history_path.empty() && !history_.open(setup.history_path))
+            std::cerr << "kadchat: input history " << setup.history_path << " cannot be written; not kept\n";
+        editor_.set_completer(std::move(setup.completer));
+    }
     ~TerminalInput() override {
         if (saved_) ::tcsetattr(STDIN_FILENO, TCSANOW, &old_);
         // Erase the prompt drawn after the last line (/quit, Ctrl-D): the shell's comes next.
@@ -123,7 +129,7 @@ public:
     bool start(net::Loop& loop) {
         if (::tcgetattr(STDIN_FILENO, &old_) != 0) return false;
         termios raw = old_;
-        raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+        raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | IEXTEN);
         raw.c_cc[VMIN] = 1;
         raw.c_cc[VTIME] = 0;
         if (::tcsetattr(STDIN_FILENO, TCSANOW, &raw) != 0) return false;
@@ -145,7 +151,9 @@ public:
                     uv_read_stop(s);
                     return self->on_eof_();
                 }
-                for (ssize_t i = 0; i < n; ++i) self->key(static_cast<unsigned char>(b->base[i]));
+                for (auto& k : self->keys_.feed(std::string_view(b->base, static_cast<size_t>(n)))) {
+                    if (!self->key(k)) return;  // Ctrl-D: the input (and maybe this object) is done
+                }
             });
         redraw();
         return true;
@@ -165,63 +173,58 @@ public:
     void resume() override {}
 
 private:
-    void redraw() { std::cout << "\r\033[K" << prompt_ << line_ << std::flush; }
-    void key(unsigned char c) {
-        if (esc_ == 1) {  // ESC seen: '[' or 'O' starts a sequence, anything else ends it
-            esc_ = (c == '[' || c == 'O') ? 2 : 0;
-            return;
+    // The prompt and the line, and the cursor put back where the editor has it.
+    void redraw() {
+        std::cout << "\r\033[K" << prompt_ << editor_.text();
+        size_t total = 0;
+        for (unsigned char c : editor_.text())
+            if ((c & 0xc0) != 0x80) ++total;
+        if (size_t back = total - editor_.cursor_column()) std::cout << "\033[" << back << "D";
+        std::cout << std::flush;
+    }
+    bool key(const KeyEvent& k) {
+        if (k.key == Key::redraw) {
+            std::cout << "\033[H\033[2J";
+            redraw();
+            return true;
         }
-        if (esc_ == 2) {  // parameters until a final byte (cursor keys etc. are not edited)
-            if (c >= 0x40 && c <= 0x7e) esc_ = 0;
-            return;
-        }
-        switch (c) {
-            case 0x1b: esc_ = 1; return;
-            case '\r':
-            case '\n': {
-                std::string l = std::move(line_);
-                line_.clear();
+        switch (editor_.handle(k)) {
+            case LineEditor::Result::submitted: {
+                std::string l = editor_.take_line();
                 std::cout << "\r\033[K" << prompt_ << l << "\n" << std::flush;
                 on_line_(std::move(l));
                 redraw();
-                return;
+                return true;
             }
-            case 0x7f:
-            case 0x08:  // backspace: one UTF-8 character
-                while (!line_.empty() && (static_cast<unsigned char>(line_.back()) & 0xc0) == 0x80) line_.pop_back();
-                if (!line_.empty()) line_.pop_back();
-                return redraw();
-            case 0x15: line_.clear(); return redraw();  // Ctrl-U
-            case 0x17:                                   // Ctrl-W: the last word
-                while (!line_.empty() && line_.back() == ' ') line_.pop_back();
-                while (!line_.empty() && line_.back() != ' ') line_.pop_back();
-                return redraw();
-            case 0x04:  // Ctrl-D on an empty line leaves
-                if (line_.empty()) on_eof_();
-                return;
-            case '\t': c = ' '; break;
-            default:
-                if (c < 0x20) return;
+            case LineEditor::Result::eof: on_eof_(); return false;
+            case LineEditor::Result::listed: {
+                std::string all;
+                for (auto& c : editor_.listed()) all += (all.empty() ? "" : "  ") + c;
+                print(all);
+                return true;
+            }
+            case LineEditor::Result::edited: redraw(); return true;
+            case LineEditor::Result::unchanged: return true;
         }
-        if (line_.size() >= 8192) return;
-        line_.push_back(static_cast<char>(c));
-        std::cout << static_cast<char>(c) << std::flush;
+        return true;
     }
     OnLine on_line_;
     OnEof on_eof_;
+    InputHistory history_;
+    LineEditor editor_;
+    KeyDecoder keys_;
     std::unique_ptr<net::UvHandle<uv_tty_t>> tty_;
     termios old_{};
     bool saved_ = false;
-    std::string prompt_ = "> ", line_;
-    int esc_ = 0;
+    std::string prompt_ = "> ";
     char buf_[1024];
 };
 
 }  // namespace
 
-std::unique_ptr<Input> Input::open_stdin(net::Loop& loop, OnLine on_line, OnEof on_eof) {
+std::unique_ptr<Input> Input::open_stdin(net::Loop& loop, OnLine on_line, OnEof on_eof, InputSetup setup) {
     if (::isatty(STDIN_FILENO)) {
-        auto t = std::make_unique<TerminalInput>(std::move(on_line), std::move(on_eof));
+        auto t = std::make_unique<TerminalInput>(std::move(on_line), std::move(on_eof), std::move(setup));
         if (!t->start(loop)) return nullptr;
         return t;
     }

@@ -7,16 +7,24 @@
 #include <memory>
 #include <string>
 
+#include "cli/line_editor.hpp"
 #include "net/uv_handle.hpp"
 
 namespace cli {
+
+// What a terminal's input line is given: where its history lives (empty: not kept) and what Tab
+// completes.
+struct InputSetup {
+    std::string history_path;
+    LineEditor::Completer completer;
+};
 
 class Input {
 public:
     using OnLine = std::function<void(std::string)>;
     using OnEof = std::function<void()>;
     // A terminal if stdin is one, else a line reader. `interactive()` tells which.
-    static std::unique_ptr<Input> open_stdin(net::Loop& loop, OnLine on_line, OnEof on_eof);
+    static std::unique_ptr<Input> open_stdin(net::Loop& loop, OnLine on_line, OnEof on_eof, InputSetup setup);
     virtual ~Input() = default;
     virtual bool interactive() const = 0;
     // Terminal: the text before the cursor ("alice> "). Ignored for pipes.
@@ -26,6 +34,10 @@ public:
     // Stop delivering lines (a script waits for a command to finish), and resume.
     virtual void pause() = 0;
     virtual void resume() = 0;
+    // The full-screen client draws chat state itself: messages, requests and delivery states are
+    // not printed as lines, and refresh() redraws them from the runtime's state.
+    virtual bool full_screen() const { return false; }
+    virtual void refresh() {}
 };
 
 }  // namespace cli

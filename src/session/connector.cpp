@@ -66,9 +66,18 @@ void Connector::connect(const PublicKey& peer, std::optional<base::Endpoint> via
     if (p.attempt) {
         // A user-given address joins the attempt in progress as one more path.
         if (via && p.attempt->phase == Attempt::Phase::paths) dial(peer, p, *via, Method::dial, false, now);
+        // An attempt that lost its relayed session (see on_session_closed) opens it again.
+        if (relay_lost(*p.attempt)) open_relay(peer, p, now);
         return;
     }
     start_attempt(peer, p, via, now);  // the user asked: no waiting out a backoff
+}
+
+// An attempt past its lookup with no relayed session and no circuit in flight: the next relay on
+// its list (if any) may be opened.
+bool Connector::relay_lost(const Attempt& a) {
+    return (a.phase == Attempt::Phase::rendezvous || a.phase == Attempt::Phase::paths) && !a.relayed &&
+           a.relay_links.empty() && !a.relays.empty();
 }
 
 void Connector::start_attempt(const PublicKey& key, Peer& p, std::optional<base::Endpoint> via, base::TimePoint now) {
@@ -496,6 +505,17 @@ void Connector::on_session_closed(const PublicKey& peer, const Closed& why, base
     Peer& p = it->second;
     p.relayed = false;
     p.upgrades = 0;
+    // The relayed session of an attempt still looking for a direct path is gone (the user
+    // disconnected, the relay closed it): the attempt has reached nobody any more. Its relay goes
+    // back on the list, to be opened again for whoever still wants the peer, now or when someone
+    // asks (connect() joining this attempt), rather than the attempt ending in "no direct path"
+    // while a relay works.
+    if (p.attempt && p.attempt->relayed) {
+        Attempt& a = *p.attempt;
+        a.relayed = false;
+        if (a.relay_used) a.relays.insert(a.relays.begin(), *a.relay_used);
+        a.relay_used.reset();
+    }
     // An idle close (either side) or a disconnect asked for here ends the user's wish; chat
     // speaks for itself.
     if (why.reason == CloseReason::idle || (why.reason == CloseReason::disconnect && !why.by_peer))
@@ -504,6 +524,7 @@ void Connector::on_session_closed(const PublicKey& peer, const Closed& why, base
         ++stats_.redials;
         p.retry_at = now + cfg_.retry_min;
     }
+    if (p.attempt && p.wants != 0 && relay_lost(*p.attempt)) open_relay(peer, p, now);
     forget_if_idle(peer);
 }
 

@@ -273,6 +273,8 @@ private:
         uint64_t probes = 0;
         std::vector<Rendezvous> relays;  // relays the peer reserved, not yet tried
         std::set<LinkId> relay_links;    // circuits asked for (a subset of `open`)
+        std::map<LinkId, Rendezvous> relay_of;  // which relay each circuit went through
+        std::optional<Rendezvous> relay_used;   // the relay of the session the waiters were told of
         bool relayed = false;            // a session came up on a relay: the waiters were told
     };
     struct Peer {
@@ -292,6 +294,7 @@ private:
     LinkId dial(const PublicKey& key, Peer& p, const base::Endpoint& to, Method method, bool simultaneous,
                 base::TimePoint now);
     void send_offers(const PublicKey& key, Peer& p, const std::vector<Rendezvous>& via, base::TimePoint now);
+    static bool relay_lost(const Attempt& a);
     // The next relay of the attempt, if any is left; false if none was opened.
     bool open_relay(const PublicKey& key, Peer& p, base::TimePoint now);
     void relay_up(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now);

@@ -22,6 +22,7 @@ bool Connector::open_relay(const PublicKey& key, Peer& p, base::TimePoint now) {
         if (t.link == 0) continue;
         a.open.insert(t.link);
         a.relay_links.insert(t.link);
+        a.relay_of[t.link] = v;
         return true;
     }
     return false;
@@ -38,6 +39,7 @@ void Connector::relay_up(const PublicKey& key, Peer& p, const LinkInfo& link, ba
         }
     if (a.relayed) return;
     a.relayed = true;
+    if (auto it = a.relay_of.find(link.id); it != a.relay_of.end()) a.relay_used = it->second;
     ++stats_.relayed;
     if (!p.waiters.empty()) p.wants |= static_cast<uint8_t>(Want::user);
     ConnectReport r = report_of(a, now);

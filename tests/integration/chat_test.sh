@@ -165,10 +165,11 @@ printf '/add %s bob\n/select bob\nhello from a second script\n' "$B" \
     || fail "second scripted kadchat failed: $(cat "$T/d2.out")"
 grep -q "delivered" "$T/d2.out" || fail "second script did not show delivery: $(cat "$T/d2.out")"
 
-# --- 8. the interactive prompt under tmux: a reply arrives while a line is half typed ---
+# --- 8. the line prompt under tmux (--no-tui): a reply arrives while a line is half typed; line editing ---
+# (tests/integration/tui_test.sh tests the full-screen client.)
 TM="tmux -L kc$$"
 $TM new-session -d -s kc -x 160 -y 40 \
-    "$KADCHAT --data-dir $T/e --listen 127.0.0.1:0 --bootstrap $BOOT --log-level warn 2>$T/e.log"
+    "$KADCHAT --data-dir $T/e --listen 127.0.0.1:0 --bootstrap $BOOT --log-level warn --no-tui 2>$T/e.log"
 wait_for_socket e
 E=$(ctl e id | json 'd["address"]')
 for _ in $(seq 50); do $TM capture-pane -p -t kc | grep -q "^>" && break; sleep 0.1; done  # the prompt is up
@@ -187,6 +188,31 @@ SCREEN=$($TM capture-pane -p -t kc)
 echo "$SCREEN" | grep -q "^\[bob\] reply from bob$" || fail "reply not shown on its own line: $SCREEN"
 LAST=$(echo "$SCREEN" | grep -v '^$' | tail -1)
 [ "$LAST" = "bob> half typed" ] || fail "the line being typed was mangled: '$LAST' in: $SCREEN"
+# Editing (cli/line_editor.hpp): Home and insert, End and Ctrl-W, Ctrl-U, Up for the history, Tab.
+last_line() { $TM capture-pane -p -t kc | grep -v '^$' | tail -1; }
+expect_line() {  # expect_line TEXT WHAT: the prompt's line becomes TEXT within 5 s (tmux drops trailing spaces)
+    local want="${1%% }"
+    for _ in $(seq 50); do [ "$(last_line)" = "$want" ] && return 0; sleep 0.1; done
+    fail "$2: the line is '$(last_line)', not '$want'"
+}
+$TM send-keys -t kc Home
+$TM send-keys -t kc -l "X"
+expect_line "bob> Xhalf typed" "Home, then a key"
+$TM send-keys -t kc End C-w
+expect_line "bob> Xhalf " "End, Ctrl-W"
+$TM send-keys -t kc Left Left C-u
+expect_line "bob> f " "Ctrl-U before the cursor"
+$TM send-keys -t kc C-e C-u Up
+expect_line "bob> hi bob, from the terminal" "Up: the last line sent"
+$TM send-keys -t kc C-u
+$TM send-keys -t kc -l "/sel"
+$TM send-keys -t kc Tab
+expect_line "bob> /select " "Tab completing a command"
+$TM send-keys -t kc -l "bo"
+$TM send-keys -t kc Tab
+expect_line "bob> /select bob " "Tab completing a contact's name"
+$TM send-keys -t kc C-u
+$TM send-keys -t kc -l "half typed"
 $TM send-keys -t kc " line" Enter
 until_true 15 "'half typed line' in [e['text'] for e in d]" ctl b history eve || fail "finished line not delivered: $($TM capture-pane -p -t kc)"
 $TM set-option -t kc remain-on-exit on  # keep the pane to read what /quit left on it
@@ -197,6 +223,9 @@ SCREEN=$($TM capture-pane -p -t kc)
 LAST=$(echo "$SCREEN" | grep -v '^$' | grep -v '^Pane is dead' | tail -1)
 echo "$LAST" | grep -qE '^[a-z]*> ?$' && fail "a stray prompt is left after /quit: '$LAST' in: $SCREEN"
 $TM kill-server 2>/dev/null || true
+# The input history outlives the node, readable by its owner only.
+[ "$(stat -c %a "$T/e/input_history")" = 600 ] || fail "input_history is mode $(stat -c %a "$T/e/input_history"), not 600"
+grep -qx "half typed line" "$T/e/input_history" || fail "input_history lacks the last line: $(cat "$T/e/input_history")"
 
 # No datagram above 1,200 bytes (PROTOCOL.md §1) left any node still running.
 for d in "$T"/*/; do

@@ -61,6 +61,11 @@ struct FakeIo final : session::ConnectorIo {
                                   session::SocketId) override {
         return 0;
     }
+    std::vector<session::Rendezvous> relays_opened;
+    LinkId open_relay(const crypto::PublicKey&, const session::Rendezvous& v) override {
+        relays_opened.push_back(v);
+        return next++;
+    }
 };
 
 struct Fixture {
@@ -259,4 +264,52 @@ TEST_CASE("connector: an inbound session from the peer ends our attempt as a suc
     f.c->on_session_up(p, f.up(999), f.now);
     CHECK(ok);
     CHECK(f.io.cancelled == std::vector<LinkId>{f.io.dials[0].link});
+}
+
+TEST_CASE("connector: an attempt whose relayed session is disconnected opens the relay again when asked") {
+    // The lab saw this: reached over a relay, still punching, the user disconnects and connects
+    // again at once; the new request joined the attempt, whose relay was used up, and it ended in
+    // "no direct path" although the relay worked.
+    base::TimePoint now = base::TimePoint{} + 1000h;
+    FakeIo io;
+    base::SeededRng rng{5};
+    base::CaptureLogger log{base::Level::debug};
+    session::ConnectorConfig cfg;
+    auto me = crypto::Identity::from_rng(rng);
+    session::Connector c(io, me, rng, log, cfg, now, 1'800'000'000'000);
+    auto p = key(7);
+    const session::Rendezvous relay{key(9), base::Endpoint::v4(203, 0, 113, 1, 44544), true};
+    std::vector<session::ConnectReport> reps;
+    auto done = [&](const session::ConnectReport& r) { reps.push_back(r); };
+    c.connect(p, std::nullopt, done, now);
+    now += 50ms;
+    c.on_lookup(p, {false, {}, 5, 5, {relay}, base::Endpoint::v4(198, 51, 100, 9, 4000)}, now);
+    REQUIRE(io.relays_opened.size() == 1);
+    LinkId circuit = io.next - 1;
+    now += 10ms;
+    session::LinkInfo l;
+    l.id = circuit;
+    l.path = session::Path::relay;
+    l.method = session::Method::relay;
+    io.live.insert(p);
+    c.on_session_up(p, l, now);
+    REQUIRE(reps.size() == 1);
+    CHECK(reps[0].status.ok());
+    // The user disconnects: nobody wants the peer, so no relay is opened yet.
+    c.release(p, session::Want::user, now);
+    io.live.erase(p);
+    c.on_session_closed(p, {CloseReason::disconnect, false, "asked by the user"}, now);
+    CHECK(io.relays_opened.size() == 1);
+    // The user connects again while the attempt still punches: the relay is opened again and
+    // the request is answered by it, not by the attempt's end.
+    now += 100ms;
+    c.connect(p, std::nullopt, done, now);
+    REQUIRE(io.relays_opened.size() == 2);
+    CHECK(io.relays_opened[1].id == relay.id);
+    l.id = io.next - 1;
+    io.live.insert(p);
+    now += 10ms;
+    c.on_session_up(p, l, now);
+    REQUIRE(reps.size() == 2);
+    CHECK(reps[1].status.ok());
 }
