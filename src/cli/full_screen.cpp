@@ -11,6 +11,8 @@
 #include <iostream>
 #include <map>
 
+#include "cli/printable.hpp"
+
 namespace cli {
 
 namespace {
@@ -44,11 +46,25 @@ std::string pad(const std::string& s, size_t width) {
 
 // `text` cut into rows of `width` characters, at spaces where it can be; `indent` spaces lead
 // every row after the first.
+std::vector<std::string> wrap_line(const std::string& text, size_t width, size_t indent, bool first);
+
 std::vector<std::string> wrap(const std::string& text, size_t width, size_t indent) {
+    std::vector<std::string> rows;
+    size_t at = 0;
+    for (bool first = true;; first = false) {
+        size_t nl = text.find('\n', at);
+        auto part = wrap_line(text.substr(at, nl == std::string::npos ? nl : nl - at), width, indent, first);
+        rows.insert(rows.end(), part.begin(), part.end());
+        if (nl == std::string::npos) return rows;
+        at = nl + 1;
+    }
+}
+
+// One line of `wrap`; `first` is false for the lines after a newline in the text (indented too).
+std::vector<std::string> wrap_line(const std::string& text, size_t width, size_t indent, bool first) {
     std::vector<std::string> rows;
     if (width <= indent + 4) width = indent + 5;
     std::string rest = text;
-    bool first = true;
     while (true) {
         size_t w = first ? width : width - indent;
         std::string lead = first ? "" : std::string(indent, ' ');
@@ -164,7 +180,7 @@ public:
         size_t at = 0;
         while (true) {
             size_t nl = t.find('\n', at);
-            lines_.push_back({wall_ms(), view_.selected, t.substr(at, nl == std::string::npos ? nl : nl - at)});
+            lines_.push_back({wall_ms(), view_.selected, printable(t.substr(at, nl == std::string::npos ? nl : nl - at))});
             if (nl == std::string::npos) break;
             at = nl + 1;
         }

@@ -6,6 +6,7 @@
 
 #include "base/hex.hpp"
 #include "cli/commands.hpp"
+#include "cli/printable.hpp"
 #include "cli/runtime.hpp"
 #include "crypto/address.hpp"
 
@@ -78,7 +79,7 @@ void Runtime::on_notice(const chat::Notice& n) {
     }
     switch (n.kind) {
         case chat::Notice::Kind::message:
-            input_->print("[" + who + "] " + n.entry.text);
+            input_->print("[" + who + "] " + printable(n.entry.text, "\n    "));
             if (!selected_) {
                 selected_ = n.peer;  // the first conversation to speak is the one answered
                 update_prompt();
@@ -87,10 +88,15 @@ void Runtime::on_notice(const chat::Notice& n) {
         case chat::Notice::Kind::request:
             last_request_ = n.peer;
             input_->print("Contact request from " + who + " (" + crypto::encode_address(n.peer) + "): " +
-                          n.entry.text + "\n  /accept " + who + " to talk, /block " + who + " to refuse.");
+                          printable(n.entry.text, "\n    ") + "\n  /accept " + who + " to talk, /block " + who + " to refuse.");
             break;
         case chat::Notice::Kind::status: {
-            std::string t = n.entry.text.size() > 30 ? n.entry.text.substr(0, 30) + "…" : n.entry.text;
+            std::string t = printable(n.entry.text, " ");
+            if (t.size() > 30) {
+                size_t cut = 30;
+                while (cut > 0 && (static_cast<unsigned char>(t[cut]) & 0xc0) == 0x80) --cut;  // not inside a character
+                t = t.substr(0, cut) + "…";
+            }
             input_->print("  (to " + who + ": \"" + t + "\" " + status_mark(n.entry.status) + ")");
             break;
         }

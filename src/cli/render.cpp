@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/printable.hpp"
 
 namespace cli {
 
@@ -79,9 +80,19 @@ std::string render_lookup(const json& r, bool trace) {
     return out;
 }
 
+std::string render_raw(const std::vector<std::string>& words, const json& r);
+
 }  // namespace
 
+// Every table may hold text from the network (messages, DHT values, a stranger's request): what
+// reaches the terminal is printable, whatever a peer sent.
 std::string render_command(const std::vector<std::string>& words, const json& r) {
+    return printable(render_raw(words, r));
+}
+
+namespace {
+
+std::string render_raw(const std::vector<std::string>& words, const json& r) {
     std::string path = words.empty() ? "" : words[0];
     if (path == "dht" && words.size() > 1) path += " " + words[1];
     bool trace = std::find(words.begin(), words.end(), "--trace") != words.end();
@@ -135,7 +146,7 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
                               {"found", r["found"].get<bool>() ? "yes" : "no"}, {"hops", s(r["hops"])},
                               {"duration", s(r["duration_ms"]) + " ms"}});
         Table t({"VALUE", "PUBLISHER", "TTL"});
-        for (auto& v : r["values"]) t.add({s(v["value"]), s(v["publisher"]).substr(0, 16), s(v["ttl_s"]) + " s"});
+        for (auto& v : r["values"]) t.add({printable(s(v["value"]), " "), s(v["publisher"]).substr(0, 16), s(v["ttl_s"]) + " s"});
         return out + (r["values"].empty() ? "" : t.str());
     }
     if (path == "dht storage") {
@@ -218,7 +229,7 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
         auto line = [](const json& e) {
             std::string who = e["direction"] == "in" ? s(e["contact"]) : "me";
             std::string mark = e["direction"] == "out" ? "  (" + s(e["status"]) + ")" : "";
-            return "[" + who + "] " + s(e["text"]) + mark + "\n";
+            return "[" + who + "] " + printable(s(e["text"]), "\n    ") + mark + "\n";
         };
         std::string out;
         if (path == "history") {
@@ -235,5 +246,7 @@ std::string render_command(const std::vector<std::string>& words, const json& r)
     }
     return r.dump(2) + "\n";
 }
+
+}  // namespace
 
 }  // namespace cli

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cli/full_screen.hpp"
+#include "cli/printable.hpp"
 #include "cli/runtime.hpp"
 #include "dht/nat.hpp"
 #include "session/link.hpp"
@@ -55,7 +56,7 @@ ScreenView Runtime::screen_view() {
         // Shown, so read (an unread count on screen for the open conversation would be a lie).
         if (chat_->history().unread(*selected_) > 0) (void)chat_->history().mark_read(*selected_);
         for (auto& e : chat_->history().conversation(*selected_, kShownMessages))
-            v.conversation.push_back({e.ts_ms, e.incoming, e.incoming ? name_of(*selected_) : "me", e.text, e.status});
+            v.conversation.push_back({e.ts_ms, e.incoming, e.incoming ? name_of(*selected_) : "me", printable(e.text), e.status});
     }
     return v;
 }

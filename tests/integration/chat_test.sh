@@ -182,6 +182,11 @@ until_true 15 "any(m['text']=='hi bob, from the terminal' for r in d['requests']
     || fail "typed message did not arrive: $($TM capture-pane -p -t kc)"
 $TM send-keys -t kc -l "half typed"
 ctl b accept "$E" --name eve >/dev/null
+# A hostile message first: its escape sequences are printed as text, its newline indented.
+ctl b send eve $'evil \e[2J\e]0;pwned\a\n[carol] fake' --wait 10 >/dev/null
+for _ in $(seq 50); do $TM capture-pane -p -t kc | grep -qF "[bob] evil ^[[2J^[]0;pwned^G" && break; sleep 0.1; done
+$TM capture-pane -p -t kc | grep -qF "[bob] evil ^[[2J^[]0;pwned^G" || fail "escapes not shown as text: $($TM capture-pane -p -t kc)"
+$TM capture-pane -p -t kc | grep -q "^\[carol\] fake" && fail "a newline in a message made a line that looks like carol's"
 ctl b send eve "reply from bob" --wait 10 >/dev/null
 for _ in $(seq 50); do $TM capture-pane -p -t kc | grep -q "\[bob\] reply from bob" && break; sleep 0.1; done
 SCREEN=$($TM capture-pane -p -t kc)

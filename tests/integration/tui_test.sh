@@ -95,6 +95,12 @@ expect_input "bob> a half typed line" "editing in the middle of the line"
 $TM send-keys -t eve Enter
 expect 15 "the edited line delivered" "me: a half typed line \(delivered\)"
 
+# --- a hostile message: escape sequences are shown, not obeyed; a newline cannot fake a line ---
+ctl bob send eve $'evil \e[2J\e]0;pwned\a\nbob: fake' --wait 10 >/dev/null
+expect 5 "the escapes shown as text" "bob: evil \^\[\[2J\^\[\]0;pwned\^G$"
+expect 5 "the continuation indented" "^ +│ +bob: fake$"
+screen | grep -qE "^ +│ [0-9]{2}:[0-9]{2} bob: fake" && fail "a newline in a message made a line that looks like bob's"
+
 # --- a contact request shown where it cannot be missed, then accepted ---
 ctl carol add "$E" --name eve >/dev/null
 ctl carol send eve "hello eve, it is carol" >/dev/null
