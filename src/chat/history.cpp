@@ -69,7 +69,10 @@ void History::apply(Conversation& c, const std::string& record, size_t n, const 
         } else if (op == "read") {
             auto it = c.index.find(id);
             if (it != c.index.end())
-                for (size_t i = 0; i <= it->second; ++i) c.entries[i].read = true;
+                for (size_t i = 0; i <= it->second; ++i) {
+                    c.unread -= !c.entries[i].read;
+                    c.entries[i].read = true;
+                }
         }
     } catch (const std::exception& e) {
         c.problems.push_back(path + ": record " + std::to_string(n) + " unreadable (" + e.what() + "), skipped");
@@ -125,6 +128,7 @@ void History::place(Conversation& c, Entry e) {
             pos = i;
         }
     }
+    c.unread += !e.read;
     c.entries.insert(c.entries.begin() + static_cast<std::ptrdiff_t>(pos), std::move(e));
     for (size_t i = pos; i < c.entries.size(); ++i) c.index[c.entries[i].id] = i;
 }
@@ -152,6 +156,7 @@ base::Result<size_t> History::mark_read(const PublicKey& peer) {
     if (!last) return size_t{0};
     if (auto st = c.journal->append(json{{"op", "read"}, {"id", hex(last->id)}}.dump()); !st.ok()) return st;
     for (auto& e : c.entries) e.read = true;
+    c.unread = 0;
     return unread;
 }
 
@@ -186,9 +191,7 @@ uint64_t History::next_seq(const PublicKey& peer) const {
 size_t History::unread(const PublicKey& peer) const {
     auto it = convs_.find(peer);
     if (it == convs_.end()) return 0;
-    size_t n = 0;
-    for (auto& e : it->second.entries) n += !e.read;
-    return n;
+    return it->second.unread;
 }
 
 const std::vector<std::string>& History::problems(const PublicKey& peer) const {

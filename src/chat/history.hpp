@@ -61,6 +61,7 @@ private:
         std::map<MessageId, size_t> index;
         std::vector<std::string> problems;
         uint64_t max_out_seq = 0;
+        size_t unread = 0;  // entries with read == false (the client asks at every redraw)
     };
     explicit History(std::string dir) : dir_{std::move(dir)} {}
     base::Result<Conversation*> conv(const PublicKey& peer);

@@ -17,15 +17,6 @@ namespace cli {
 
 namespace {
 
-// Characters (UTF-8 code points) in `s`: the width we assume for each (wide CJK glyphs and
-// combining marks are not measured).
-size_t chars(const std::string& s) {
-    size_t n = 0;
-    for (unsigned char c : s)
-        if ((c & 0xc0) != 0x80) ++n;
-    return n;
-}
-
 // The first `n` characters of `s` starting at character `from`.
 std::string slice(const std::string& s, size_t from, size_t n) {
     size_t i = 0, ch = 0, begin = s.size();
@@ -39,7 +30,7 @@ std::string slice(const std::string& s, size_t from, size_t n) {
 }
 
 std::string pad(const std::string& s, size_t width) {
-    size_t n = chars(s);
+    size_t n = utf8_chars(s);
     if (n >= width) return slice(s, 0, width);
     return s + std::string(width - n, ' ');
 }
@@ -68,7 +59,7 @@ std::vector<std::string> wrap_line(const std::string& text, size_t width, size_t
     while (true) {
         size_t w = first ? width : width - indent;
         std::string lead = first ? "" : std::string(indent, ' ');
-        if (chars(rest) <= w) {
+        if (utf8_chars(rest) <= w) {
             rows.push_back(lead + rest);
             break;
         }
@@ -108,10 +99,8 @@ const char kKeys[] =
 class FullScreen final : public Input {
 public:
     FullScreen(OnLine on_line, OnEof on_eof, InputSetup setup, ScreenHooks hooks)
-        : on_line_{std::move(on_line)}, on_eof_{std::move(on_eof)}, hooks_{std::move(hooks)}, editor_{&history_} {
-        if (!setup.history_path.empty() && !history_.open(setup.history_path))
-            lines_.push_back({wall_ms(), std::nullopt, "input history " + setup.history_path + " cannot be written; not kept"});
-        editor_.set_completer(std::move(setup.completer));
+        : on_line_{std::move(on_line)}, on_eof_{std::move(on_eof)}, hooks_{std::move(hooks)}, line_{std::move(setup)} {
+        if (!line_.problem.empty()) lines_.push_back({wall_ms(), std::nullopt, line_.problem});
     }
     ~FullScreen() override {
         if (screen_) {
@@ -204,7 +193,7 @@ private:
         ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
         if (n == 0) return on_eof_();
         if (n < 0) return;
-        for (auto& k : keys_.feed(std::string_view(buf, static_cast<size_t>(n))))
+        for (auto& k : line_.keys.feed(std::string_view(buf, static_cast<size_t>(n))))
             if (!key(k)) return;
         draw();
     }
@@ -238,7 +227,7 @@ private:
             clearok(stdscr, TRUE);
             return true;
         }
-        if (k.key == Key::tab && editor_.text().empty()) {
+        if (k.key == Key::tab && line_.editor.text().empty()) {
             if (view_.contacts.empty()) return true;
             size_t cur = view_.contacts.size() - 1;
             for (size_t i = 0; i < view_.contacts.size(); ++i)
@@ -246,21 +235,16 @@ private:
             switch_to((cur + 1) % view_.contacts.size());
             return true;
         }
-        switch (editor_.handle(k)) {
+        switch (line_.editor.handle(k)) {
             case LineEditor::Result::submitted: {
                 scroll_ = 0;
-                std::string l = editor_.take_line();
+                std::string l = line_.editor.take_line();
                 if (l == "/help") print(kKeys);  // the keys here; the runtime prints the commands
                 on_line_(std::move(l));
                 return true;
             }
             case LineEditor::Result::eof: on_eof_(); return false;
-            case LineEditor::Result::listed: {
-                std::string all;
-                for (auto& c : editor_.listed()) all += (all.empty() ? "" : "  ") + c;
-                print(all);
-                return true;
-            }
+            case LineEditor::Result::listed: print(line_.editor.listed_line()); return true;
             default: return true;
         }
     }
@@ -309,11 +293,11 @@ private:
             // "1>alice     direct +3": the name gets what the state (7) and the count (4) leave.
             std::string name = pad(num + (sel ? ">" : " ") + c.name, static_cast<size_t>(std::max(4, left - 12)));
             put(y, 0, name, sel ? A_REVERSE : (c.unread ? A_BOLD : A_NORMAL));
-            int x = static_cast<int>(chars(name)) + 1;
+            int x = static_cast<int>(utf8_chars(name)) + 1;
             put(y, x, c.state, A_NORMAL, state_pair(c.state));
-            if (!unread.empty() && x + static_cast<int>(chars(c.state)) < left)
-                put(y, x + static_cast<int>(chars(c.state)),
-                    slice(unread, 0, static_cast<size_t>(left - x - static_cast<int>(chars(c.state)))), A_BOLD, kCyan);
+            if (!unread.empty() && x + static_cast<int>(utf8_chars(c.state)) < left)
+                put(y, x + static_cast<int>(utf8_chars(c.state)),
+                    slice(unread, 0, static_cast<size_t>(left - x - static_cast<int>(utf8_chars(c.state)))), A_BOLD, kCyan);
         }
         for (int y = 0; y < pane_rows_; ++y) mvaddch(y, left, ACS_VLINE);
         // The conversation, with printed output merged in by time, wrapped to the pane.
@@ -366,11 +350,11 @@ private:
         }
         put(rows - 2, 0, pad(view_.status, static_cast<size_t>(cols)), A_REVERSE, kBar);
         // The input line, scrolled sideways so that the cursor stays on screen.
-        size_t pl = chars(prompt_), cur = editor_.cursor_column();
+        size_t pl = utf8_chars(prompt_), cur = line_.editor.cursor_column();
         size_t room = static_cast<size_t>(cols) > pl + 1 ? static_cast<size_t>(cols) - pl - 1 : 1;
         size_t from = cur >= room ? cur - room + 1 : 0;
         put(rows - 1, 0, prompt_, A_BOLD);
-        put(rows - 1, static_cast<int>(pl), slice(editor_.text(), from, room));
+        put(rows - 1, static_cast<int>(pl), slice(line_.editor.text(), from, room));
         move(rows - 1, static_cast<int>(pl + cur - from));
         ::refresh();
     }
@@ -378,9 +362,7 @@ private:
     OnLine on_line_;
     OnEof on_eof_;
     ScreenHooks hooks_;
-    InputHistory history_;
-    LineEditor editor_;
-    KeyDecoder keys_;
+    InputLine line_;
     SCREEN* screen_ = nullptr;
     bool color_ = false;
     std::unique_ptr<net::UvHandle<uv_poll_t>> poll_;

@@ -198,11 +198,25 @@ size_t LineEditor::word_end(size_t at) const {
     return at;
 }
 
-size_t LineEditor::cursor_column() const {
+size_t utf8_chars(std::string_view s) {
     size_t n = 0;
-    for (size_t i = 0; i < cursor_; ++i)
-        if (!is_cont(static_cast<unsigned char>(text_[i]))) ++n;
+    for (char c : s)
+        if (!is_cont(static_cast<unsigned char>(c))) ++n;
     return n;
+}
+
+size_t LineEditor::cursor_column() const { return utf8_chars(std::string_view(text_).substr(0, cursor_)); }
+
+std::string LineEditor::listed_line() const {
+    std::string all;
+    for (auto& c : listed_) all += (all.empty() ? "" : "  ") + c;
+    return all;
+}
+
+InputLine::InputLine(InputSetup setup) {
+    if (!setup.history_path.empty() && !history.open(setup.history_path))
+        problem = "input history " + setup.history_path + " cannot be written; not kept";
+    editor.set_completer(std::move(setup.completer));
 }
 
 void LineEditor::insert(std::string_view s) {

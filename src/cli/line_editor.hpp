@@ -42,6 +42,10 @@ struct KeyEvent {
     int digit = 0;
 };
 
+// Characters (UTF-8 code points) in `s`: the columns we assume it takes (wide CJK glyphs and
+// combining marks are not measured).
+size_t utf8_chars(std::string_view s);
+
 // Terminal bytes to keys: CSI/SS3 sequences for arrows, Home/End, Delete, PgUp/PgDn, Ctrl-arrows,
 // ESC+char for Alt. A lone ESC at the end of a read is held until the next one; an unknown
 // sequence becomes Key::other, never text.
@@ -89,6 +93,7 @@ public:
     std::string take_line();
     // After Result::listed: the candidates the completion could not choose between.
     const std::vector<std::string>& listed() const { return listed_; }
+    std::string listed_line() const;  // the same on one line, two spaces apart
     void clear();
     static constexpr size_t kMaxBytes = 8192;
 
@@ -108,6 +113,25 @@ private:
     size_t hist_pos_ = 0;  // == history size while editing a new line
     bool browsing_ = false;
     std::vector<std::string> listed_;
+};
+
+// What a terminal's input line is given: where its history lives (empty: not kept) and what Tab
+// completes.
+struct InputSetup {
+    std::string history_path;
+    LineEditor::Completer completer;
+};
+
+// The input line's state, the same in both terminal modes: the history, the editor on it, and
+// the decoder of the terminal's bytes.
+struct InputLine {
+    explicit InputLine(InputSetup setup);
+    InputLine(const InputLine&) = delete;
+    InputLine& operator=(const InputLine&) = delete;
+    InputHistory history;
+    LineEditor editor{&history};
+    KeyDecoder keys;
+    std::string problem;  // why the history is not kept, when a file was asked for and failed
 };
 
 }  // namespace cli

@@ -17,6 +17,9 @@ constexpr size_t kShownMessages = 500;  // the conversation's scrollback on scre
 ScreenView Runtime::screen_view() {
     ScreenView v;
     if (!chat_) return v;
+    // Shown, so read (an unread count on screen for the open conversation would be a lie): marked
+    // before the contact list counts them.
+    if (selected_ && chat_->history().unread(*selected_) > 0) (void)chat_->history().mark_read(*selected_);
     std::map<crypto::PublicKey, session::SessionTable::PeerInfo> live;
     for (auto& p : sessions().peers()) live.emplace(p.peer, p);
     std::vector<ScreenView::Contact> requests, contacts;
@@ -53,8 +56,6 @@ ScreenView Runtime::screen_view() {
         } else {
             v.status += "no session";
         }
-        // Shown, so read (an unread count on screen for the open conversation would be a lie).
-        if (chat_->history().unread(*selected_) > 0) (void)chat_->history().mark_read(*selected_);
         for (auto& e : chat_->history().conversation(*selected_, kShownMessages))
             v.conversation.push_back({e.ts_ms, e.incoming, e.incoming ? name_of(*selected_) : "me", printable(e.text), e.status});
     }

@@ -116,10 +116,8 @@ private:
 class TerminalInput final : public Input {
 public:
     TerminalInput(OnLine on_line, OnEof on_eof, InputSetup setup)
-        : on_line_{std::move(on_line)}, on_eof_{std::move(on_eof)}, editor_{&history_} {
-        if (!setup.history_path.empty() && !history_.open(setup.history_path))
-            std::cerr << "kadchat: input history " << setup.history_path << " cannot be written; not kept\n";
-        editor_.set_completer(std::move(setup.completer));
+        : on_line_{std::move(on_line)}, on_eof_{std::move(on_eof)}, line_{std::move(setup)} {
+        if (!line_.problem.empty()) std::cerr << "kadchat: " << line_.problem << "\n";
     }
     ~TerminalInput() override {
         if (saved_) ::tcsetattr(STDIN_FILENO, TCSANOW, &old_);
@@ -151,7 +149,7 @@ public:
                     uv_read_stop(s);
                     return self->on_eof_();
                 }
-                for (auto& k : self->keys_.feed(std::string_view(b->base, static_cast<size_t>(n)))) {
+                for (auto& k : self->line_.keys.feed(std::string_view(b->base, static_cast<size_t>(n)))) {
                     if (!self->key(k)) return;  // Ctrl-D: the input (and maybe this object) is done
                 }
             });
@@ -175,11 +173,9 @@ public:
 private:
     // The prompt and the line, and the cursor put back where the editor has it.
     void redraw() {
-        std::cout << "\r\033[K" << prompt_ << editor_.text();
-        size_t total = 0;
-        for (unsigned char c : editor_.text())
-            if ((c & 0xc0) != 0x80) ++total;
-        if (size_t back = total - editor_.cursor_column()) std::cout << "\033[" << back << "D";
+        const LineEditor& e = line_.editor;
+        std::cout << "\r\033[K" << prompt_ << e.text();
+        if (size_t back = utf8_chars(e.text()) - e.cursor_column()) std::cout << "\033[" << back << "D";
         std::cout << std::flush;
     }
     bool key(const KeyEvent& k) {
@@ -188,21 +184,16 @@ private:
             redraw();
             return true;
         }
-        switch (editor_.handle(k)) {
+        switch (line_.editor.handle(k)) {
             case LineEditor::Result::submitted: {
-                std::string l = editor_.take_line();
+                std::string l = line_.editor.take_line();
                 std::cout << "\r\033[K" << prompt_ << l << "\n" << std::flush;
                 on_line_(std::move(l));
                 redraw();
                 return true;
             }
             case LineEditor::Result::eof: on_eof_(); return false;
-            case LineEditor::Result::listed: {
-                std::string all;
-                for (auto& c : editor_.listed()) all += (all.empty() ? "" : "  ") + c;
-                print(all);
-                return true;
-            }
+            case LineEditor::Result::listed: print(line_.editor.listed_line()); return true;
             case LineEditor::Result::edited: redraw(); return true;
             case LineEditor::Result::unchanged: return true;
         }
@@ -210,9 +201,7 @@ private:
     }
     OnLine on_line_;
     OnEof on_eof_;
-    InputHistory history_;
-    LineEditor editor_;
-    KeyDecoder keys_;
+    InputLine line_;
     std::unique_ptr<net::UvHandle<uv_tty_t>> tty_;
     termios old_{};
     bool saved_ = false;

@@ -12,13 +12,6 @@
 
 namespace cli {
 
-// What a terminal's input line is given: where its history lives (empty: not kept) and what Tab
-// completes.
-struct InputSetup {
-    std::string history_path;
-    LineEditor::Completer completer;
-};
-
 class Input {
 public:
     using OnLine = std::function<void(std::string)>;

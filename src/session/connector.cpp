@@ -73,13 +73,6 @@ void Connector::connect(const PublicKey& peer, std::optional<base::Endpoint> via
     start_attempt(peer, p, via, now);  // the user asked: no waiting out a backoff
 }
 
-// An attempt past its lookup with no relayed session and no circuit in flight: the next relay on
-// its list (if any) may be opened.
-bool Connector::relay_lost(const Attempt& a) {
-    return (a.phase == Attempt::Phase::rendezvous || a.phase == Attempt::Phase::paths) && !a.relayed &&
-           a.relay_links.empty() && !a.relays.empty();
-}
-
 void Connector::start_attempt(const PublicKey& key, Peer& p, std::optional<base::Endpoint> via, base::TimePoint now) {
     ++stats_.attempts;
     p.attempt = Attempt{};  // not emplace(): clang rejects it for nested structs with initializers
@@ -505,17 +498,7 @@ void Connector::on_session_closed(const PublicKey& peer, const Closed& why, base
     Peer& p = it->second;
     p.relayed = false;
     p.upgrades = 0;
-    // The relayed session of an attempt still looking for a direct path is gone (the user
-    // disconnected, the relay closed it): the attempt has reached nobody any more. Its relay goes
-    // back on the list, to be opened again for whoever still wants the peer, now or when someone
-    // asks (connect() joining this attempt), rather than the attempt ending in "no direct path"
-    // while a relay works.
-    if (p.attempt && p.attempt->relayed) {
-        Attempt& a = *p.attempt;
-        a.relayed = false;
-        if (a.relay_used) a.relays.insert(a.relays.begin(), *a.relay_used);
-        a.relay_used.reset();
-    }
+    if (p.attempt && p.attempt->relayed) relay_session_lost(*p.attempt);
     // An idle close (either side) or a disconnect asked for here ends the user's wish; chat
     // speaks for itself.
     if (why.reason == CloseReason::idle || (why.reason == CloseReason::disconnect && !why.by_peer))

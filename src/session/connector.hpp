@@ -294,6 +294,7 @@ private:
     LinkId dial(const PublicKey& key, Peer& p, const base::Endpoint& to, Method method, bool simultaneous,
                 base::TimePoint now);
     void send_offers(const PublicKey& key, Peer& p, const std::vector<Rendezvous>& via, base::TimePoint now);
+    static void relay_session_lost(Attempt& a);
     static bool relay_lost(const Attempt& a);
     // The next relay of the attempt, if any is left; false if none was opened.
     bool open_relay(const PublicKey& key, Peer& p, base::TimePoint now);

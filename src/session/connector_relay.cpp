@@ -28,6 +28,24 @@ bool Connector::open_relay(const PublicKey& key, Peer& p, base::TimePoint now) {
     return false;
 }
 
+// The relayed session of an attempt still looking for a direct path is gone (the user
+// disconnected, the relay closed it): the attempt has reached nobody any more. Its relay goes back
+// on the list, to be opened again for whoever still wants the peer, now or when someone asks
+// (connect() joining this attempt), rather than the attempt ending in "no direct path" while a
+// relay works.
+void Connector::relay_session_lost(Attempt& a) {
+    a.relayed = false;
+    if (a.relay_used) a.relays.insert(a.relays.begin(), *a.relay_used);
+    a.relay_used.reset();
+}
+
+// An attempt past its lookup with no relayed session and no circuit in flight: the next relay on
+// its list (if any) may be opened.
+bool Connector::relay_lost(const Attempt& a) {
+    return (a.phase == Attempt::Phase::rendezvous || a.phase == Attempt::Phase::paths) && !a.relayed &&
+           a.relay_links.empty() && !a.relays.empty();
+}
+
 void Connector::relay_up(const PublicKey& key, Peer& p, const LinkInfo& link, base::TimePoint now) {
     Attempt& a = *p.attempt;
     a.open.erase(link.id);
