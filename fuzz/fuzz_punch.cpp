@@ -1,6 +1,7 @@
 // libFuzzer: what a peer or a stranger can send during NAT traversal: punch probes, segments of
 // the reliable channel inside a datagram session, sealed offers from a rendezvous node, relay
-// frames to a relay with an open circuit (PROTOCOL.md §17), and LAN announces (§18).
+// frames to a relay with an open circuit (PROTOCOL.md §17), LAN announces (§18), and a router's
+// PCP answers (§19).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -8,6 +9,7 @@
 #include "base/hex.hpp"
 #include "dht/lan_discovery.hpp"
 #include "dht/relay.hpp"
+#include "net/pcp_message.hpp"
 #include "session/offer.hpp"
 #include "session/probe.hpp"
 #include "session/reliable.hpp"
@@ -22,6 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     key.fill(3);
     (void)session::probe_tag(in);
     (void)session::decode_probe(in, key);
+    {
+        net::pcp::MapRequest req;
+        req.client = base::Endpoint::v4(192, 168, 1, 20, 0);
+        req.internal_port = 44544;
+        (void)net::pcp::parse_map_response(in, req);
+    }
     {
         static dht::LanDiscovery lan{dht::NodeId{bob.public_key}, 44544, {}, base::TimePoint{}};
         (void)lan.on_datagram(base::Endpoint::v4(10, 0, 0, 2, 44545), in, base::TimePoint{});

@@ -16,7 +16,7 @@ constexpr Known kKnown[] = {
     {"data-dir", false},        {"listen", false},       {"bootstrap", false},     {"bootstrap-file", false},
     {"passphrase-file", false}, {"log-level", false},    {"k", false},             {"alpha", false},
     {"public-address", false},  {"nat-keepalive", false}, {"no-relay", true},      {"no-lan-discovery", true},
-    {"relay-limits", false},    {"no-port-mapping", true},
+    {"relay-limits", false},    {"no-port-mapping", true},  {"port-mapping", false},
     {"no-tui", true},
 };
 

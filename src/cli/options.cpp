@@ -72,9 +72,11 @@ Options:
   --no-lan-discovery      Do not announce this node on the local link, nor look for others
                           there (multicast 239.192.44.54:44545; off anyway for a node that
                           listens on loopback only).
-  --no-port-mapping       Do not ask the home router to forward a port to this node (NAT-PMP,
-                          then UPnP-IGD; off anyway for a node on loopback only or one with
+  --no-port-mapping       Do not ask the home router to forward a port to this node (PCP,
+                          NAT-PMP, UPnP-IGD; off anyway for a node on loopback only or one with
                           --public-address).
+  --port-mapping=LIST     Which protocols to ask the router in, comma-separated; they are
+                          tried in the order pcp, natpmp, upnp [default: pcp,natpmp,upnp].
   --no-tui                On a terminal, use the line prompt instead of the full-screen client
                           (the prompt is used anyway for pipes and TERM=dumb).
   --relay-limits=LIMITS   Limits of this node's relay, e.g. circuits=128,rate=32768,
@@ -272,6 +274,20 @@ Parsed parse_args(int argc, char** argv) {
     n.relay = !flag(a, "--no-relay");
     n.lan_discovery = !flag(a, "--no-lan-discovery");
     n.port_mapping = !flag(a, "--no-port-mapping");
+    {
+        n.map_pcp = n.map_natpmp = n.map_upnp = false;
+        std::string list = str(a, "--port-mapping");
+        size_t at = 0;
+        while (at <= list.size()) {
+            size_t comma = std::min(list.find(',', at), list.size());
+            std::string p = list.substr(at, comma - at);
+            if (p == "pcp") n.map_pcp = true;
+            else if (p == "natpmp") n.map_natpmp = true;
+            else if (p == "upnp") n.map_upnp = true;
+            else return usage_error("--port-mapping: expected a list of pcp, natpmp and upnp, e.g. pcp,natpmp,upnp");
+            at = comma + 1;
+        }
+    }
     n.tui = !flag(a, "--no-tui");
     n.relay_limits = str(a, "--relay-limits");
     if (!n.relay_limits.empty())

@@ -30,7 +30,8 @@ struct NodeOptions {
     bool relay = true;              // relay for others when reachable
     bool lan_discovery = true;      // multicast announces on the local link (PROTOCOL.md §18)
     bool tui = true;                // the full-screen client on a terminal (else the line prompt)
-    bool port_mapping = true;       // NAT-PMP / UPnP-IGD on the home router (PROTOCOL.md §19)
+    bool port_mapping = true;       // PCP / NAT-PMP / UPnP-IGD on the home router (PROTOCOL.md §19)
+    bool map_pcp = true, map_natpmp = true, map_upnp = true;  // --port-mapping: which of them
     std::string relay_limits;       // "circuits=…,rate=…" (dht::parse_relay_limits)
 };
 

@@ -3,8 +3,9 @@
 namespace cli {
 
 base::Result<std::unique_ptr<PortMapHost>> PortMapHost::start(net::Loop& loop, net::LoopTurn& turn, base::Logger& log,
-                                                              uint16_t port, OnChange on_change) {
-    std::unique_ptr<PortMapHost> h{new PortMapHost(log, port, std::move(on_change))};
+                                                              net::PortMapRequest req, OnChange on_change) {
+    req.lifetime_s = static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(dht::PortMapConfig{}.lifetime).count());
+    std::unique_ptr<PortMapHost> h{new PortMapHost(log, req, std::move(on_change))};
     h->worker_ = net::SerialWorker::make(loop);
     PortMapHost* self = h.get();
     auto c = turn.add([self](base::TimePoint now) { return self->tick(now); });
@@ -33,9 +34,7 @@ base::TimePoint PortMapHost::tick(base::TimePoint now) {
         schedule_.started(now);
         auto client = client_;
         auto result = std::make_shared<base::Result<net::PortMapGrant>>(base::Status{base::Errc::internal, "not run"});
-        net::PortMapRequest req;
-        req.internal_port = port_;
-        req.lifetime_s = static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(dht::PortMapConfig{}.lifetime).count());
+        net::PortMapRequest req = req_;
         std::weak_ptr<bool> alive = alive_;
         worker_->post([client, result, req] { *result = client->map(req); },
                       [this, alive, result, gen = generation_] {

@@ -1,8 +1,9 @@
 #pragma once
 // The thin runtime of port mapping (PROTOCOL.md §19): dht::PortMapSchedule says when, a
-// net::PortMapClient on a net::SerialWorker does the blocking NAT-PMP / UPnP calls, and each mapping
-// granted or lost is handed to the node as its public endpoint (NatAnalysis::set_public): mapped,
-// the node is reachable unsolicited, a full DHT member and a relay if it allows, with no punching.
+// net::PortMapClient on a net::SerialWorker does the blocking PCP / NAT-PMP / UPnP calls, and each
+// mapping granted or lost is handed to the node as its public endpoint (NatAnalysis::set_public):
+// mapped, the node is reachable unsolicited, a full DHT member and a relay if it allows, with no
+// punching.
 // At exit the mapping is deleted; the loop runs until the router has answered.
 #include <functional>
 #include <memory>
@@ -20,7 +21,7 @@ class PortMapHost {
 public:
     using OnChange = std::function<void(std::optional<base::Endpoint> external)>;
     static base::Result<std::unique_ptr<PortMapHost>> start(net::Loop& loop, net::LoopTurn& turn, base::Logger& log,
-                                                            uint16_t port, OnChange on_change);
+                                                            net::PortMapRequest req, OnChange on_change);
     // Deletes the mapping (after any request still running).
     ~PortMapHost();
 
@@ -30,12 +31,12 @@ public:
     void network_changed();
 
 private:
-    PortMapHost(base::Logger& log, uint16_t port, OnChange cb) : log_{log}, port_{port}, on_change_{std::move(cb)} {}
+    PortMapHost(base::Logger& log, net::PortMapRequest req, OnChange cb) : log_{log}, req_{req}, on_change_{std::move(cb)} {}
     base::TimePoint tick(base::TimePoint now);
     void publish();
 
     base::Logger& log_;
-    uint16_t port_;
+    net::PortMapRequest req_;  // the port and the protocols; the lifetime is the schedule's
     OnChange on_change_;
     dht::PortMapSchedule schedule_;
     std::shared_ptr<net::SerialWorker> worker_;

@@ -408,8 +408,13 @@ base::Status Runtime::start() {
     // address (a port forward made by hand), nor when turned off.
     if (opts_.port_mapping && !loopback_only && !public_address) {
         for (auto& ep : host_->local_endpoints()) {
-            if (ep.is_v6()) continue;  // NAT-PMP and UPnP-IGD map IPv4
-            auto pm = PortMapHost::start(loop_, *turn_, log_, ep.port, [this](std::optional<base::Endpoint> ext) {
+            if (ep.is_v6()) continue;  // IPv4 only (PCP could open an IPv6 firewall too: not done)
+            net::PortMapRequest req;
+            req.internal_port = ep.port;
+            req.pcp = opts_.map_pcp;
+            req.natpmp = opts_.map_natpmp;
+            req.upnp = opts_.map_upnp;
+            auto pm = PortMapHost::start(loop_, *turn_, log_, req, [this](std::optional<base::Endpoint> ext) {
                 node().set_public_address(ext);
             });
             if (pm)

@@ -24,7 +24,7 @@ struct PortMapConfig {
 };
 
 struct PortMapping {
-    std::string protocol;        // "natpmp", "upnp"
+    std::string protocol;        // "pcp", "natpmp", "upnp"
     std::string gateway;
     base::Endpoint external;
     bool tcp = false;

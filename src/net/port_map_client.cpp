@@ -1,7 +1,11 @@
 #include "net/port_map_client.hpp"
 
 #include <arpa/inet.h>
+#include <poll.h>
+#include <sys/random.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -11,6 +15,8 @@
 #include <miniupnpc/upnperrors.h>
 #define ENABLE_STRNATPMPERR  // the library exports it; the header hides it behind this
 #include <natpmp.h>
+
+#include "net/pcp_message.hpp"
 
 namespace net {
 
@@ -79,6 +85,79 @@ struct NatPmp {
     }
 };
 
+// The default gateway, as libnatpmp finds it (the routing table); PCP asks the same router.
+base::Result<uint32_t> default_gateway() {
+    NatPmp pmp;
+    if (auto st = pmp.init(); !st.ok()) return st;
+    return static_cast<uint32_t>(pmp.p.gateway);
+}
+
+std::string ipv4_string(uint32_t net_order) {
+    in_addr a{};
+    a.s_addr = net_order;
+    char buf[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &a, buf, sizeof buf);
+    return buf;
+}
+
+// One PCP exchange over a socket connected to the gateway's port 5351, so that only the gateway's
+// answers arrive and "port unreachable" comes back as ECONNREFUSED at once. Resends at 250 ms,
+// doubling, until `wait_ms` (RFC 6887 §8.1.1 starts at 3 s; on a LAN, an answer that has not come
+// in 250 ms was lost). Answers that are not for this request are ignored.
+struct PcpExchange {
+    int fd = -1;
+    base::Endpoint local;
+    ~PcpExchange() {
+        if (fd >= 0) ::close(fd);
+    }
+    base::Status open(uint32_t gateway) {
+        fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return unavailable("PCP: socket: " + std::string{std::strerror(errno)});
+        sockaddr_in gw{};
+        gw.sin_family = AF_INET;
+        gw.sin_port = htons(pcp::kServerPort);
+        gw.sin_addr.s_addr = gateway;
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&gw), sizeof gw) != 0)
+            return unavailable("PCP: connect: " + std::string{std::strerror(errno)});
+        sockaddr_in me{};
+        socklen_t len = sizeof me;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) != 0)
+            return unavailable("PCP: getsockname: " + std::string{std::strerror(errno)});
+        local = v4_endpoint(me.sin_addr, ntohs(me.sin_port));
+        return {};
+    }
+    base::Result<pcp::MapResponse> run(const pcp::MapRequest& req, int wait_ms) {
+        auto bytes = pcp::encode_map(req);
+        auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
+        auto resend = Clock::now();
+        int interval_ms = 250;
+        for (;;) {
+            auto now = Clock::now();
+            if (now >= deadline) return base::Status{base::Errc::timeout, "PCP: the gateway did not answer"};
+            if (now >= resend) {
+                if (::send(fd, bytes.data(), bytes.size(), 0) < 0) {
+                    if (errno == ECONNREFUSED) return unavailable("PCP: nothing listens on the gateway's port 5351");
+                    return unavailable("PCP: send: " + std::string{std::strerror(errno)});
+                }
+                resend = now + std::chrono::milliseconds(interval_ms);
+                interval_ms *= 2;
+            }
+            auto until = std::min(resend, deadline);
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+            pollfd pfd{fd, POLLIN, 0};
+            if (::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(ms, 1))) <= 0) continue;
+            uint8_t buf[1100];  // RFC 6887 §7: messages are at most 1100 bytes
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n < 0) {
+                if (errno == ECONNREFUSED) return unavailable("PCP: nothing listens on the gateway's port 5351");
+                continue;
+            }
+            auto r = pcp::parse_map_response({buf, static_cast<size_t>(n)}, req);
+            if (r) return r;
+        }
+    }
+};
+
 }  // namespace
 
 PortMapClient::~PortMapClient() = default;
@@ -87,26 +166,108 @@ base::Result<PortMapGrant> PortMapClient::map(const PortMapRequest& req) {
     if (internal_port_ != req.internal_port) {
         internal_port_ = req.internal_port;
         external_port_ = 0;
+        pcp_nonce_set_ = false;
     }
-    // The protocol that worked last time first: a renewal should not wait for the other's timeout.
-    bool upnp_first = last_protocol_ == "upnp";
+    // PCP, NAT-PMP, UPnP; but the protocol that worked last time first: a renewal should not wait
+    // for another's timeout.
+    std::vector<std::string> order;
+    if (!last_protocol_.empty()) order.push_back(last_protocol_);
+    for (const char* p : {"pcp", "natpmp", "upnp"})
+        if (p != last_protocol_) order.emplace_back(p);
     base::Status first_error;
-    for (int round = 0; round < 2; ++round) {
-        bool try_upnp = (round == 0) == upnp_first;
-        if (try_upnp && !req.upnp) continue;
-        if (!try_upnp && !req.natpmp) continue;
-        auto g = try_upnp ? map_upnp(req) : map_natpmp(req);
+    bool port_5351_silent = false;  // PCP got no answer there: NAT-PMP, on the same port, would not
+    for (const auto& proto : order) {
+        if (proto == "pcp" && !req.pcp) continue;
+        if (proto == "natpmp" && (!req.natpmp || port_5351_silent)) continue;
+        if (proto == "upnp" && !req.upnp) continue;
+        auto g = proto == "pcp" ? map_pcp(req) : proto == "natpmp" ? map_natpmp(req) : map_upnp(req);
         if (g) {
+            // Another protocol held the mapping before (the router changed what it speaks, or
+            // this one lapsed): delete the old one there.
+            if (!last_protocol_.empty() && last_protocol_ != g->protocol) {
+                std::string old = last_protocol_;
+                last_protocol_ = g->protocol;
+                if (old == "pcp") (void)unmap_pcp();
+                else if (old == "natpmp") (void)unmap_natpmp();
+                else (void)unmap_upnp();
+            }
             last_protocol_ = g->protocol;
             external_port_ = g->external.port;
+            tcp_mapped_ = g->tcp;
             return g;
         }
+        if (proto == "pcp" && (g.status().code() == base::Errc::timeout ||
+                               g.status().detail().find("nothing listens") != std::string::npos))
+            port_5351_silent = true;
         if (first_error.ok()) first_error = g.status();
         else first_error = base::Status{g.status().code(), first_error.detail() + "; " + g.status().detail()};
     }
     last_protocol_.clear();
     if (first_error.ok()) return base::invalid_argument("no port mapping protocol enabled");
     return first_error;
+}
+
+base::Result<PortMapGrant> PortMapClient::map_pcp(const PortMapRequest& req) {
+    auto gw = default_gateway();
+    if (!gw) return base::Status{gw.status().code(), "PCP: no default gateway"};
+    if (*gw != pcp_gateway_) pcp_nonce_set_ = false;  // another router: a new mapping
+    PcpExchange ex;
+    if (auto st = ex.open(*gw); !st.ok()) return st;
+    if (!pcp_nonce_set_) {
+        if (getrandom(pcp_nonce_.data(), pcp_nonce_.size(), 0) != static_cast<ssize_t>(pcp_nonce_.size()))
+            return unavailable("PCP: getrandom failed");
+        pcp_nonce_set_ = true;
+        pcp_gateway_ = *gw;
+    }
+    pcp::MapRequest udp_req;
+    udp_req.client = ex.local;
+    udp_req.protocol = pcp::kProtoUdp;
+    udp_req.internal_port = req.internal_port;
+    udp_req.suggested_port = external_port_ ? external_port_ : req.internal_port;
+    udp_req.lifetime_s = req.lifetime_s;
+    udp_req.nonce = pcp_nonce_;
+    auto udp = ex.run(udp_req, req.natpmp_wait_ms);
+    if (!udp) return udp.status();
+    if (udp->natpmp_only) return unavailable("PCP: the gateway speaks NAT-PMP only");
+    if (udp->result != 0) return unavailable(std::string{"PCP: "} + pcp::result_name(udp->result));
+    if (udp->external.is_v6()) return unavailable("PCP: the gateway mapped an IPv6 address for an IPv4 port");
+    PortMapGrant g;
+    g.protocol = "pcp";
+    g.gateway = ipv4_string(*gw);
+    g.external = udp->external;
+    g.lifetime_s = udp->lifetime_s;
+    // TCP on the same external port, so that one endpoint serves both (PROTOCOL.md §16.6).
+    pcp::MapRequest tcp_req = udp_req;
+    tcp_req.protocol = pcp::kProtoTcp;
+    tcp_req.suggested_port = g.external.port;
+    auto tcp = ex.run(tcp_req, req.natpmp_wait_ms);
+    if (tcp && tcp->result == 0 && tcp->external.port == g.external.port) {
+        g.tcp = true;
+    } else if (tcp && tcp->result == 0) {
+        tcp_req.lifetime_s = 0;  // another port: of no use (candidates name one port for both)
+        (void)ex.run(tcp_req, 1000);
+    }
+    return g;
+}
+
+base::Status PortMapClient::unmap_pcp() {
+    if (!pcp_nonce_set_) return {};
+    PcpExchange ex;
+    if (auto st = ex.open(pcp_gateway_); !st.ok()) return st;
+    // RFC 6887 §15: lifetime 0 deletes, given the nonce that made the mapping.
+    pcp::MapRequest del;
+    del.client = ex.local;
+    del.protocol = pcp::kProtoUdp;
+    del.internal_port = internal_port_;
+    del.nonce = pcp_nonce_;
+    auto udp = ex.run(del, 1000);
+    if (tcp_mapped_) {
+        del.protocol = pcp::kProtoTcp;
+        (void)ex.run(del, 1000);
+    }
+    if (!udp) return udp.status();
+    if (udp->result != 0) return unavailable(std::string{"PCP: delete: "} + pcp::result_name(udp->result));
+    return {};
 }
 
 base::Result<PortMapGrant> PortMapClient::map_natpmp(const PortMapRequest& req) {
@@ -133,8 +294,6 @@ base::Result<PortMapGrant> PortMapClient::map_natpmp(const PortMapRequest& req) 
         // Another port: of no use (candidates name one port for both); give it back.
         (void)pmp.map(NATPMP_PROTOCOL_TCP, req.internal_port, 0, 0, req.natpmp_wait_ms);
     }
-    if (last_protocol_ == "upnp") (void)unmap_upnp();
-    tcp_mapped_ = g.tcp;
     return g;
 }
 
@@ -212,8 +371,6 @@ base::Result<PortMapGrant> PortMapClient::map_upnp(const PortMapRequest& req) {
     }
     g.external = v4_endpoint(ext, port);
     g.tcp = add("TCP", port, std::to_string(g.lifetime_s)) == UPNPCOMMAND_SUCCESS;
-    if (last_protocol_ == "natpmp") (void)unmap_natpmp();
-    tcp_mapped_ = g.tcp;
     return g;
 }
 
@@ -228,6 +385,7 @@ base::Status PortMapClient::unmap_upnp() {
 
 void PortMapClient::forget() {
     last_protocol_.clear();
+    pcp_nonce_set_ = false;
     external_port_ = 0;
     tcp_mapped_ = false;
     forget_upnp();
@@ -235,7 +393,8 @@ void PortMapClient::forget() {
 
 base::Status PortMapClient::unmap() {
     base::Status st;
-    if (last_protocol_ == "natpmp") st = unmap_natpmp();
+    if (last_protocol_ == "pcp") st = unmap_pcp();
+    else if (last_protocol_ == "natpmp") st = unmap_natpmp();
     else if (last_protocol_ == "upnp") st = unmap_upnp();
     last_protocol_.clear();
     external_port_ = 0;

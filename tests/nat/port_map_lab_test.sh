@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Port mapping (PROTOCOL.md §19) against a real router daemon: Debian's miniupnpd (nftables build)
-# runs in the lab router's namespace and serves NAT-PMP and UPnP-IGD on the LAN side. The router's
+# runs in the lab router's namespace and serves PCP, NAT-PMP and UPnP-IGD on the LAN side. The router's
 # own NAT is port-restricted, as most home routers' are (UPNP_NAT=symmetric for the hardest kind).
 # Without a mapping, a peer behind a symmetric NAT reaches a user behind it only by birthday
 # punching (or, were the router symmetric too, only on a relay).
 #
-#   1. NAT-PMP: `home` starts and asks for a mapping. The rule appears in the router's nftables;
+#   1. PCP (tried first): `home` starts and asks for a mapping. The rule appears in the router's nftables;
 #      `ctl id` shows it; the node says it is reachable and serves as a full DHT member; a host
 #      that never heard of it opens a TCP connection to the mapped port; `far`, behind a symmetric
 #      NAT, reaches it directly at the mapped port, with no birthday punching and no relay, and a
-#      message is delivered both ways. After
-#      `home` stops, the rule is gone.
-#   2. UPnP-IGD: the same router daemon with NAT-PMP turned off; `home2` maps by UPnP, and the rule
-#      is gone after it stops.
-#   3. The control: `home3` runs with --no-port-mapping: no rule, no mapping.
+#      message is delivered both ways. After `home` stops, the rule is gone (PCP's delete, which
+#      the router honours only with the nonce that made the mapping). Before that, the router
+#      grants PCP leases of 8 s only, and the node renews each one over three of them.
+#   2. NAT-PMP: `home4` runs with --port-mapping natpmp (miniupnpd speaks both on one port, so this
+#      is how a NAT-PMP-only router is stood for); mapped by NAT-PMP, the rule gone after it stops.
+#   3. UPnP-IGD: the same router daemon with PCP/NAT-PMP turned off; `home2`, with the default
+#      list, finds nothing on port 5351 and maps by UPnP; the rule is gone after it stops.
+#   4. The control: `home3` runs with --no-port-mapping: no rule, no mapping.
 #
 # miniupnpd refuses to map on a router whose WAN address is reserved (it lists every special-use
 # range, the lab's 203.0.113.0/24 included), so this router's WAN address is 11.113.0.70. No packet
@@ -30,6 +33,8 @@ MINIUPNPD=${MINIUPNPD:-/usr/sbin/miniupnpd}
 [ -x "$MINIUPNPD" ] || { echo "FAIL: $MINIUPNPD is missing: run scripts/deps test (miniupnpd-nftables)" >&2; exit 1; }
 
 WAN=11.113.0.70
+# PCP leases are cut to this (miniupnpd's max_lifetime), so that renewals happen within the test.
+PCP_LEASE=8
 lab_up
 lab_public boot 203.0.113.1
 lab_public pub2 203.0.113.2
@@ -39,6 +44,7 @@ lab_site r-upnp "${UPNP_NAT:-port-restricted}" "$WAN" 50
 lab_host r-upnp home
 lab_host r-upnp home2
 lab_host r-upnp home3
+lab_host r-upnp home4
 lab_site r-far symmetric 203.0.113.51 51
 lab_host r-far far
 R=${LAB_PREFIX}r-upnp
@@ -74,6 +80,8 @@ listening_ip=br0
 http_port=0
 enable_natpmp=$1
 enable_upnp=$2
+min_lifetime=4
+max_lifetime=$PCP_LEASE
 secure_mode=yes
 system_uptime=yes
 uuid=3c7f2a5e-5d2b-4a6e-9a3e-6b1f0c2d4e50
@@ -146,8 +154,8 @@ wait_unmapped() {
 }
 for u in boot pub2 pub3 far home; do wait_up "$u"; done
 
-# 1. NAT-PMP.
-wait_mapped home natpmp
+# 1. PCP.
+wait_mapped home pcp
 ctl home id | json 'd["port_mapping"]' >>"$T/figures"
 end=$((SECONDS + 10 * SCALE))
 until [ "$(ctl home id | json 'd["nat"]["serving"]')" = True ]; do
@@ -177,10 +185,33 @@ if [ "$s" != delivered ]; then
     s=$(ctl home send far "and back" --wait 30 | json 'd["status"]')
 fi
 [ "$s" = delivered ] || fail "home -> far not delivered ($s)"
+# Renewal: the router grants PCP leases of $PCP_LEASE s. Over three of them the node renews each
+# before it lapses: still mapped, no failed attempt, the rule still in place, still reachable.
+lease=$(ctl home id | json 'd["port_mapping"]["lifetime_s"]')
+[ "$lease" -le "$PCP_LEASE" ] || fail "the router granted $lease s, not at most $PCP_LEASE s: the lease test means nothing"
+a0=$(ctl home id | json 'd["port_mapping"]["attempts"]')
+sleep $((3 * PCP_LEASE))
+pm=$(ctl home id | json 'd["port_mapping"]')
+[ "$(ctl home id | json 'd["port_mapping"]["state"]')" = mapped ] || fail "home lost its mapping over 3 leases: $pm"
+a1=$(ctl home id | json 'd["port_mapping"]["attempts"]')
+[ $((a1 - a0)) -ge 3 ] || fail "home renewed $((a1 - a0)) times in $((3 * PCP_LEASE)) s of $lease s leases: $pm"
+[ "$(ctl home id | json 'd["port_mapping"]["failures"]')" = 0 ] || fail "renewals failed: $pm"
+has_rule 44544 "${LAB_IP[home]}" || fail "the rule is gone from the router's nftables after renewals: $(rules)"
+out=$(lab_ns "${LAB_PREFIX}stranger" python3 -c "$PROBE" "$WAN" 44544 2>&1) || true
+[ "$out" = connected ] || fail "after renewals, a stranger could not open a TCP connection to $WAN:44544: $out"
+echo "map: PCP leases of $lease s renewed $((a1 - a0)) times in $((3 * PCP_LEASE)) s, none failed; rule in place, still reachable" | tee -a "$T/figures"
 check_nodes boot pub2 pub3 far home
 wait_unmapped home
 
-# 2. UPnP-IGD only.
+# 2. NAT-PMP.
+start home4 --bootstrap 203.0.113.1:44544 --port-mapping natpmp
+wait_up home4
+wait_mapped home4 natpmp
+ctl home4 id | json 'd["port_mapping"]' >>"$T/figures"
+check_nodes home4
+wait_unmapped home4
+
+# 3. UPnP-IGD only.
 upnpd_stop
 upnpd_start no yes
 start home2 --bootstrap 203.0.113.1:44544
@@ -190,7 +221,7 @@ ctl home2 id | json 'd["port_mapping"]' >>"$T/figures"
 check_nodes home2
 wait_unmapped home2
 
-# 3. The control: --no-port-mapping.
+# 4. The control: --no-port-mapping.
 start home3 --bootstrap 203.0.113.1:44544 --no-port-mapping
 wait_up home3
 sleep $((3 * SCALE))
@@ -198,4 +229,4 @@ sleep $((3 * SCALE))
 has_rule 44544 "${LAB_IP[home3]}" && fail "the router holds a rule for home3 (--no-port-mapping)"
 echo "map: home3 (--no-port-mapping) asked for nothing; the router holds no rule for it"
 upnpd_stop
-echo "PASS: port mapping (NAT-PMP and UPnP-IGD against miniupnpd)"
+echo "PASS: port mapping (PCP, NAT-PMP and UPnP-IGD against miniupnpd)"

@@ -38,15 +38,18 @@ TEST_CASE("config file: every option of the command line, the command line wins"
                "log-level = debug\n"
                "no-relay\n"
                "no-lan-discovery = false\n"
-               "nat-keepalive = 15\n"};
+               "nat-keepalive = 15\n"
+               "port-mapping = natpmp,upnp\n"};
     auto w = cli::config_words(f.path, {"daemon"});
     REQUIRE(w);
     CHECK(*w == std::vector<std::string>{"--listen=0.0.0.0:5000", "--listen=[::]:5000", "--bootstrap=203.0.113.5:44544",
-                                         "--log-level=debug", "--no-relay", "--nat-keepalive=15"});
+                                         "--log-level=debug", "--no-relay", "--nat-keepalive=15",
+                                         "--port-mapping=natpmp,upnp"});
     // Given on the command line: every value of the file's is dropped, even a repeatable one's.
     auto w2 = cli::config_words(f.path, {"daemon", "--listen", "127.0.0.1:0", "--log-level=warn"});
     REQUIRE(w2);
-    CHECK(*w2 == std::vector<std::string>{"--bootstrap=203.0.113.5:44544", "--no-relay", "--nat-keepalive=15"});
+    CHECK(*w2 == std::vector<std::string>{"--bootstrap=203.0.113.5:44544", "--no-relay", "--nat-keepalive=15",
+                                          "--port-mapping=natpmp,upnp"});
 
     // Through the parser, as the node sees it.
     auto p = parse({"daemon", "--config", f.path, "--listen=127.0.0.1:7"});
@@ -58,6 +61,20 @@ TEST_CASE("config file: every option of the command line, the command line wins"
     CHECK(p.node.log_level == base::Level::debug);
     CHECK(p.node.log_level_given);
     CHECK(p.node.nat_keepalive_s == 15);
+    CHECK_FALSE(p.node.map_pcp);
+    CHECK(p.node.map_natpmp);
+    CHECK(p.node.map_upnp);
+}
+
+TEST_CASE("options: --port-mapping picks protocols; a wrong name is a usage error") {
+    auto d = parse({"daemon"});
+    CHECK((d.node.map_pcp && d.node.map_natpmp && d.node.map_upnp));
+    auto u = parse({"daemon", "--port-mapping=upnp"});
+    REQUIRE(u.mode == cli::Parsed::Mode::node);
+    CHECK((!u.node.map_pcp && !u.node.map_natpmp && u.node.map_upnp));
+    CHECK(parse({"daemon", "--port-mapping=pcp,igd"}).mode == cli::Parsed::Mode::exit);
+    CHECK(parse({"daemon", "--port-mapping="}).mode == cli::Parsed::Mode::exit);
+    CHECK(parse({"daemon", "--port-mapping=pcp,"}).mode == cli::Parsed::Mode::exit);
 }
 
 TEST_CASE("config file: a mistake names the file and the line, and the node does not start") {
