@@ -428,9 +428,20 @@ bool SessionTable::handshaking(const PublicKey& peer) const {
 
 void SessionTable::disconnect(const PublicKey& peer, Closed why, base::TimePoint now) {
     now_ = now;
-    auto it = live_.find(peer);
-    if (it == live_.end()) return;
-    if (Link* l = find(it->second)) end(*l, why, now, true);
+    if (auto it = live_.find(peer); it != live_.end())
+        if (Link* l = find(it->second)) end(*l, why, now, true);
+    // Handshakes with the peer still in flight go too: one whose response was lost would resend
+    // its init and bring the session back a second after it was asked to go (seen in the NAT lab:
+    // the peer had just answered, and answered the resend afresh).
+    std::vector<LinkId> pending;
+    for (auto& [id, l] : links_) {
+        if (l->linger_until != base::kNever || !l->session) continue;
+        if (l->session->state() != crypto::Session::State::handshaking) continue;
+        if ((l->info.outbound && l->dialed == peer) || (l->session->peer_known() && l->session->peer() == peer))
+            pending.push_back(id);
+    }
+    for (auto id : pending)
+        if (Link* l = find(id)) end(*l, why, now, false);
 }
 
 void SessionTable::close_all(Closed why, base::TimePoint now) {

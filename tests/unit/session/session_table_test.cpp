@@ -393,6 +393,28 @@ TEST_CASE("session table: a lost handshake response on a datagram path: the rese
     REQUIRE(net.run_until([&] { return a.got.size() == 1 && b.got.size() == 1; }, 5s));
 }
 
+TEST_CASE("session table: a disconnect also abandons a handshake in flight, which then brings nothing back") {
+    Net net;
+    Side a{net, vectors::alice(), 1}, b{net, vectors::bob(), 2};
+    auto [la, lb] = net.link(a, b, Path::udp);
+    REQUIRE(b.table->open_inbound(lb, Path::udp, {}, Method::accept, net.now));
+    REQUIRE(a.table->open_outbound(la, Path::udp, b.pk(), {}, Method::punch, net.now).ok());
+    // b answers; the answer is lost; b's user disconnects, then a's, while a still waits.
+    net.run_until([&] { return b.table->connected(a.pk()); }, 1s);
+    REQUIRE(b.table->connected(a.pk()));
+    net.events.clear();
+    b.table->disconnect(a.pk(), {CloseReason::disconnect, false, "asked by the user"}, net.now);
+    REQUIRE(a.table->handshaking(b.pk()));
+    a.table->disconnect(b.pk(), {CloseReason::disconnect, false, "asked by the user"}, net.now);
+    CHECK_FALSE(a.table->handshaking(b.pk()));
+    REQUIRE(a.failed.size() == 1);
+    CHECK(a.failed[0].reason == CloseReason::disconnect);
+    // Before, a resent its init after 1 s and b answered it afresh: a session nobody wanted.
+    net.run_for(5s);
+    CHECK_FALSE(a.table->connected(b.pk()));
+    CHECK_FALSE(b.table->connected(a.pk()));
+}
+
 TEST_CASE("session table: send() refuses at high water and says when there is room again") {
     Net net;
     session::TableConfig cfg;
