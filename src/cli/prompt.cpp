@@ -104,7 +104,7 @@ void Runtime::on_notice(const chat::Notice& n) {
     }
 }
 
-void Runtime::prompt_command(std::vector<std::string> words) {
+void Runtime::prompt_command(std::vector<std::string> words, std::function<void(bool ok)> then) {
     if (input_) input_->pause();
     // Commands that go over the network can take seconds: say so at once.
     bool slow = !words.empty() && (words[0] == "lookup" || words[0] == "connect" || words[0] == "ping" ||
@@ -115,12 +115,13 @@ void Runtime::prompt_command(std::vector<std::string> words) {
         for (auto& w : words) what += (what.empty() ? "" : " ") + w;
         input_->print("(" + what + ": working…)");
     }
-    execute(words, [this, words](CommandReply r) {
+    execute(words, [this, words, then = std::move(then)](CommandReply r) {
         if (!input_) return;
         if (!r.ok)
             input_->print("error: " + r.error);
         else
             input_->print(render_command(words, r.result));
+        if (then) then(r.ok);
         input_->resume();
     });
 }
@@ -131,7 +132,7 @@ void Runtime::on_prompt_line(std::string line) {
     auto e = line.find_last_not_of(" \t\r");
     line = line.substr(b, e - b + 1);
     if (line[0] != '/') {
-        if (!selected_) return input_->print("No conversation selected: /select NAME (or /add ADDRESS NAME first).");
+        if (!selected_) return input_->print("No conversation selected: /select NAME, or /add ADDRESS NAME to start one.");
         auto sent = chat_->messenger().send_text(*selected_, line, ChatHost::clock());
         if (!sent) return input_->print("error: " + sent.status().detail());
         return input_->refresh();
@@ -154,7 +155,7 @@ void Runtime::on_prompt_line(std::string line) {
         if (w.size() < 2 || w.size() > 3) return input_->print("usage: /add ADDRESS [NAME]");
         std::vector<std::string> words = {"add", w[1]};
         if (w.size() == 3) words.push_back("--name=" + w[2]);
-        return prompt_command(words);
+        return prompt_command(words, [this, who = w[1]](bool ok) { select_after("add", ok, who); });
     }
     if (cmd == "history") {
         if (!selected_) return input_->print("No conversation selected: /select NAME.");
@@ -171,9 +172,21 @@ void Runtime::on_prompt_line(std::string line) {
             who = base::to_hex(std::span<const uint8_t>{last_request_ ? *last_request_ : *selected_});
         else
             return input_->print("usage: /" + cmd + " NAME");
-        return prompt_command({cmd, who});
+        if (cmd == "block") return prompt_command({cmd, who});
+        return prompt_command({cmd, who}, [this, who](bool ok) { select_after("accept", ok, who); });
     }
     prompt_command(w);
+}
+
+void Runtime::select_after(const std::string& cmd, bool ok, const std::string& who) {
+    if (!ok || !chat_) return;
+    // Before, a message typed right after /add said "No conversation selected", and the user had
+    // done just what that hint asked.
+    auto k = cmd == "add" ? crypto::parse_peer(who) : chat_->contacts().resolve(who, {chat::ContactState::contact});
+    if (!k || !chat_->contacts().find(*k)) return;
+    selected_ = *k;
+    update_prompt();
+    if (!input_->full_screen()) input_->print("Now writing to " + name_of(*k) + " (/select NAME to change).");
 }
 
 // A script's input ended: leave once every message is delivered, or stored in the DHT while its

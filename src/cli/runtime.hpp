@@ -78,7 +78,11 @@ private:
     void load_saved_contacts();
     void save_contacts();
     void on_prompt_line(std::string line);
-    void prompt_command(std::vector<std::string> words);
+    // Runs a command typed at the prompt and prints its reply; `then` (if any) runs after, told
+    // whether it succeeded.
+    void prompt_command(std::vector<std::string> words, std::function<void(bool ok)> then = {});
+    // /add and /accept: the contact just added or accepted is the conversation the user means.
+    void select_after(const std::string& cmd, bool ok, const std::string& who);
     void on_notice(const chat::Notice& n);
     void update_prompt();
     void finish_script(int waited_s);

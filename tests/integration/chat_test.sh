@@ -173,10 +173,11 @@ $TM new-session -d -s kc -x 160 -y 40 \
 wait_for_socket e
 E=$(ctl e id | json 'd["address"]')
 for _ in $(seq 50); do $TM capture-pane -p -t kc | grep -q "^>" && break; sleep 0.1; done  # the prompt is up
+# /add alone selects the new contact: what is typed next goes to bob.
 $TM send-keys -t kc "/add $B bob" Enter
-$TM send-keys -t kc "/select bob" Enter
 for _ in $(seq 50); do $TM capture-pane -p -t kc | grep -q "^bob>" && break; sleep 0.1; done
-$TM capture-pane -p -t kc | grep -q "^bob>" || fail "no prompt naming bob: $($TM capture-pane -p -t kc)"
+$TM capture-pane -p -t kc | grep -q "^bob>" || fail "/add did not select bob (no prompt naming bob): $($TM capture-pane -p -t kc)"
+$TM capture-pane -p -t kc | grep -q "^Now writing to bob" || fail "/add does not say who is selected: $($TM capture-pane -p -t kc)"
 $TM send-keys -t kc "hi bob, from the terminal" Enter
 until_true 15 "any(m['text']=='hi bob, from the terminal' for r in d['requests'] for m in r['messages'])" ctl b inbox \
     || fail "typed message did not arrive: $($TM capture-pane -p -t kc)"

@@ -69,9 +69,9 @@ expect 5 "the contact list's title" "^ Contacts +│"
 # --- a message typed and delivered, its state updated in place ---
 $TM send-keys -t eve -l "/add $B bob"
 $TM send-keys -t eve Enter
-expect 5 "bob in the contact list" "^1 bob +(offline|direct|relay)"
-$TM send-keys -t eve Tab  # on an empty line: the next conversation
-expect_input "bob>" "Tab on an empty line selects bob"
+# The contact just added is the conversation: it is selected (marked '>') and the prompt names it.
+expect 5 "bob in the contact list, selected" "^1>bob +(offline|direct|relay)"
+expect_input "bob>" "/add selects the new contact's conversation"
 $TM send-keys -t eve -l "hi bob, full screen"
 $TM send-keys -t eve Enter
 expect 15 "the message shown delivered" "me: hi bob, full screen \(delivered\)"
@@ -113,6 +113,7 @@ for _ in $(seq 50); do screen | grep -q "^Contact request" || break; sleep 0.1; 
 screen | grep -q "^Contact request" && fail "the request banner stays after /accept"
 ctl eve contacts | json "[c['state'] for c in d if c['name']=='$CAROL']" | grep -q "'contact'" ||
     fail "carol is not a contact after /accept: $(ctl eve contacts)"
+expect_input "$CAROL>" "/accept selects the accepted contact's conversation"
 
 # --- switching conversations: Alt-2 and Tab ---
 N=$(screen | grep -E "^[1-9][ >]$CAROL " | cut -c1)
