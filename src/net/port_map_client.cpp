@@ -104,6 +104,11 @@ std::string ipv4_string(uint32_t net_order) {
 // answers arrive and "port unreachable" comes back as ECONNREFUSED at once. Resends at 250 ms,
 // doubling, until `wait_ms` (RFC 6887 §8.1.1 starts at 3 s; on a LAN, an answer that has not come
 // in 250 ms was lost). Answers that are not for this request are ignored.
+// ICMP port unreachable: as final as no answer at all (Errc::timeout) for NAT-PMP on that port.
+base::Status nothing_listens() {
+    return {base::Errc::not_found, "PCP: nothing listens on the gateway's port 5351"};
+}
+
 struct PcpExchange {
     int fd = -1;
     base::Endpoint local;
@@ -136,7 +141,7 @@ struct PcpExchange {
             if (now >= deadline) return base::Status{base::Errc::timeout, "PCP: the gateway did not answer"};
             if (now >= resend) {
                 if (::send(fd, bytes.data(), bytes.size(), 0) < 0) {
-                    if (errno == ECONNREFUSED) return unavailable("PCP: nothing listens on the gateway's port 5351");
+                    if (errno == ECONNREFUSED) return nothing_listens();
                     return unavailable("PCP: send: " + std::string{std::strerror(errno)});
                 }
                 resend = now + std::chrono::milliseconds(interval_ms);
@@ -149,7 +154,7 @@ struct PcpExchange {
             uint8_t buf[1100];  // RFC 6887 §7: messages are at most 1100 bytes
             ssize_t n = ::recv(fd, buf, sizeof buf, 0);
             if (n < 0) {
-                if (errno == ECONNREFUSED) return unavailable("PCP: nothing listens on the gateway's port 5351");
+                if (errno == ECONNREFUSED) return nothing_listens();
                 continue;
             }
             auto r = pcp::parse_map_response({buf, static_cast<size_t>(n)}, req);
@@ -196,8 +201,7 @@ base::Result<PortMapGrant> PortMapClient::map(const PortMapRequest& req) {
             tcp_mapped_ = g->tcp;
             return g;
         }
-        if (proto == "pcp" && (g.status().code() == base::Errc::timeout ||
-                               g.status().detail().find("nothing listens") != std::string::npos))
+        if (proto == "pcp" && (g.status().code() == base::Errc::timeout || g.status().code() == base::Errc::not_found))
             port_5351_silent = true;
         if (first_error.ok()) first_error = g.status();
         else first_error = base::Status{g.status().code(), first_error.detail() + "; " + g.status().detail()};

@@ -416,13 +416,15 @@ size_t SessionTable::queued_bytes(const PublicKey& peer) const {
     return l->reliable ? l->reliable->queued_bytes() : io_.queued(l->info.id);
 }
 
+bool SessionTable::handshaking_with(const Link& l, const PublicKey& peer) {
+    if (l.linger_until != base::kNever || !l.session) return false;
+    if (l.session->state() != crypto::Session::State::handshaking) return false;
+    return (l.info.outbound && l.dialed == peer) || (l.session->peer_known() && l.session->peer() == peer);
+}
+
 bool SessionTable::handshaking(const PublicKey& peer) const {
-    for (auto& [id, l] : links_) {
-        if (l->linger_until != base::kNever || !l->session) continue;
-        if (l->session->state() != crypto::Session::State::handshaking) continue;
-        if ((l->info.outbound && l->dialed == peer) || (l->session->peer_known() && l->session->peer() == peer))
-            return true;
-    }
+    for (auto& [id, l] : links_)
+        if (handshaking_with(*l, peer)) return true;
     return false;
 }
 
@@ -434,12 +436,8 @@ void SessionTable::disconnect(const PublicKey& peer, Closed why, base::TimePoint
     // its init and bring the session back a second after it was asked to go (seen in the NAT lab:
     // the peer had just answered, and answered the resend afresh).
     std::vector<LinkId> pending;
-    for (auto& [id, l] : links_) {
-        if (l->linger_until != base::kNever || !l->session) continue;
-        if (l->session->state() != crypto::Session::State::handshaking) continue;
-        if ((l->info.outbound && l->dialed == peer) || (l->session->peer_known() && l->session->peer() == peer))
-            pending.push_back(id);
-    }
+    for (auto& [id, l] : links_)
+        if (handshaking_with(*l, peer)) pending.push_back(id);
     for (auto id : pending)
         if (Link* l = find(id)) end(*l, why, now, false);
 }

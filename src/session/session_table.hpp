@@ -155,6 +155,8 @@ private:
     };
 
     Link* find(LinkId id);
+    // A link still handshaking with `peer` (dialed to it, or its init named it).
+    static bool handshaking_with(const Link& l, const PublicKey& peer);
     const Link* find(LinkId id) const;
     crypto::ResponderContext responder_context();
     bool under_load();
