@@ -314,19 +314,21 @@ int main(int argc, char** argv) {
     if (report.contains("sessions")) print_sessions(report["sessions"]);
     if (report.contains("chat")) {
         auto& c = report["chat"];
-        std::printf("\nChat between real nodes on 127.0.0.1 (sealed, outbox and history synced in groups, acknowledged)\n");
+        std::printf("\nChat between real nodes on 127.0.0.1 (outbox and history synced in groups, acknowledged)\n");
         if (c.contains("error")) {
             std::printf("error: %s\n", c["error"].get<std::string>().c_str());
         } else {
             std::printf("  send -> acknowledged, warm session: p50 %.2f ms, p99 %.2f ms (%zu messages, one at a time)\n",
                         c["latency_ms"]["p50"].get<double>(), c["latency_ms"]["p99"].get<double>(),
                         c["latency_ms"]["messages"].get<size_t>());
-            std::printf("  throughput: %.0f messages/s (%zu sent at once, until the last acknowledgement; %zu fdatasyncs)\n",
+            std::printf("  throughput: %.0f messages/s (%zu sent at once, until the last acknowledgement; %zu fdatasyncs;"
+                        " %zu went as text, %zu sealed)\n",
                         c["throughput"]["msgs_per_s"].get<double>(), c["throughput"]["messages"].get<size_t>(),
-                        c["throughput"]["fdatasyncs"].get<size_t>());
+                        c["throughput"]["fdatasyncs"].get<size_t>(), c["throughput"]["as_text"].get<size_t>(),
+                        c["throughput"]["sealed"].get<size_t>());
             if (c["envelope_us"].contains("seal")) {
                 double seal = c["envelope_us"]["seal"].get<double>(), open = c["envelope_us"]["open"].get<double>();
-                std::printf("  sealing one message %.0f us, opening it %.0f us: one thread's ceiling %.0f messages/s\n", seal,
+                std::printf("  sealing one envelope (mailboxes, older peers) %.0f us, opening it %.0f us: %.0f messages/s on one thread\n", seal,
                             open, 1e6 / (seal + open));
             }
             std::printf("  cold start of the sender to delivered: median %.0f ms (min %.0f, max %.0f, %zu runs)\n",

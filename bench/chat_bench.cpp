@@ -93,8 +93,9 @@ struct Harness {
     }
 };
 
-// What sealing and opening one message costs on this thread: with both nodes on one thread,
-// 1e6 / (seal + open) messages per second is the ceiling of the throughput figure.
+// What sealing and opening one envelope costs on this thread: with both nodes on one thread,
+// 1e6 / (seal + open) messages per second is the ceiling when every message is sealed (mailbox
+// items, and peers without "text" payloads; PROTOCOL.md §15).
 json envelope_cost(const crypto::PublicKey& to, const crypto::Identity& from, const crypto::Identity& me) {
     crypto::SodiumRng rng;
     crypto::EnvelopeOpener opener{me};
@@ -151,6 +152,8 @@ json run_chat(size_t messages) {
             return h.nodes["a"]->chat().commit_counts().syncs + h.nodes["b"]->chat().commit_counts().syncs;
         };
         uint64_t syncs0 = syncs();
+        auto& counts = h.nodes["a"]->chat().messenger().counts();
+        uint64_t text0 = counts.sent_as_text, sealed0 = counts.sealed;
         auto t0 = Clock::now();
         for (size_t i = 0; i < messages; ++i) h.send("a", pb, "burst " + std::to_string(i));
         if (!h.run_until([&] { return h.delivered.size() >= before + messages; }, 120000))
@@ -158,7 +161,8 @@ json run_chat(size_t messages) {
         double burst_ms = ms_since(t0);
         out["throughput"] = {{"messages", messages}, {"ms", burst_ms},
                              {"msgs_per_s", static_cast<double>(messages) / (burst_ms / 1000)},
-                             {"fdatasyncs", syncs() - syncs0}};
+                             {"fdatasyncs", syncs() - syncs0}, {"as_text", counts.sent_as_text - text0},
+                             {"sealed", counts.sealed - sealed0}};
         out["envelope_us"] = envelope_cost(pb, h.nodes["a"]->host().identity(), h.nodes["b"]->host().identity());
 
         // Cold start: the sender process starts (key, files, sockets, DHT join), then sends.

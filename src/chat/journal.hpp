@@ -10,6 +10,8 @@
 // is kept if its checksum holds. Nothing is ever deleted.
 // The shape follows LevelDB's log (db/log_format.h): checksummed records, torn tails detected.
 // Groundwork for the chat outbox and history (issue #4).
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -50,6 +52,7 @@ private:
     Journal(std::string path, int fd) : path_{std::move(path)}, fd_{fd} {}
     std::string path_;
     int fd_ = -1;
+    off_t end_ = -1;  // where the next line begins, known after the first append (-1: ask the file)
     GroupCommit* group_ = nullptr;
     uint64_t group_id_ = 0;
 };

@@ -67,12 +67,14 @@ base::Result<Entry> Messenger::send_text(const PublicKey& to, const std::string&
     e.seq = history_.next_seq(to);
     e.incoming = false;
     e.status = "sending";
-    auto env = crypto::seal_envelope(me_, to, e.id, e.ts_ms, bytes(encode(LetterBody{text, e.seq, {}})), rng_);
-    if (!env) return env.status();
+    // Sealing waits until a mailbox or an old peer needs it; the recipient's key is checked now.
+    PeerState& ps = peers_[to];
+    if (ps.key_ok < 0) ps.key_ok = crypto::noise::static_public_of(to).has_value();
+    if (!ps.key_ok) return base::invalid_argument("the recipient's key is not a valid public key");
     OutboxItem item;
     item.id = e.id;
     item.to = to;
-    item.envelope = std::move(*env);
+    item.text = text;
     item.ts_ms = e.ts_ms;
     item.seq = e.seq;
     item.expires_ms = now.wall_ms + static_cast<uint64_t>(base::to_ms_int(cfg_.expiry));
@@ -107,8 +109,19 @@ void Messenger::want(const PublicKey& peer, PeerState& ps) {
 
 void Messenger::deliver(const PublicKey& peer, Clock now) {
     PeerState& ps = peers_[peer];
-    auto items = outbox_.pending_for(peer);
+    // Only what was written after the last message this session carried: a burst of n
+    // messages then costs O(n), not O(n^2).
+    auto items = outbox_.pending_for(peer, ps.resume);
     auto receipts = outbox_.receipts_for(peer);
+    if (ps.hello_owed && ps.up) {
+        Payload h;
+        h.type = PayloadType::hello;
+        h.takes_text = true;
+        h.reply = ps.hello_ask;
+        auto r = fx_.send(peer, encode(h));
+        if (r == Effects::Sent::busy) return;
+        ps.hello_owed = false;  // (with no session, the next one sends its own)
+    }
     if (items.empty() && ps.acks.empty() && receipts.empty()) return;
     // Acknowledgements first: they are small and free the other side's outbox.
     while (!ps.acks.empty()) {
@@ -141,14 +154,28 @@ void Messenger::deliver(const PublicKey& peer, Clock now) {
         ++counts_.receipts_sent;
     }
     for (auto* i : items) {
-        if (ps.sent.count(i->id)) continue;
+        if (ps.sent.count(i->id)) {
+            ps.resume = i->order + 1;
+            continue;
+        }
         Payload m;
-        m.type = PayloadType::msg;
-        m.envelope = i->envelope;
+        if (ps.takes_text && !i->text.empty()) {
+            m.type = PayloadType::text;
+            m.id = i->id;
+            m.ts_ms = i->ts_ms;
+            m.seq = i->seq;
+            m.text = i->text;
+            ++counts_.sent_as_text;
+        } else {
+            m.type = PayloadType::msg;
+            m.envelope = sealed(*i);
+            if (m.envelope.empty()) continue;  // reported by sealed(); it stays pending, and expires
+        }
         auto r = fx_.send(peer, encode(m));
         if (r == Effects::Sent::no_session) return want(peer, ps);
         if (r == Effects::Sent::busy) return;  // on_writable() continues, in order
         ps.sent[i->id] = now.mono;
+        ps.resume = i->order + 1;
     }
 }
 
@@ -160,7 +187,13 @@ void Messenger::on_connected(const PublicKey& peer, Clock now) {
     PeerState& ps = peers_[peer];
     ps.connecting = false;
     ps.sent.clear();
+    ps.resume = 0;
     ps.up = true;
+    // Whether the peer takes "text" is asked anew on every session: it may have restarted as
+    // another version. Until its hello comes, messages go sealed.
+    ps.takes_text = false;
+    ps.hello_owed = true;
+    ps.hello_ask = true;
     deliver(peer, now);
 }
 
@@ -235,15 +268,32 @@ void Messenger::on_disconnected(const PublicKey& peer, Clock) {
     if (it == peers_.end()) return;
     it->second.up = false;
     it->second.sent.clear();
+    it->second.resume = 0;
+    it->second.takes_text = false;
+    it->second.hello_owed = false;
     // Still wanted if anything is pending: the connector redials.
 }
 
 void Messenger::on_writable(const PublicKey& peer, Clock now) { deliver(peer, now); }
 
+const std::vector<uint8_t>& Messenger::sealed(const OutboxItem& item) {
+    if (!item.envelope.empty()) return item.envelope;
+    auto env = crypto::seal_envelope(me_, item.to, item.id, item.ts_ms, bytes(encode(LetterBody{item.text, item.seq, {}})),
+                                     rng_);
+    if (!env) {
+        problem("cannot seal a message to " + default_name(item.to) + ": " + env.status().detail());
+        return item.envelope;
+    }
+    ++counts_.sealed;
+    outbox_.keep_envelope(item.id, std::move(*env));
+    return item.envelope;
+}
+
 void Messenger::store_in_mailbox(const OutboxItem& item, Clock now) {
-    if (!putting_.insert(item.id).second) return;
+    const auto& env = sealed(item);
+    if (env.empty() || !putting_.insert(item.id).second) return;
     stored_at_[item.id] = now.mono;
-    fx_.mailbox_put(item.to, slot_of(item.id), hex(item.envelope), cfg_.mailbox_ttl);
+    fx_.mailbox_put(item.to, slot_of(item.id), hex(env), cfg_.mailbox_ttl);
 }
 
 void Messenger::on_mailbox_put(const std::string& slot, size_t stored, Clock) {
@@ -291,6 +341,30 @@ void Messenger::set_status(const PublicKey& peer, const MessageId& id, const std
 
 void Messenger::on_payload(const PublicKey& peer, const Payload& p, Clock now) {
     if (p.type == PayloadType::ack) return acknowledged(peer, p.id);
+    if (p.type == PayloadType::hello) {
+        PeerState& ps = peers_[peer];
+        ps.takes_text = p.takes_text;
+        if (p.reply) {
+            ps.hello_owed = true;
+            ps.hello_ask = false;
+        }
+        return deliver(peer, now);
+    }
+    if (p.type == PayloadType::text) {
+        // The session authenticated the peer and encrypted the payload end to end, so the
+        // letter is the peer's own; only the body is checked.
+        if (p.text.empty() || p.text.size() > kMaxTextBytes) {
+            ++counts_.malformed;
+            return;
+        }
+        crypto::Letter letter;
+        letter.sender = peer;
+        letter.recipient = me_.public_key;
+        letter.id = p.id;
+        letter.timestamp_ms = p.ts_ms;
+        accept(letter, LetterBody{p.text, p.seq, {}}, now);
+        return;
+    }
     if (p.type != PayloadType::msg) return;
     auto letter = opener_.open(p.envelope);
     if (!letter) {
@@ -475,6 +549,7 @@ base::TimePoint Messenger::tick(Clock now) {
             if (now.mono - it->second >= cfg_.ack_timeout) {
                 ++counts_.resent;
                 it = ps.sent.erase(it);  // sent again below
+                ps.resume = 0;
             } else {
                 next = std::min(next, it->second + cfg_.ack_timeout);
                 ++it;

@@ -5,12 +5,13 @@
 // out through Effects, and the answers come back through the on_*() calls. The runtime joins it
 // to the session manager and the DHT; the tests join two of them to a simulated network.
 //
-// Delivery (PROTOCOL.md §15): a message is sealed and written to the outbox before anything is
-// sent. If a session with the recipient is up, it goes over it (with every earlier unacknowledged
-// message to the same peer first, so order holds); otherwise the runtime is asked to connect
+// Delivery (PROTOCOL.md §15): a message is written to the outbox before anything is sent. If a
+// session with the recipient is up, it goes over it (with every earlier unacknowledged message to
+// the same peer first, so order holds): as a "text" payload once the peer's hello said it takes
+// them, else sealed in an envelope; otherwise the runtime is asked to connect
 // (Effects::want: the runtime's connector looks the peer up and keeps trying, with its own
-// backoff, until released). Each failed attempt is reported (on_unreachable); the envelope is then
-// put in the recipient's DHT mailbox (status "stored") until an acknowledgement arrives
+// backoff, until released). Each failed attempt is reported (on_unreachable); the message is then
+// sealed and put in the recipient's DHT mailbox (status "stored") until an acknowledgement arrives
 // ("delivered") or the message expires (30 days, "expired", shown).
 // The receiver writes a message to its history before acknowledging it, and recognises resends
 // by message ID: it acknowledges them again and shows nothing. Messages it takes from its
@@ -115,6 +116,7 @@ public:
         uint64_t undecryptable = 0, forged = 0, malformed = 0, wrong_sender = 0, stray_acks = 0;
         uint64_t mailbox_fetches = 0, mailbox_items = 0, write_errors = 0;
         uint64_t receipts_sent = 0, receipts_stored = 0, receipts_received = 0;
+        uint64_t sent_as_text = 0, sealed = 0;  // payloads: "text" on a session; envelopes sealed
     };
     const Counts& counts() const { return counts_; }
     size_t pending() const { return outbox_.size(); }
@@ -128,12 +130,19 @@ private:
         bool wanted = false;      // Effects::want() was called, not yet release()
         bool connecting = false;  // an attempt is in progress
         bool up = false;          // a session is established
+        bool takes_text = false;  // the peer's hello on this session said so
+        bool hello_owed = false;  // ours, not yet sent on this session
+        bool hello_ask = false;   // ... asking for the peer's (a new session) or not (an answer)
+        int key_ok = -1;          // the peer's key converts to X25519 (so a letter can be sealed to it)
         std::vector<MessageId> acks;                  // to send once a session is up
         std::map<MessageId, base::TimePoint> sent;    // on the current session, unacknowledged
+        uint64_t resume = 0;  // every pending item written before this order is in `sent`
     };
     void deliver(const PublicKey& peer, Clock now);
     void want(const PublicKey& peer, PeerState& ps);
     void store_in_mailbox(const OutboxItem& item, Clock now);
+    // The item's envelope, sealed now if it was not yet (empty if it cannot be).
+    const std::vector<uint8_t>& sealed(const OutboxItem& item);
     void store_receipt(const ReceiptItem& rc);
     void owe_receipt(const PublicKey& to, std::vector<MessageId> ids, Clock now);
     void acknowledged(const PublicKey& peer, const MessageId& id);

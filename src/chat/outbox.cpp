@@ -12,9 +12,13 @@ using json = nlohmann::json;
 std::string hex(std::span<const uint8_t> b) { return base::to_hex(b); }
 
 std::string add_record(const OutboxItem& i) {
-    return json{{"op", "add"}, {"id", hex(i.id)}, {"to", hex(i.to)}, {"env", hex(i.envelope)},
-                {"ts", i.ts_ms}, {"seq", i.seq}, {"expires", i.expires_ms}}
-        .dump();
+    json j{{"op", "add"}, {"id", hex(i.id)}, {"to", hex(i.to)}};
+    if (!i.text.empty()) j["text"] = i.text;
+    if (i.text.empty()) j["env"] = hex(i.envelope);  // an old record's only copy
+    j["ts"] = i.ts_ms;
+    j["seq"] = i.seq;
+    j["expires"] = i.expires_ms;
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 std::string stored_record(const crypto::MessageId& id) { return json{{"op", "stored"}, {"id", hex(id)}}.dump(); }
 std::string receipt_record(const ReceiptItem& r) {
@@ -44,12 +48,17 @@ base::Result<Outbox> Outbox::open(const std::string& path, std::vector<std::stri
             if (op == "add") {
                 OutboxItem i;
                 i.id = id;
-                auto env = base::from_hex(o.at("env").get<std::string>());
-                if (!env || !base::from_hex_exact(o.at("to").get<std::string>(), i.to)) throw std::runtime_error("bad hex");
-                i.envelope = std::move(*env);
+                if (!base::from_hex_exact(o.at("to").get<std::string>(), i.to)) throw std::runtime_error("bad hex");
+                if (o.contains("text")) i.text = o.at("text").get<std::string>();
+                if (o.contains("env") || i.text.empty()) {
+                    auto env = base::from_hex(o.at("env").get<std::string>());
+                    if (!env) throw std::runtime_error("bad hex");
+                    i.envelope = std::move(*env);
+                }
                 i.ts_ms = o.at("ts").get<uint64_t>();
                 i.seq = o.at("seq").get<uint64_t>();
                 i.expires_ms = o.at("expires").get<uint64_t>();
+                i.order = box.next_order_;
                 box.order_of_[id] = box.next_order_;
                 box.items_[box.next_order_++] = std::move(i);
             } else if (op == "stored") {
@@ -106,8 +115,13 @@ base::Result<Outbox> Outbox::open(const std::string& path, std::vector<std::stri
 base::Status Outbox::add(const OutboxItem& item) {
     if (auto st = journal_->append(add_record(item)); !st.ok()) return st;
     order_of_[item.id] = next_order_;
-    items_[next_order_++] = item;
+    auto& in = items_[next_order_] = item;
+    in.order = next_order_++;
     return {};
+}
+
+void Outbox::keep_envelope(const crypto::MessageId& id, std::vector<uint8_t> envelope) {
+    if (auto it = order_of_.find(id); it != order_of_.end()) items_[it->second].envelope = std::move(envelope);
 }
 
 base::Status Outbox::mark_stored(const crypto::MessageId& id) {
@@ -181,10 +195,10 @@ std::vector<const OutboxItem*> Outbox::pending() const {
     return out;
 }
 
-std::vector<const OutboxItem*> Outbox::pending_for(const crypto::PublicKey& to) const {
+std::vector<const OutboxItem*> Outbox::pending_for(const crypto::PublicKey& to, uint64_t from) const {
     std::vector<const OutboxItem*> out;
-    for (auto& [order, item] : items_)
-        if (item.to == to) out.push_back(&item);
+    for (auto it = items_.lower_bound(from); it != items_.end(); ++it)
+        if (it->second.to == to) out.push_back(&it->second);
     return out;
 }
 

@@ -1,6 +1,9 @@
 #pragma once
 // Messages written but not yet acknowledged, durable across kill -9 (outbox.log, a Journal):
-//   {"op":"add", id, to, env, ts, seq, expires}   the sealed envelope, before anything is sent
+//   {"op":"add", id, to, text, ts, seq, expires}  the message, before anything is sent. It is
+//                                                 sealed only if it must go to a mailbox or to a
+//                                                 peer without "text" (PROTOCOL.md §15); files
+//                                                 from before that hold the envelope, `env`
 //   {"op":"stored", id}                           a copy sits in the recipient's DHT mailbox
 //   {"op":"done", id, "status"}                   delivered (acknowledged) or expired; for a
 //                                                 receipt: sent, stored or expired
@@ -24,9 +27,11 @@ namespace chat {
 struct OutboxItem {
     crypto::MessageId id{};
     crypto::PublicKey to{};
-    std::vector<uint8_t> envelope;
+    std::string text;               // empty in records written before "text" payloads
+    std::vector<uint8_t> envelope;  // sealed when first needed (kept in memory), or from an old record
     uint64_t ts_ms = 0, seq = 0, expires_ms = 0;
     bool stored = false;  // in the DHT mailbox
+    uint64_t order = 0;   // write order in this process (set by the Outbox)
 };
 
 // Receipts owed: the sender of messages we took from our mailbox must learn that we have them.
@@ -45,6 +50,8 @@ public:
     void defer_sync(GroupCommit* group) { journal_->defer_sync(group); }
     base::Status add(const OutboxItem& item);
     base::Status mark_stored(const crypto::MessageId& id);
+    // Keeps a message's envelope in memory once sealed (not written: it can be sealed again).
+    void keep_envelope(const crypto::MessageId& id, std::vector<uint8_t> envelope);
     // Removes the message; `status` ("delivered", "expired") is recorded.
     base::Status finish(const crypto::MessageId& id, const std::string& status);
     // Forgets the message in memory only, when even finish() could not be written (a full
@@ -60,7 +67,8 @@ public:
     const OutboxItem* find(const crypto::MessageId& id) const;
     // Pending messages, in the order they were written.
     std::vector<const OutboxItem*> pending() const;
-    std::vector<const OutboxItem*> pending_for(const crypto::PublicKey& to) const;
+    // ... to one recipient, from write order `from` on (a sender's resume point).
+    std::vector<const OutboxItem*> pending_for(const crypto::PublicKey& to, uint64_t from = 0) const;
     size_t size() const { return items_.size(); }
 
 private:

@@ -57,6 +57,22 @@ base::Result<Payload> PayloadDecoder::decode(std::span<const uint8_t> bytes) {
         std::string_view id;
         if (obj["id"].get_string().get(id) != simdjson::SUCCESS || !base::from_hex_exact(id, p.id))
             return base::malformed("ack.id: not 32 hex");
+    } else if (t == "hello") {
+        p.type = PayloadType::hello;
+        uint64_t v = 0;
+        if (obj["text"].get_uint64().get(v) == simdjson::SUCCESS) p.takes_text = v == 1;
+        if (obj["r"].get_uint64().get(v) == simdjson::SUCCESS) p.reply = v == 1;
+    } else if (t == "text") {
+        p.type = PayloadType::text;
+        std::string_view id, text;
+        if (obj["id"].get_string().get(id) != simdjson::SUCCESS || !base::from_hex_exact(id, p.id))
+            return base::malformed("text.id: not 32 hex");
+        if (obj["ts"].get_uint64().get(p.ts_ms) != simdjson::SUCCESS)
+            return base::malformed("text.ts: missing or not an unsigned integer");
+        if (obj["seq"].get_uint64().get(p.seq) != simdjson::SUCCESS)
+            return base::malformed("text.seq: missing or not an unsigned integer");
+        if (obj["text"].get_string().get(text) != simdjson::SUCCESS) return base::malformed("text.text: not a string");
+        p.text = text;
     } else {
         return base::Status{base::Errc::not_found, "payload type '" + std::string(t) + "' is not known here"};
     }
@@ -103,6 +119,18 @@ std::string encode(const Payload& p) {
             j["t"] = "ack";
             j["id"] = base::to_hex(std::span<const uint8_t>{p.id});
             break;
+        case PayloadType::hello:
+            j["t"] = "hello";
+            if (p.takes_text) j["text"] = 1;
+            if (p.reply) j["r"] = 1;
+            break;
+        case PayloadType::text:
+            j["t"] = "text";
+            j["id"] = base::to_hex(std::span<const uint8_t>{p.id});
+            j["ts"] = p.ts_ms;
+            j["seq"] = p.seq;
+            j["text"] = p.text;
+            return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     }
     return j.dump();
 }

@@ -1,7 +1,10 @@
 #pragma once
 // What travels inside a session's data frames: one JSON object whose "t" names its type
 // (PROTOCOL.md §12.7): "ping"/"pong", the application-level echo of `kadchat ctl ping`; "msg", a
-// sealed envelope (§13) carrying one chat message; "ack", the recipient's receipt for one.
+// sealed envelope (§13) carrying one chat message; "ack", the recipient's receipt for one;
+// "hello", which says the sender takes "text"; and "text", one chat message sent in the clear
+// inside the session (its Noise keys already authenticate and encrypt it end to end), which
+// saves the envelope's two X25519 and Ed25519 operations a message when both sides are live.
 // Inside a msg's envelope, the letter body is {"text": ..., "seq": n} (§15), or a receipt,
 // {"receipt": [message IDs]}, which a recipient puts in the sender's mailbox for messages it
 // took from its own.
@@ -15,13 +18,17 @@
 
 namespace chat {
 
-enum class PayloadType { ping, pong, msg, ack };
+enum class PayloadType { ping, pong, msg, ack, hello, text };
 
 struct Payload {
     PayloadType type = PayloadType::ping;
     uint64_t n = 0;                 // ping/pong: sequence number, echoed
     std::vector<uint8_t> envelope;  // msg: the sealed envelope
-    crypto::MessageId id{};         // ack: the message received
+    crypto::MessageId id{};         // ack: the message received; text: the message's ID
+    bool takes_text = false;        // hello: the sender accepts "text" payloads
+    bool reply = false;             // hello: answer with a hello of your own
+    uint64_t ts_ms = 0, seq = 0;    // text: the sender's timestamp and per-conversation counter
+    std::string text;               // text: the message (at most kMaxTextBytes, checked by the messenger)
 };
 
 // What a letter's payload holds once the envelope is open.

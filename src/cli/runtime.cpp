@@ -26,6 +26,13 @@ std::string key_path(const std::string& dir) { return dir + "/identity.key"; }
 std::string contacts_path(const std::string& dir) { return dir + "/contacts.json"; }
 std::string socket_path(const std::string& dir) { return dir + "/control.sock"; }
 
+chat::Payload ping_payload(chat::PayloadType type, uint64_t n) {
+    chat::Payload p;
+    p.type = type;
+    p.n = n;
+    return p;
+}
+
 base::Status mkdir_p(const std::string& dir) {
     std::string cur;
     std::stringstream ss(dir);
@@ -189,7 +196,7 @@ void Runtime::ping_step(PingRun& run) {
     constexpr size_t kWindow = 64;
     sessions_->cork();
     while (run.next < run.count && run.in_flight.size() < kWindow) {
-        std::string m = chat::encode(chat::Payload{chat::PayloadType::ping, run.next, {}, {}});
+        std::string m = chat::encode(ping_payload(chat::PayloadType::ping, run.next));
         auto st = sessions_->send(run.peer, {reinterpret_cast<const uint8_t*>(m.data()), m.size()});
         if (!st.ok()) break;  // (queue full: the next pong sends more)
         run.in_flight[run.next] = base::steady_now();
@@ -218,12 +225,13 @@ void Runtime::on_session_payload(const crypto::PublicKey& peer, std::span<const 
                p.status().detail().c_str());
         return;
     }
-    if (p->type == chat::PayloadType::msg || p->type == chat::PayloadType::ack) {
+    if (p->type == chat::PayloadType::msg || p->type == chat::PayloadType::ack || p->type == chat::PayloadType::hello ||
+        p->type == chat::PayloadType::text) {
         if (chat_) chat_->payload(peer, *p);
         return;
     }
     if (p->type == chat::PayloadType::ping) {
-        std::string m = chat::encode(chat::Payload{chat::PayloadType::pong, p->n, {}, {}});
+        std::string m = chat::encode(ping_payload(chat::PayloadType::pong, p->n));
         if (sessions_->send(peer, {reinterpret_cast<const uint8_t*>(m.data()), m.size()}).ok())
             ++payload_counts_.pings_answered;
         return;

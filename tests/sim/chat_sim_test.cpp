@@ -14,8 +14,11 @@
 #include <memory>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "base/hex.hpp"
 #include "base/logger.hpp"
+#include "chat/journal.hpp"
 #include "chat/messenger.hpp"
 #include "temp_dir.hpp"
 
@@ -47,6 +50,7 @@ struct SimNode : chat::Effects {
     std::vector<chat::Notice> notices;
     bool online = true;
     bool silent = false;  // connects to it never complete (a lookup waiting out its timeouts)
+    bool old_version = false;  // a node from before "hello" and "text": its runtime drops them as unknown
 
     SimNode(World& world, uint64_t seed) : w{world}, dir{tmp.path}, id{make_id(seed)}, rng{seed + 1000} {
         open();
@@ -101,6 +105,7 @@ struct World {
     std::map<PublicKey, std::map<std::string, std::pair<PublicKey, std::string>>> mailbox;  // owner -> slot -> (sender, data)
     chat::PayloadDecoder dec;
     uint64_t payloads = 0;
+    std::map<chat::PayloadType, uint64_t> kinds;  // payloads delivered, by type
 
     SimNode& add(uint64_t seed) {
         nodes.push_back(std::make_unique<SimNode>(*this, seed));
@@ -157,6 +162,8 @@ chat::Effects::Sent SimNode::send(const PublicKey& peer, const std::string& payl
         if (!to || !to->online || !w.sessions.count({pk(), peer})) return;  // lost with the session
         auto p = w.dec.decode({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()});
         REQUIRE(p);
+        if (to->old_version && (p->type == chat::PayloadType::hello || p->type == chat::PayloadType::text)) return;
+        ++w.kinds[p->type];
         to->m->on_payload(pk(), *p, w.clock());
     });
     return Sent::ok;
@@ -324,6 +331,146 @@ TEST_CASE("chat sim: 1,000 messages arrive in order, none lost or duplicated, ac
     CHECK(texts(b, a.pk(), true) == sent);
     CHECK(a.m->pending() == 0);
     CHECK(b.m->counts().received == 1000);
+}
+
+TEST_CASE("chat sim: on a session both sides said hello on, messages go as text, not sealed; mailboxes still get envelopes") {
+    World w;
+    auto& a = w.add(1);
+    auto& b = w.add(2);
+    befriend(a, b);
+    auto first = a.m->send_text(b.pk(), "first", w.clock());
+    REQUIRE(first);
+    w.run(1s);
+    CHECK(a.status_of(b.pk(), first->id) == "delivered");
+    // The first message went out as the session came up, before the peer's hello: sealed.
+    CHECK(w.kinds[chat::PayloadType::hello] == 4);  // each side asks, each side answers
+    CHECK(w.kinds[chat::PayloadType::msg] == 1);
+    for (int i = 0; i < 50; ++i) REQUIRE(a.m->send_text(b.pk(), "warm " + std::to_string(i), w.clock()));
+    REQUIRE(b.m->send_text(a.pk(), "and back", w.clock()));
+    w.run(1s);
+    CHECK(w.kinds[chat::PayloadType::msg] == 1);
+    CHECK(w.kinds[chat::PayloadType::text] == 51);
+    CHECK(texts(b, a.pk(), true).size() == 51);
+    CHECK(texts(a, b.pk(), true) == std::vector<std::string>{"and back"});
+    CHECK(a.m->pending() == 0);
+    CHECK(b.m->pending() == 0);
+    CHECK(b.m->counts().received == 51);
+
+    // Offline: the message is sealed for the mailbox, and the envelope opens to the same letter.
+    w.sessions.clear();
+    a.m->on_disconnected(b.pk(), w.clock());
+    b.m->on_disconnected(a.pk(), w.clock());
+    b.online = false;
+    auto late = a.m->send_text(b.pk(), "while away", w.clock());
+    REQUIRE(late);
+    w.run(5s);
+    CHECK(a.status_of(b.pk(), late->id) == "stored");
+    REQUIRE(w.mailbox[b.pk()].size() == 1);
+    auto env = base::from_hex(w.mailbox[b.pk()].begin()->second.second);
+    REQUIRE(env);
+    crypto::EnvelopeOpener opener{b.id};
+    auto letter = opener.open(*env);
+    REQUIRE(letter);
+    CHECK(letter->sender == a.pk());
+    CHECK(letter->id == late->id);
+    b.online = true;
+    b.m->fetch_soon(w.clock());
+    w.run(60s);
+    CHECK(texts(b, a.pk(), true).back() == "while away");
+    CHECK(a.status_of(b.pk(), late->id) == "delivered");
+    CHECK(b.m->counts().received == 52);
+}
+
+TEST_CASE("chat sim: a peer from before \"text\" gets sealed envelopes, and a crash keeps what the outbox held") {
+    World w;
+    auto& a = w.add(1);
+    auto& b = w.add(2);
+    befriend(a, b);
+    b.old_version = true;
+    std::vector<std::string> sent;
+    for (int i = 0; i < 20; ++i) {
+        sent.push_back("to the old one " + std::to_string(i));
+        REQUIRE(a.m->send_text(b.pk(), sent.back(), w.clock()));
+    }
+    w.run(2s);
+    CHECK(texts(b, a.pk(), true) == sent);
+    CHECK(w.kinds[chat::PayloadType::text] == 0);
+    CHECK(w.kinds[chat::PayloadType::msg] == 20);
+    CHECK(a.m->pending() == 0);
+
+    // A restarts with messages in its outbox (written as text, never sealed); B is now new and
+    // online. They go as text on the new session, once each.
+    b.old_version = false;
+    w.sessions.clear();
+    b.online = false;
+    for (int i = 0; i < 5; ++i) {
+        sent.push_back("after " + std::to_string(i));
+        REQUIRE(a.m->send_text(b.pk(), sent.back(), w.clock()));
+    }
+    w.queue.clear();
+    a.crash();
+    a.open();
+    b.online = true;
+    w.run(10s);
+    CHECK(texts(b, a.pk(), true) == sent);
+    CHECK(a.m->pending() == 0);
+    CHECK(b.m->counts().received == 25);
+}
+
+TEST_CASE("chat sim: an outbox written before \"text\" (the envelope only) still delivers, sealed as it was") {
+    World w;
+    auto& a = w.add(1);
+    auto& b = w.add(2);
+    befriend(a, b);
+    // A record as older versions wrote it: the sealed envelope, no text.
+    crypto::MessageId id{};
+    id[0] = 0x42;
+    auto env = crypto::seal_envelope(a.id, b.pk(), id, w.wall, std::span<const uint8_t>{
+        reinterpret_cast<const uint8_t*>(R"({"text":"from an old outbox","seq":1})"), 37}, a.rng);
+    REQUIRE(env);
+    a.crash();
+    {
+        chat::Journal::Recovered rec;
+        auto j = chat::Journal::open(a.dir + "/outbox.log", rec);
+        REQUIRE(j);
+        nlohmann::json r{{"op", "add"}, {"id", base::to_hex(std::span<const uint8_t>{id})},
+                         {"to", base::to_hex(std::span<const uint8_t>{b.pk()})}, {"env", base::to_hex(std::span<const uint8_t>{*env})},
+                         {"ts", w.wall}, {"seq", 1}, {"expires", w.wall + 86'400'000}};
+        REQUIRE(j->append(r.dump()).ok());
+    }
+    a.open();
+    REQUIRE(a.problems.empty());
+    REQUIRE(a.outbox->size() == 1);
+    CHECK(a.outbox->pending().front()->text.empty());
+    w.run(2s);
+    CHECK(texts(b, a.pk(), true) == std::vector<std::string>{"from an old outbox"});
+    CHECK(a.status_of(b.pk(), id) == "?");  // (the old history record is not part of this test)
+    CHECK(a.m->pending() == 0);
+    CHECK(a.m->counts().sealed == 0);  // its own envelope went, as written
+    CHECK(w.kinds[chat::PayloadType::msg] == 1);
+}
+
+TEST_CASE("chat sim: text payloads: an oversized or empty text is refused and counted; a stranger's is a request") {
+    World w;
+    auto& a = w.add(1);
+    auto& b = w.add(2);
+    auto& c = w.add(3);
+    befriend(a, b);
+    chat::Payload p;
+    p.type = chat::PayloadType::text;
+    p.seq = 1;
+    p.text = std::string(chat::kMaxTextBytes + 1, 'x');
+    b.m->on_payload(a.pk(), p, w.clock());
+    p.text.clear();
+    b.m->on_payload(a.pk(), p, w.clock());
+    CHECK(b.m->counts().malformed == 2);
+    CHECK(b.m->counts().received == 0);
+    p.text = "hi, we have not met";
+    p.id[0] = 9;
+    b.m->on_payload(c.pk(), p, w.clock());  // (a session with C: its Noise keys proved who it is)
+    CHECK(b.m->counts().requests == 1);
+    CHECK(b.contacts->find(c.pk()) != nullptr);
+    CHECK(b.contacts->find(c.pk())->state == chat::ContactState::request);
 }
 
 TEST_CASE("chat sim: a stranger's message is a request until accepted; blocking drops the rest") {
