@@ -104,11 +104,11 @@ void History::defer_sync(GroupCommit* group) {
 base::Status History::add(const PublicKey& peer, const Entry& e) {
     auto c = conv(peer);
     if (!c) return c.status();
-    json o = {{"op", "msg"},         {"id", hex(e.id)}, {"from", hex(e.from)},
-              {"to", hex(e.to)},     {"text", e.text},  {"ts", e.ts_ms},
-              {"seq", e.seq},        {"dir", e.incoming ? "in" : "out"},
-              {"status", e.status}};
-    if (auto st = (*c)->journal->append(o.dump(-1, ' ', false, json::error_handler_t::replace)); !st.ok()) return st;
+    std::string r = R"({"op":"msg","id":")" + hex(e.id) + R"(","from":")" + hex(e.from) + R"(","to":")" + hex(e.to) +
+                    R"(","text":)" + json_quote(e.text) + R"(,"ts":)" + std::to_string(e.ts_ms) +
+                    R"(,"seq":)" + std::to_string(e.seq) + R"(,"dir":")" + (e.incoming ? "in" : "out") +
+                    R"(","status":)" + json_quote(e.status) + "}";
+    if (auto st = (*c)->journal->append(r); !st.ok()) return st;
     if (!e.incoming) (*c)->max_out_seq = std::max((*c)->max_out_seq, e.seq);
     place(**c, e);
     return {};
@@ -138,7 +138,7 @@ base::Status History::set_status(const PublicKey& peer, const MessageId& id, con
     if (!c) return c.status();
     auto it = (*c)->index.find(id);
     if (it == (*c)->index.end()) return base::not_found("no such message");
-    if (auto st = (*c)->journal->append(json{{"op", "status"}, {"id", hex(id)}, {"status", status}}.dump()); !st.ok())
+    if (auto st = (*c)->journal->append(R"({"op":"status","id":")" + hex(id) + R"(","status":)" + json_quote(status) + "}"); !st.ok())
         return st;
     (*c)->entries[it->second].status = status;
     return {};

@@ -12,13 +12,14 @@ using json = nlohmann::json;
 std::string hex(std::span<const uint8_t> b) { return base::to_hex(b); }
 
 std::string add_record(const OutboxItem& i) {
-    json j{{"op", "add"}, {"id", hex(i.id)}, {"to", hex(i.to)}};
-    if (!i.text.empty()) j["text"] = i.text;
-    if (i.text.empty()) j["env"] = hex(i.envelope);  // an old record's only copy
-    j["ts"] = i.ts_ms;
-    j["seq"] = i.seq;
-    j["expires"] = i.expires_ms;
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    std::string r = R"({"op":"add","id":")" + hex(i.id) + R"(","to":")" + hex(i.to) + "\",";
+    if (!i.text.empty()) r += R"("text":)" + json_quote(i.text) + ",";
+    if (i.text.empty()) r += R"("env":")" + hex(i.envelope) + "\",";  // an old record's only copy
+    return r + R"("ts":)" + std::to_string(i.ts_ms) + R"(,"seq":)" + std::to_string(i.seq) + R"(,"expires":)" +
+           std::to_string(i.expires_ms) + "}";
+}
+std::string done_record(const crypto::MessageId& id, const std::string& status) {
+    return R"({"op":"done","id":")" + hex(id) + R"(","status":)" + json_quote(status) + "}";
 }
 std::string stored_record(const crypto::MessageId& id) { return json{{"op", "stored"}, {"id", hex(id)}}.dump(); }
 std::string receipt_record(const ReceiptItem& r) {
@@ -135,7 +136,7 @@ base::Status Outbox::mark_stored(const crypto::MessageId& id) {
 base::Status Outbox::finish(const crypto::MessageId& id, const std::string& status) {
     auto it = order_of_.find(id);
     if (it == order_of_.end()) return base::not_found("not in the outbox");
-    if (auto st = journal_->append(json{{"op", "done"}, {"id", hex(id)}, {"status", status}}.dump()); !st.ok())
+    if (auto st = journal_->append(done_record(id, status)); !st.ok())
         return st;
     items_.erase(it->second);
     order_of_.erase(it);
@@ -159,7 +160,7 @@ base::Status Outbox::add_receipt(const ReceiptItem& r) {
 base::Status Outbox::finish_receipt(const crypto::MessageId& id, const std::string& status) {
     auto it = receipt_order_.find(id);
     if (it == receipt_order_.end()) return base::not_found("no such receipt");
-    if (auto st = journal_->append(json{{"op", "done"}, {"id", hex(id)}, {"status", status}}.dump()); !st.ok())
+    if (auto st = journal_->append(done_record(id, status)); !st.ok())
         return st;
     receipts_.erase(it->second);
     receipt_order_.erase(it);

@@ -27,6 +27,13 @@ TEST_CASE("session payloads: round trip, and every bad input is an error") {
     REQUIRE(pong);
     CHECK(pong->type == chat::PayloadType::pong);
     CHECK(d.decode(b(R"({"t":"howdy","n":1})")).status().code() == base::Errc::not_found);
+    chat::Payload ack;
+    ack.type = chat::PayloadType::ack;
+    ack.id[15] = 0xab;
+    CHECK(chat::encode(ack) == R"({"t":"ack","id":"000000000000000000000000000000ab"})");
+    auto ap = d.decode(b(chat::encode(ack)));
+    REQUIRE(ap);
+    CHECK(ap->id == ack.id);
     for (std::string bad : std::vector<std::string>{"", "{", "[]", "42", R"({"t":1})", R"({"n":1})", R"({"t":"ping"})",
                                                     R"({"t":"ping","n":-1})", R"({"t":"ping","n":"1"})",
                                                     std::string(70000, ' ')})

@@ -2,7 +2,11 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <algorithm>
+#include <array>
 #include <fstream>
+#include <set>
+#include <vector>
 
 #include <sodium.h>
 
@@ -11,6 +15,7 @@
 #include "crypto/address.hpp"
 #include "crypto/envelope.hpp"
 #include "crypto/key_file.hpp"
+#include "crypto/sodium_rng.hpp"
 #include "vectors.hpp"
 
 using namespace crypto;
@@ -227,5 +232,21 @@ TEST_CASE("envelope: only the recipient opens it, and it proves the sender") {
         REQUIRE_FALSE(forged);
         CHECK(forged.status().detail() == "envelope with a forged sender");
         CHECK(o.counts().forged == 1);
+    }
+}
+
+TEST_CASE("SodiumRng: small draws from its pool never repeat, and large ones bypass it") {
+    crypto::SodiumRng rng;
+    std::set<std::array<uint8_t, 16>> seen;
+    for (int i = 0; i < 20000; ++i) {  // 20,000 message IDs: 1,250 pool refills
+        std::array<uint8_t, 16> id{};
+        rng.fill(std::as_writable_bytes(std::span{id}));
+        CHECK(seen.insert(id).second);
+    }
+    // Odd sizes that straddle a refill, and a key-sized and a bulk draw: none all zero.
+    for (size_t n : {1, 7, 33, 64, 65, 255, 1000}) {
+        std::vector<uint8_t> b(n, 0);
+        rng.fill(std::as_writable_bytes(std::span{b}));
+        if (n >= 16) CHECK(std::count(b.begin(), b.end(), uint8_t{0}) < static_cast<std::ptrdiff_t>(n / 4));
     }
 }
