@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/hex.hpp"
+#include "chat/json_quote.hpp"
 
 namespace chat {
 

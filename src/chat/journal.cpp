@@ -1,7 +1,5 @@
 #include "chat/journal.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,10 +65,6 @@ base::Result<Journal> Journal::open(const std::string& path, Recovered& out) {
         out.records.emplace_back(l.substr(9));
     }
     return j;
-}
-
-std::string json_quote(const std::string& s) {
-    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Journal::Journal(Journal&& o) noexcept

@@ -20,11 +20,6 @@
 
 namespace chat {
 
-// A string as a JSON string literal (quoted and escaped; invalid UTF-8 replaced), for records
-// that are written field by field: the chat journals write one or two per message, and building
-// a JSON document for each cost more than the rest of the append.
-std::string json_quote(const std::string& s);
-
 class Journal {
 public:
     struct Recovered {

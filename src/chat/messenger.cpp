@@ -165,7 +165,6 @@ void Messenger::deliver(const PublicKey& peer, Clock now) {
             m.ts_ms = i->ts_ms;
             m.seq = i->seq;
             m.text = i->text;
-            ++counts_.sent_as_text;
         } else {
             m.type = PayloadType::msg;
             m.envelope = sealed(*i);
@@ -174,6 +173,7 @@ void Messenger::deliver(const PublicKey& peer, Clock now) {
         auto r = fx_.send(peer, encode(m));
         if (r == Effects::Sent::no_session) return want(peer, ps);
         if (r == Effects::Sent::busy) return;  // on_writable() continues, in order
+        if (m.type == PayloadType::text) ++counts_.sent_as_text;
         ps.sent[i->id] = now.mono;
         ps.resume = i->order + 1;
     }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/hex.hpp"
+#include "chat/json_quote.hpp"
 
 namespace chat {
 
@@ -13,8 +14,10 @@ std::string hex(std::span<const uint8_t> b) { return base::to_hex(b); }
 
 std::string add_record(const OutboxItem& i) {
     std::string r = R"({"op":"add","id":")" + hex(i.id) + R"(","to":")" + hex(i.to) + "\",";
-    if (!i.text.empty()) r += R"("text":)" + json_quote(i.text) + ",";
-    if (i.text.empty()) r += R"("env":")" + hex(i.envelope) + "\",";  // an old record's only copy
+    if (!i.text.empty())
+        r += R"("text":)" + json_quote(i.text) + ",";
+    else
+        r += R"("env":")" + hex(i.envelope) + "\",";  // an old record's only copy
     return r + R"("ts":)" + std::to_string(i.ts_ms) + R"(,"seq":)" + std::to_string(i.seq) + R"(,"expires":)" +
            std::to_string(i.expires_ms) + "}";
 }

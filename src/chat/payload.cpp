@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/hex.hpp"
+#include "chat/json_quote.hpp"
 
 namespace chat {
 
@@ -110,9 +111,7 @@ std::string encode(const Payload& p) {
     if (p.type == PayloadType::text) {
         std::string out = R"({"t":"text","id":")" + base::to_hex(std::span<const uint8_t>{p.id}) + R"(","ts":)" +
                           std::to_string(p.ts_ms) + R"(,"seq":)" + std::to_string(p.seq) + R"(,"text":)";
-        out += nlohmann::json(p.text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        out += '}';
-        return out;
+        return out + json_quote(p.text) + '}';
     }
     nlohmann::ordered_json j;
     switch (p.type) {

@@ -225,8 +225,7 @@ void Runtime::on_session_payload(const crypto::PublicKey& peer, std::span<const 
                p.status().detail().c_str());
         return;
     }
-    if (p->type == chat::PayloadType::msg || p->type == chat::PayloadType::ack || p->type == chat::PayloadType::hello ||
-        p->type == chat::PayloadType::text) {
+    if (p->type != chat::PayloadType::ping && p->type != chat::PayloadType::pong) {  // the rest is chat
         if (chat_) chat_->payload(peer, *p);
         return;
     }
