@@ -273,13 +273,20 @@ void SessionHost::cancel(session::LinkId id) {
 
 base::TimePoint SessionHost::tick(base::TimePoint now) {
     // Many connections gone (a flood of idle ones, say): hand their memory back to the system.
-    // glibc keeps freed heap pages otherwise, and the node's RSS would stay at its peak.
-    freed_ += graveyard_.size();
+    // glibc keeps freed heap pages otherwise, and the node's RSS would stay at its peak. The trim
+    // waits for a quiet half second: libuv frees a closed handle only in its close callback, a
+    // loop turn later, and the session table drops its links later still, so a trim at once
+    // would run before most of the memory is free.
+    if (!graveyard_.empty()) {
+        freed_ += graveyard_.size();
+        trim_at_ = now + std::chrono::milliseconds(500);
+    }
     graveyard_.clear();
     dead_sockets_.clear();
-    if (freed_ >= 64) {
-        ::malloc_trim(0);
+    if (now >= trim_at_) {
+        if (freed_ >= 32) ::malloc_trim(0);
         freed_ = 0;
+        trim_at_ = base::kNever;
     }
     base::TimePoint next = base::kNever;
     std::vector<std::pair<session::LinkId, PublicKey>> late;
@@ -299,7 +306,7 @@ base::TimePoint SessionHost::tick(base::TimePoint now) {
     next = std::min(next, connector_->tick(now));
     next = std::min(next, expire_sockets(now));
     if (!graveyard_.empty() || !dead_sockets_.empty()) next = now;
-    return next;
+    return std::min(next, trim_at_);
 }
 
 // ---- session::LinkIo ----

@@ -178,6 +178,7 @@ private:
     uint64_t datagrams_dropped_ = 0;
     std::vector<std::unique_ptr<net::TcpConnection>> graveyard_;
     size_t freed_ = 0;  // connections freed since the last malloc_trim
+    base::TimePoint trim_at_ = base::kNever;  // when the heap is trimmed, once frees have stopped
     session::LinkId next_link_ = 1;
     uint64_t connect_failures_ = 0;
     bool closing_ = false;

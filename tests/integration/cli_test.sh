@@ -185,10 +185,19 @@ assert answered == 5, "%d of 5 waiting requests answered after the node had been
 PY
 
 # 500 TCP connections that never send: at most 16 KB of memory each while they are open (a
-# connection's read buffer starts small and grows only for a peer that fills it)
-python3 - "${pids[0]}" "$(ctl a id | json 'd["tcp"][0]')" <<'PY' || fail "idle TCP connections cost too much memory"
+# connection's read buffer starts small and grows only for a peer that fills it), and RSS back
+# within 10 % of its earlier value once they have closed. A fresh node, m, so that the earlier
+# value is not padded by memory that earlier work freed.
+# (AddressSanitizer's quarantine holds freed memory on purpose, so the second check is made only
+# in a build without it.)
+"$KADCHAT" daemon --data-dir "$T/m" --listen 127.0.0.1:0 2>"$T/m.log" >/dev/null & pids+=($!)
+mpid=$!
+wait_for_socket m
+sleep 1
+asan=0; ldd "$KADCHAT" | grep -q libasan && asan=1
+python3 - "$mpid" "$(ctl m id | json 'd["tcp"][0]')" "$asan" <<'PY' || fail "idle TCP connections cost too much memory"
 import socket, sys, time
-pid, ep = int(sys.argv[1]), sys.argv[2]
+pid, ep, asan = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
 host, port = ep.rsplit(":", 1)
 def rss():
     for l in open("/proc/%d/status" % pid):
@@ -205,7 +214,15 @@ r2 = rss()
 each = (r1 - r0) / 500
 print("500 idle TCP connections: +%.1f KB each; RSS %d KB before, %d KB after they closed (%+.0f%%)" % (each, r0, r2, 100.0 * (r2 - r0) / r0))
 assert each <= 16, "%.1f KB per idle connection" % each
+# their memory goes back to the system once they are gone (glibc kept it at the peak: +15-32 %)
+if asan:
+    print("note: RSS after the connections closed is not checked under AddressSanitizer")
+else:
+    # (5 %, tighter than the 10 % asked: the fixed node comes back to within 1 %, and the unfixed
+    # one kept +6 to +23 %, depending on how many handles were freed after its trim)
+    assert r2 <= r0 * 1.05, "RSS %d KB after the connections closed, %d KB before" % (r2, r0)
 PY
+ctl m stop >/dev/null
 
 # IPv6 and IPv4 at once (skipped only where the machine has no ::1)
 if ip -6 addr show lo 2>/dev/null | grep -q "::1"; then
