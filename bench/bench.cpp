@@ -321,11 +321,13 @@ int main(int argc, char** argv) {
             std::printf("  send -> acknowledged, warm session: p50 %.2f ms, p99 %.2f ms (%zu messages, one at a time)\n",
                         c["latency_ms"]["p50"].get<double>(), c["latency_ms"]["p99"].get<double>(),
                         c["latency_ms"]["messages"].get<size_t>());
-            std::printf("  throughput: %.0f messages/s (%zu sent at once, until the last acknowledgement; %zu fdatasyncs;"
-                        " %zu went as text, %zu sealed)\n",
-                        c["throughput"]["msgs_per_s"].get<double>(), c["throughput"]["messages"].get<size_t>(),
-                        c["throughput"]["fdatasyncs"].get<size_t>(), c["throughput"]["as_text"].get<size_t>(),
-                        c["throughput"]["sealed"].get<size_t>());
+            const json& tp = c["throughput"];
+            const json& first = tp["bursts"][0];
+            std::printf("  throughput: %.0f messages/s, median of %zu bursts (%.0f-%.0f; %zu sent at once, until the last"
+                        " acknowledgement; first burst: %zu fdatasyncs, %zu went as text, %zu sealed)\n",
+                        tp["msgs_per_s"].get<double>(), tp["bursts"].size(), tp["min"].get<double>(), tp["max"].get<double>(),
+                        tp["messages"].get<size_t>(), first["fdatasyncs"].get<size_t>(), first["as_text"].get<size_t>(),
+                        first["sealed"].get<size_t>());
             if (c["envelope_us"].contains("seal")) {
                 double seal = c["envelope_us"]["seal"].get<double>(), open = c["envelope_us"]["open"].get<double>();
                 std::printf("  sealing one envelope (mailboxes, older peers) %.0f us, opening it %.0f us: %.0f messages/s on one thread\n", seal,

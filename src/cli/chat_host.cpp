@@ -136,17 +136,28 @@ void ChatHost::released(const crypto::PublicKey& peer, uint64_t seq, bool durabl
     } else {
         o.ready = std::max(o.ready, seq);
     }
-    flush(peer);
+    // One flush per peer after the whole batch's callbacks, not one per message: the payloads a
+    // sync made ready then leave corked, in one TCP write (a burst of 1,000 messages and their
+    // acks was about 2,000 writes).
+    if (released_.insert(peer).second && released_.size() == 1) {
+        post([this] {
+            auto peers = std::move(released_);
+            released_.clear();
+            for (auto& p : peers) flush(p);
+        });
+    }
 }
 
 void ChatHost::flush(const crypto::PublicKey& peer) {
     auto it = out_.find(peer);
     if (it == out_.end()) return;
     auto& o = it->second;
+    sessions_.cork();  // all that is ready leaves in one write
     while (!o.queue.empty() && o.queue.front().first <= o.ready) {
         auto& p = o.queue.front().second;
         auto st = sessions_.send(peer, {reinterpret_cast<const uint8_t*>(p.data()), p.size()});
         if (!st.ok()) {
+            sessions_.uncork();
             if (st.code() == base::Errc::limit) return;  // on_room -> writable() -> here again
             out_.erase(it);                             // the session is gone: session_down follows
             return;
@@ -154,6 +165,7 @@ void ChatHost::flush(const crypto::PublicKey& peer) {
         o.bytes -= p.size();
         o.queue.pop_front();
     }
+    sessions_.uncork();
     if (o.busy && o.bytes < kHeldBytes / 2) {
         o.busy = false;
         post([this, peer] { messenger_->on_writable(peer, clock()); });

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,7 @@ private:
     chat::GroupCommit commit_;
     std::unique_ptr<CommitSync> syncer_;
     std::map<crypto::PublicKey, Outgoing> out_;
+    std::set<crypto::PublicKey> released_;  // peers with payloads made durable, to be flushed this turn
     uint64_t out_seq_ = 0;
     std::unique_ptr<chat::Contacts> contacts_;
     std::unique_ptr<chat::History> history_;

@@ -14,6 +14,7 @@
 // only; an envelope stays readable by whoever later steals the recipient's key (PROTOCOL.md).
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -29,6 +30,20 @@ inline constexpr size_t kEnvelopeOverhead = 1 + 32 + 24 + 32 + 16 + 8 + 64 + 16;
 inline constexpr size_t kMaxEnvelopePayload = 60000;
 
 using MessageId = std::array<uint8_t, 16>;
+
+// Orders message IDs by two 8-byte loads. std::less on the array calls memcmp, and the maps keyed
+// by ID (history index, unacknowledged sends, outbox order) spent a tenth of a chat burst's CPU
+// time there. A tree, not a hash table: the IDs of incoming messages are the sender's choice.
+struct IdLess {
+    bool operator()(const MessageId& a, const MessageId& b) const noexcept {
+        uint64_t a0, a1, b0, b1;
+        std::memcpy(&a0, a.data(), 8);
+        std::memcpy(&a1, a.data() + 8, 8);
+        std::memcpy(&b0, b.data(), 8);
+        std::memcpy(&b1, b.data() + 8, 8);
+        return a0 != b0 ? a0 < b0 : a1 < b1;
+    }
+};
 
 struct Letter {
     PublicKey sender{};
