@@ -278,10 +278,22 @@ for label in sorted({r[0] for r in rows}):
           % (label, len(ok), len(rs), med(ms), ms[-1] if ms else "-", med(pk), pk[-1] if pk else "-",
              ",".join(sorted({r[4] for r in rs}))))
 PY
+# Every try must end direct, and each pair must get there by a birthday attempt at least once. A
+# try may get there by plain punching instead: it did once in CI (port-restricted x symmetric,
+# udp/punch to a mapping the symmetric side had just shown a helper); that is a direct path too,
+# and it is reported, but it says nothing of the birthday attempt, so it cannot be every try.
+declare -A by_birthday=()
 while IFS=$'\t' read -r label t ok ms path pk; do
     [ "$ok" = True ] || fail "birthday: $label, try $t: no direct path within 30 s (still $path)"
-    echo "$path" | grep -q birthday || fail "birthday: $label, try $t: direct by $path, not by a birthday attempt"
+    if echo "$path" | grep -q birthday; then
+        by_birthday[$label]=1
+    else
+        echo "birthday: $label, try $t: direct by $path, not by a birthday attempt" | tee -a "$T/figures"
+    fi
 done <"$BDAY"
+for label in "port-restricted x symmetric" "symmetric x firewall"; do
+    [ -n "${by_birthday[$label]:-}" ] || fail "birthday: $label: no try got its direct path by a birthday attempt"
+done
 # The extra sockets are closed but the ones sessions run on.
 for u in symmetric1 symmetric2; do
     n=$(ctl "$u" peers | json 'd["stats"]["birthday"]["sockets_open"]')
