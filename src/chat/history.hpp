@@ -58,7 +58,7 @@ private:
     struct Conversation {
         std::unique_ptr<Journal> journal;
         std::vector<Entry> entries;
-        std::map<MessageId, size_t, crypto::IdLess> index;
+        crypto::IdMap<size_t> index;
         std::vector<std::string> problems;
         uint64_t max_out_seq = 0;
         size_t unread = 0;  // entries with read == false (the client asks at every redraw)

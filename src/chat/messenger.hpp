@@ -135,7 +135,7 @@ private:
         bool hello_ask = false;   // ... asking for the peer's (a new session) or not (an answer)
         int key_ok = -1;          // the peer's key converts to X25519 (so a letter can be sealed to it)
         std::vector<MessageId> acks;                  // to send once a session is up
-        std::map<MessageId, base::TimePoint, crypto::IdLess> sent;    // on the current session, unacknowledged
+        crypto::IdMap<base::TimePoint> sent;    // on the current session, unacknowledged
         uint64_t resume = 0;  // every pending item written before this order is in `sent`
     };
     void deliver(const PublicKey& peer, Clock now);
@@ -162,9 +162,9 @@ private:
     crypto::EnvelopeOpener opener_;
     PayloadDecoder decoder_;
     std::map<PublicKey, PeerState> peers_;
-    std::set<MessageId, crypto::IdLess> putting_;                      // mailbox puts in progress
-    std::map<MessageId, base::TimePoint, crypto::IdLess> stored_at_;   // when each stored message was last put
-    std::map<MessageId, base::TimePoint, crypto::IdLess> waiting_since_;  // pending messages: first seen by this process
+    crypto::IdSet putting_;                      // mailbox puts in progress
+    crypto::IdMap<base::TimePoint> stored_at_;   // when each stored message was last put
+    crypto::IdMap<base::TimePoint> waiting_since_;  // pending messages: first seen by this process
     bool fetching_ = false;
     base::TimePoint next_fetch_{};
     int early_fetches_ = 0;

@@ -76,9 +76,9 @@ private:
     std::unique_ptr<Journal> journal_;
     uint64_t next_order_ = 0;
     std::map<uint64_t, OutboxItem> items_;             // write order -> item
-    std::map<crypto::MessageId, uint64_t, crypto::IdLess> order_of_;   // id -> write order
+    crypto::IdMap<uint64_t> order_of_;   // id -> write order
     std::map<uint64_t, ReceiptItem> receipts_;          // write order -> receipt
-    std::map<crypto::MessageId, uint64_t, crypto::IdLess> receipt_order_;
+    crypto::IdMap<uint64_t> receipt_order_;
 };
 
 }  // namespace chat

@@ -186,7 +186,7 @@ PY
 
 # 500 TCP connections that never send: at most 16 KB of memory each while they are open (a
 # connection's read buffer starts small and grows only for a peer that fills it), and RSS back
-# within 10 % of its earlier value once they have closed. A fresh node, m, so that the earlier
+# within 5 % of its earlier value once they have closed. A fresh node, m, so that the earlier
 # value is not padded by memory that earlier work freed.
 # (AddressSanitizer's quarantine holds freed memory on purpose, so the second check is made only
 # in a build without it.)
@@ -214,7 +214,7 @@ r2 = rss()
 each = (r1 - r0) / 500
 print("500 idle TCP connections: +%.1f KB each; RSS %d KB before, %d KB after they closed (%+.0f%%)" % (each, r0, r2, 100.0 * (r2 - r0) / r0))
 assert each <= 16, "%.1f KB per idle connection" % each
-# their memory goes back to the system once they are gone (glibc kept it at the peak: +15-32 %)
+# their memory goes back to the system once they are gone
 if asan:
     print("note: RSS after the connections closed is not checked under AddressSanitizer")
 else:
