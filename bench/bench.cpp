@@ -58,6 +58,9 @@ json run_churn(const std::string& spec, uint64_t seed) {
     c.nodes = std::stoul(spec.substr(0, colon));
     double days = colon == std::string::npos ? 7.0 : std::stod(spec.substr(colon + 1));
     c.hand_on = spec.find(":off") == std::string::npos;
+    // 10 lookups a round up to 10,000 nodes; more in larger networks, whose runs are short in
+    // simulated time and would otherwise measure too few.
+    c.lookups_per_round = std::max<size_t>(10, c.nodes / 1000);
     c.horizon = std::chrono::duration_cast<base::Duration>(std::chrono::duration<double, std::ratio<86400>>(days)) -
                 std::chrono::minutes(10);
     auto r = sim::run_churn(c);

@@ -82,9 +82,36 @@ std::vector<base::Endpoint> NatAnalysis::public_endpoints() const {
 
 void NatAnalysis::on_sent(const base::Endpoint& to, base::TimePoint now) {
     sent_[ip_of(to)] = now;
-    if (sent_.size() > cfg_.max_contacted) {
-        for (auto it = sent_.begin(); it != sent_.end();)
-            it = now - it->second > cfg_.contact_memory ? sent_.erase(it) : std::next(it);
+    if (sent_.size() <= cfg_.max_contacted) return;
+    // Over the cap, forget what has expired, and if everyone is recent (a busy public node), the
+    // older half: a sweep is a pass over the whole map, so it must free room for many sends, not
+    // run again on the next one. A host forgotten early makes its next query look unsolicited
+    // (PROTOCOL.md §16.1 says what that can mislead, and when).
+    for (auto it = sent_.begin(); it != sent_.end();)
+        it = now - it->second > cfg_.contact_memory ? sent_.erase(it) : std::next(it);
+    if (sent_.size() * 4 <= cfg_.max_contacted * 3) return;
+    std::vector<base::TimePoint> times;
+    times.reserve(sent_.size());
+    for (auto& [ip, at] : sent_) times.push_back(at);
+    auto mid = times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2);
+    std::nth_element(times.begin(), mid, times.end());
+    // Older than the median go; of those sent at the median's very instant, only as many as needed.
+    size_t excess = sent_.size() - times.size() / 2 - 1;
+    for (auto it = sent_.begin(); it != sent_.end() && excess > 0;) {
+        if (it->second < *mid) {
+            it = sent_.erase(it);
+            --excess;
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = sent_.begin(); it != sent_.end() && excess > 0;) {
+        if (it->second == *mid) {
+            it = sent_.erase(it);
+            --excess;
+        } else {
+            ++it;
+        }
     }
 }
 

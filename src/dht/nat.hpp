@@ -78,6 +78,7 @@ public:
     // The endpoints contacts see us at (recent reports, most reported first), or the forced one.
     std::vector<base::Endpoint> public_endpoints() const;
     bool contacted(const base::Endpoint& ip, base::TimePoint now) const;
+    size_t remembered() const { return sent_.size(); }  // hosts we sent to, as kept for `contacted`
 
 private:
     struct Report {

@@ -3,13 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "sim_hash.hpp"
+
 namespace sim {
 
 namespace {
-uint64_t fnv(uint64_t h, std::span<const uint8_t> data) {
-    for (uint8_t b : data) h = (h ^ b) * 1099511628211ULL;
-    return h;
-}
 template <size_t N>
 std::array<uint8_t, N> expand(uint64_t h) {
     std::array<uint8_t, N> out{};
@@ -24,17 +22,17 @@ std::array<uint8_t, N> expand(uint64_t h) {
 std::optional<crypto::Mac> InsecureAuth::mac(const dht::NodeId& peer, std::span<const uint8_t> data) {
     const auto& a = std::min(peer, self_);
     const auto& b = std::max(peer, self_);
-    uint64_t h = fnv(fnv(1469598103934665603ULL, a.bytes()), b.bytes());
-    return expand<crypto::kMacSize>(fnv(h, data));
+    uint64_t h = mix_bytes(mix_bytes(1469598103934665603ULL, a.bytes()), b.bytes());
+    return expand<crypto::kMacSize>(mix_bytes(h, data));
 }
 
 crypto::Signature InsecureAuth::sign(std::span<const uint8_t> data) {
-    return expand<crypto::kSignatureSize>(fnv(fnv(7, self_.bytes()), data));
+    return expand<crypto::kSignatureSize>(mix_bytes(mix_bytes(7, self_.bytes()), data));
 }
 
 bool InsecureAuth::verify(const dht::NodeId& peer, std::span<const uint8_t> data,
                           const crypto::Signature& sig) {
-    return expand<crypto::kSignatureSize>(fnv(fnv(7, peer.bytes()), data)) == sig;
+    return expand<crypto::kSignatureSize>(mix_bytes(mix_bytes(7, peer.bytes()), data)) == sig;
 }
 
 }  // namespace sim

@@ -2,6 +2,7 @@
 
 #include "dht/auth.hpp"
 #include "insecure_auth.hpp"
+#include "sim_hash.hpp"
 
 namespace sim {
 
@@ -211,8 +212,7 @@ bool World::step(base::TimePoint limit) {
     ++delivered_;
     uint64_t h = digest_ ^ static_cast<uint64_t>(now_.time_since_epoch().count());
     h = (h ^ ev.to) * 1099511628211ULL;
-    for (unsigned char c : ev.data) h = (h ^ c) * 1099511628211ULL;
-    digest_ = h;
+    digest_ = mix_bytes(h, {reinterpret_cast<const uint8_t*>(ev.data.data()), ev.data.size()});
     std::span<const uint8_t> bytes{reinterpret_cast<const uint8_t*>(ev.data.data()), ev.data.size()};
     if (!bytes.empty() && bytes[0] != '{') {
         if (on_other && on_other(ev.to, ev.src, bytes)) return true;
