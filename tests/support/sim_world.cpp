@@ -212,8 +212,8 @@ bool World::step(base::TimePoint limit) {
     ++delivered_;
     uint64_t h = digest_ ^ static_cast<uint64_t>(now_.time_since_epoch().count());
     h = (h ^ ev.to) * 1099511628211ULL;
-    digest_ = mix_bytes(h, {reinterpret_cast<const uint8_t*>(ev.data.data()), ev.data.size()});
     std::span<const uint8_t> bytes{reinterpret_cast<const uint8_t*>(ev.data.data()), ev.data.size()};
+    digest_ = mix_bytes(h, bytes);
     if (!bytes.empty() && bytes[0] != '{') {
         if (on_other && on_other(ev.to, ev.src, bytes)) return true;
         if (bytes[0] == dht::kRelayType) dst.node->on_relay_datagram(ev.src, bytes, now_);

@@ -129,7 +129,8 @@ TEST_CASE("nat analysis: a network change forgets what was learnt and checks aga
 
 // A busy public node sends to more hosts within `contact_memory` than it keeps. Each sweep over
 // the memory must make room for many sends: one that freed nothing ran again on every datagram
-// (a pass over 8,192 entries per send, the largest cost of a 20,000-node churn simulation).
+// (a pass over 8,192 entries per send, which made large churn simulations slow down faster than
+// they grew).
 TEST_CASE("nat analysis: the memory of contacted hosts stays bounded when everyone is recent") {
     dht::NatConfig cfg;
     cfg.max_contacted = 100;
