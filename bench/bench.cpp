@@ -70,7 +70,7 @@ json run_churn(const std::string& spec, uint64_t seed) {
                           {"mailboxes_found", k.owners_found}, {"values_asked", k.values_asked},
                           {"values_found", k.values_found}});
     return {{"nodes", c.nodes}, {"days", days}, {"hand_on", c.hand_on}, {"departures", r.departures},
-            {"returns", r.returns}, {"online_fraction", r.online_fraction},
+            {"returns", r.returns}, {"online_fraction", r.online_fraction}, {"neighbours_known", r.neighbours_known},
             {"session_median_min", r.session_median_min}, {"session_mean_min", r.session_mean_min},
             {"lookups", r.lookups}, {"lookups_found", r.lookups_found}, {"items", r.items},
             {"items_lost", r.items_lost}, {"handed_on", r.handed_on}, {"datagrams", r.datagrams},
@@ -196,6 +196,9 @@ void print_churn(const json& runs) {
                     r["items"].get<size_t>() - r["items_lost"].get<size_t>(), r["items"].get<size_t>(),
                     r["handed_on"].get<size_t>(), r["datagrams"].get<size_t>(), r["wall_s"].get<double>(),
                     r["peak_rss_mib"].get<double>());
+        std::printf("    after the join: %.1f%% of each node's k closest in its table; lookups found %zu of %zu\n",
+                    100 * r["neighbours_known"].get<double>(), r["lookups_found"].get<size_t>(),
+                    r["lookups"].get<size_t>());
         for (auto& k : r["checks"])
             std::printf("    at %6.1f h: %6zu online; owners found their item %zu of %zu; values found %zu of %zu\n",
                         k["at_h"].get<double>(), k["online"].get<size_t>(), k["mailboxes_found"].get<size_t>(),

@@ -3,9 +3,9 @@
 // 10,000 nodes takes over an hour of CPU, so the 7-day figures come from kadchat-bench --churn
 // (BENCHMARKS.md). Lookups of online nodes must succeed 99 % of the time, and no mailbox item may
 // be lost although its sender went offline for good right after its one put: the holders hand
-// items on as the neighbourhood changes. DHT values are only measured (their publisher gone;
-// holders do not hand values on). KC_SIM_SCALE shrinks the network under the sanitizers;
-// CHURN_NODES and CHURN_DAYS override.
+// items on as the neighbourhood changes. DHT values (their publisher gone; holders do not hand
+// values on) must still be found at the first check, an hour in. KC_SIM_SCALE shrinks the
+// network under the sanitizers; CHURN_NODES and CHURN_DAYS override.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -33,12 +33,16 @@ TEST_CASE("churn sim: 10,000 nodes under Weibull churn: lookups >= 99 %, no mail
     auto r = sim::run_churn(c);
     MESSAGE("churn: " << c.nodes << " nodes, " << r.departures << " departures, " << r.returns
                       << " returns, online " << r.online_fraction * 100 << " %, session median "
-                      << r.session_median_min << " min, mean " << r.session_mean_min << " min; lookups "
+                      << r.session_median_min << " min, mean " << r.session_mean_min
+                      << " min; neighbours known after the join " << r.neighbours_known * 100 << " %; lookups "
                       << r.lookups_found << "/" << r.lookups << "; items handed on " << r.handed_on
                       << "; " << r.datagrams << " datagrams; " << r.wall_s << " s");
     for (auto& ck : r.checks)
         MESSAGE("  at " << ck.at_h << " h: " << ck.online << " online; mailboxes " << ck.owners_found << "/"
                         << ck.owners_asked << "; values " << ck.values_found << "/" << ck.values_asked);
+    // The network joined as one: each node knows most of its neighbourhood before the churn
+    // begins (with 8 separate networks, as the join once made by mistake, about 1 in 8).
+    CHECK(r.neighbours_known >= 0.8);
     REQUIRE(r.lookups >= 100);
     CHECK(static_cast<double>(r.lookups_found) / static_cast<double>(r.lookups) >= 0.99);
     CHECK(r.departures > c.nodes);  // the churn was real: more departures than nodes
@@ -49,5 +53,10 @@ TEST_CASE("churn sim: 10,000 nodes under Weibull churn: lookups >= 99 %, no mail
     // not reach a holder; the 3,000-node run found 23 of 24 at 1 h, and 40 of 40 at the end):
     // most must succeed. What the issue asks, no item lost, is the final check's.
     for (auto& ck : r.checks) CHECK(ck.owners_found * 10 >= ck.owners_asked * 9);
+    // Values are not handed on, but within their first holders' lifetime a get must find them:
+    // at 1 h, about half of those 20 holders are still online (the partitioned join found 29
+    // of 40 in a 2,000-node run).
+    REQUIRE(r.checks.front().values_asked > 0);
+    CHECK(r.checks.front().values_found * 10 >= r.checks.front().values_asked * 9);
     CHECK(r.oversized == 0);
 }

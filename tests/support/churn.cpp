@@ -98,6 +98,26 @@ private:
     uint64_t handed_on_ = 0;
 };
 
+// Of the k nodes closest to each of `sample` online nodes, the share in that node's routing table:
+// a network that joined well knows its neighbourhoods, or puts and gets land on different nodes.
+double neighbours_known(World& w, size_t k, size_t sample, base::SeededRng& rng) {
+    std::vector<size_t> online;
+    for (size_t i = 0; i < w.size(); ++i)
+        if (w.up(i)) online.push_back(i);
+    if (online.size() <= k) return 0;
+    size_t known = 0, total = 0;
+    for (size_t s = 0; s < sample; ++s) {
+        size_t x = online[rng.uniform(online.size())];
+        const dht::NodeId& me = w.node(x).id();
+        auto v = online;
+        std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k + 1), v.end(),
+                          [&](size_t a, size_t b) { return dht::closer(w.node(a).id(), w.node(b).id(), me); });
+        for (size_t j = 1; j <= k; ++j) known += w.node(x).table().find(w.node(v[j]).id()) != nullptr;  // v[0] is x
+        total += k;
+    }
+    return static_cast<double>(known) / static_cast<double>(total);
+}
+
 double median(std::vector<double> v) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
@@ -115,11 +135,17 @@ ChurnReport run_churn(const ChurnConfig& cfg) {
     if (!cfg.hand_on) wc.dht.mailbox_republish = std::chrono::hours(24 * 365);
     World w{wc};
     w.spawn(cfg.nodes);
-    for (size_t i = 1; i < cfg.nodes; ++i) w.schedule_join(i, i % cfg.stable, w.now() + 2ms * static_cast<int64_t>(i));
+    // The stable nodes found the network through node 0, the rest through one of them each. (Each
+    // stable node once joined through itself, so the run began as `stable` separate networks
+    // that only merged as returning nodes picked other bootstrap nodes.)
+    for (size_t i = 1; i < cfg.nodes; ++i)
+        w.schedule_join(i, i < cfg.stable ? 0 : i % cfg.stable, w.now() + 2ms * static_cast<int64_t>(i));
     w.run_for(2ms * static_cast<int64_t>(cfg.nodes) + 60s);
     const base::TimePoint t0 = w.now();
     Churner churn{w, cfg};
     ChurnReport rep;
+    base::SeededRng sample_rng{cfg.seed * 131 + 5};
+    rep.neighbours_known = neighbours_known(w, wc.dht.k, 50, sample_rng);
 
     // Distinct roles among the churning nodes: senders, owners, publishers.
     base::SeededRng pick{cfg.seed * 31 + 7};

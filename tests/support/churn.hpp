@@ -46,6 +46,9 @@ struct ChurnReport {
     size_t lookups = 0, lookups_found = 0;
     uint64_t departures = 0, returns = 0;
     double online_fraction = 0;  // mean over the lookup rounds
+    // After the join, before the churn: of the k closest nodes of 50 sampled nodes, the share
+    // in their routing tables.
+    double neighbours_known = 0;
     double session_median_min = 0, session_mean_min = 0;
     std::vector<ChurnCheck> checks;
     size_t items = 0, items_lost = 0;  // at the final check, every owner online
