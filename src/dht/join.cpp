@@ -148,7 +148,11 @@ void Node::bootstrap_tick(base::TimePoint now) {
         next_bootstrap_ = now;
         KC_LOG(log_, warn, "dht", "lost every contact; re-bootstrapping");
     }
-    if (table_.size() == 0 && join_state_ == JoinState::isolated && now >= next_bootstrap_) join(now);
+    if (join_state_ != JoinState::isolated) return;
+    // Isolated, but someone reached us since (a node joining through us): join through it now
+    // rather than after the backoff. (Waiting here once left the node isolated for good, and
+    // its tick kept returning the passed backoff deadline: a busy loop.)
+    if (table_.size() > 0 || now >= next_bootstrap_) join(now);
 }
 
 }  // namespace dht

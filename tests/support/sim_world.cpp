@@ -1,5 +1,7 @@
 #include "sim_world.hpp"
 
+#include <stdexcept>
+
 #include "dht/auth.hpp"
 #include "insecure_auth.hpp"
 #include "sim_hash.hpp"
@@ -28,6 +30,7 @@ struct World::SimNode {
     base::TimePoint scheduled = base::kNever;  // earliest live entry in timers_
     bool down = false;
     std::optional<size_t> nat;
+    uint32_t spins = 0;  // timer ticks in a row that asked to be ticked again at once
 };
 
 dht::Node& World::node(size_t i) { return *nodes_[i]->node; }
@@ -198,6 +201,12 @@ bool World::step(base::TimePoint limit) {
         timers_.pop();
         nodes_[i]->scheduled = base::kNever;
         after_event(i);
+        // A tick that keeps asking for another at the same instant is a busy loop: a real node
+        // would spin its event loop at 100 % CPU. Fail loudly instead of hanging the test.
+        SimNode& n = *nodes_[i];
+        n.spins = n.node && n.deadline <= now_ ? n.spins + 1 : 0;
+        if (n.spins > 10000)
+            throw std::runtime_error("node " + std::to_string(i) + " busy-loops: its tick keeps returning a deadline that is not after now");
         return true;
     }
     Event ev = std::move(const_cast<Event&>(events_.top()));
