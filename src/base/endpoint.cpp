@@ -76,28 +76,52 @@ bool Endpoint::is_unspecified() const {
 
 std::string Endpoint::address_string() const {
     if (!is_v6()) {
-        // By hand: glibc's inet_ntop formats IPv4 with sprintf, and every contact in every DHT
-        // reply goes through here.
         std::string out;
         out.reserve(15);
-        for (int i = 0; i < 4; ++i) {
-            if (i) out.push_back('.');
-            unsigned v = addr[static_cast<size_t>(i)];
-            if (v >= 100) out.push_back(static_cast<char>('0' + v / 100));
-            if (v >= 10) out.push_back(static_cast<char>('0' + v / 10 % 10));
-            out.push_back(static_cast<char>('0' + v % 10));
-        }
+        append_v4(out);
         return out;
     }
     char buf[INET6_ADDRSTRLEN] = {};
-    inet_ntop(is_v6() ? AF_INET6 : AF_INET, addr.data(), buf, sizeof buf);
+    inet_ntop(AF_INET6, addr.data(), buf, sizeof buf);
     return buf;
 }
 
+// By hand: glibc's inet_ntop formats IPv4 with sprintf, and every contact in every DHT reply
+// goes through here.
+void Endpoint::append_v4(std::string& out) const {
+    for (int i = 0; i < 4; ++i) {
+        if (i) out.push_back('.');
+        unsigned v = addr[static_cast<size_t>(i)];
+        if (v >= 100) out.push_back(static_cast<char>('0' + v / 100));
+        if (v >= 10) out.push_back(static_cast<char>('0' + v / 10 % 10));
+        out.push_back(static_cast<char>('0' + v % 10));
+    }
+}
+
+void Endpoint::append_to(std::string& out) const {
+    if (is_v6()) {
+        out += '[';
+        out += address_string();
+        out += ']';
+    } else {
+        append_v4(out);
+    }
+    out += ':';
+    char digits[5];
+    size_t n = 0;
+    unsigned p = port;
+    do {
+        digits[n++] = static_cast<char>('0' + p % 10);
+        p /= 10;
+    } while (p);
+    while (n) out += digits[--n];
+}
+
 std::string Endpoint::to_string() const {
-    std::string a = address_string();
-    if (is_v6()) a = "[" + a + "]";
-    return a + ":" + std::to_string(port);
+    std::string s;
+    s.reserve(22);
+    append_to(s);
+    return s;
 }
 
 size_t EndpointHash::operator()(const Endpoint& e) const noexcept {

@@ -29,9 +29,13 @@ struct Endpoint {
     bool is_unspecified() const;
     std::string address_string() const;  // without port, no brackets
     std::string to_string() const;       // with port; IPv6 in brackets
+    void append_to(std::string& out) const;  // to_string(), appended: every reply's contacts
 
     friend bool operator==(const Endpoint&, const Endpoint&) = default;
     friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
+
+private:
+    void append_v4(std::string& out) const;
 };
 
 // Splits "host:port" / "[v6]:port" into host and port without resolving the host.

@@ -24,14 +24,14 @@ size_t Lookup::add_candidates(const std::vector<NodeInfo>& nodes, int hop, const
     size_t closer_count = 0;
     for (auto& n : nodes) {
         if (n.id == self) continue;
-        bool known = std::any_of(cand_.begin(), cand_.end(), [&](auto& c) { return c.info.id == n.id; });
-        if (known) continue;
+        if (known_.count(n.id)) continue;
         auto pos = std::lower_bound(order_.begin(), order_.end(), n.id, [&](size_t i, const NodeId& id) {
             return closer(cand_[i].info.id, id, target_);
         });
         if (order_.size() >= max && pos == order_.end()) continue;  // farther than all we keep
         if (than && closer(n.id, *than, target_)) ++closer_count;
         cand_.push_back(Candidate{n, hop, State::fresh, 0, {}});
+        known_.insert(n.id);
         order_.insert(pos, cand_.size() - 1);
         if (order_.size() > max) {
             // Drop the farthest fresh candidate; ones already asked stay for the trace.

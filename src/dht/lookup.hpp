@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "base/time.hpp"
@@ -114,6 +115,7 @@ private:
     bool done_ = false;
     bool impatient_ = false;
     std::vector<Candidate> cand_;      // in insertion order; `order_` sorts them by distance
+    std::unordered_set<NodeId, NodeIdHash> known_;  // the IDs in cand_: each reply's 20 are checked
     std::vector<size_t> order_;
     std::vector<TraceEntry> trace_;
     std::vector<ValueRecord> values_;

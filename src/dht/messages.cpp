@@ -113,14 +113,18 @@ bool encode_hot(const Message& m, std::string& out) {
     out += ",\"t\":\"";
     out += txid_hex(m.txid);
     out += "\",\"id\":\"";
-    out += m.sender.hex();
+    base::append_hex(out, m.sender.bytes());
     out += "\"";
     if (m.read_only) out += ",\"ro\":1";
     if (m.kind == Kind::query) {
         switch (m.method) {
-            case Method::find_node: out += ",\"a\":{\"target\":\"" + m.target.hex() + "\"}"; break;
-            case Method::find_value: out += ",\"a\":{\"key\":\"" + m.target.hex() + "\"}"; break;
+            case Method::find_node: out += ",\"a\":{\"target\":\""; break;
+            case Method::find_value: out += ",\"a\":{\"key\":\""; break;
             default: out += ",\"a\":{}"; break;
+        }
+        if (m.method == Method::find_node || m.method == Method::find_value) {
+            base::append_hex(out, m.target.bytes());
+            out += "\"}";
         }
         if (m.pad) {
             out += ",\"pad\":\"";
@@ -129,7 +133,11 @@ bool encode_hot(const Message& m, std::string& out) {
         }
         return true;
     }
-    if (m.observed) out += ",\"ip\":\"" + m.observed->to_string() + "\"";
+    if (m.observed) {
+        out += ",\"ip\":\"";
+        m.observed->append_to(out);
+        out += "\"";
+    }
     out += ",\"r\":{";
     bool first = true;
     if (!m.token.empty()) {
@@ -142,9 +150,9 @@ bool encode_hot(const Message& m, std::string& out) {
         for (size_t i = 0; i < m.nodes.size(); ++i) {
             if (i) out += ",";
             out += "[\"";
-            out += m.nodes[i].id.hex();
+            base::append_hex(out, m.nodes[i].id.bytes());
             out += "\",\"";
-            out += m.nodes[i].endpoint.to_string();
+            m.nodes[i].endpoint.append_to(out);
             out += "\"]";
         }
         out += "]";

@@ -1,6 +1,7 @@
 #include "dht/nat.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 namespace dht {
 
@@ -28,11 +29,18 @@ Filtering NatAnalysis::filtering() const { return forced_ ? Filtering::open : fi
 bool NatAnalysis::on_observed(const base::Endpoint& reporter, const base::Endpoint& observed, base::TimePoint now) {
     auto before = public_endpoints();
     base::Endpoint key = ip_of(reporter);
-    reports_[key] = {observed, now};
-    if (reports_.size() > cfg_.max_reports) {
-        auto oldest = std::min_element(reports_.begin(), reports_.end(),
-                                       [](auto& a, auto& b) { return a.second.at < b.second.at; });
-        reports_.erase(oldest);
+    auto it = std::find_if(reports_.begin(), reports_.end(), [&](const Report& r) { return r.reporter == key; });
+    if (it != reports_.end()) {
+        it->observed = observed;
+        it->at = now;
+    } else {
+        reports_.push_back({key, observed, now});
+        if (reports_.size() > cfg_.max_reports) {
+            auto oldest = std::min_element(reports_.begin(), reports_.end(), [](auto& a, auto& b) {
+                return std::tie(a.at, a.reporter) < std::tie(b.at, b.reporter);
+            });
+            reports_.erase(oldest);
+        }
     }
     Mapping m = classify(now);
     bool changed = m != mapping_ || public_endpoints() != before;
@@ -45,38 +53,55 @@ bool NatAnalysis::on_observed(const base::Endpoint& reporter, const base::Endpoi
     return changed;
 }
 
+namespace {
+// Observed endpoint -> how many reporters saw it, and the latest report; a handful at most.
+struct Seen {
+    base::Endpoint ep;
+    size_t reporters = 0;
+    base::TimePoint latest{};
+};
+Seen& seen_entry(std::vector<Seen>& seen, const base::Endpoint& ep) {
+    for (auto& s : seen)
+        if (s.ep == ep) return s;
+    return seen.emplace_back(Seen{ep});
+}
+}  // namespace
+
 Mapping NatAnalysis::classify(base::TimePoint now) const {
-    std::map<base::Endpoint, size_t> seen;  // observed endpoint -> reporters
-    for (auto& [ip, r] : reports_) {
+    std::vector<Seen> seen;
+    for (auto& r : reports_) {
         if (now - r.at > cfg_.report_window) continue;
         if (std::find(local_.begin(), local_.end(), r.observed) != local_.end()) return Mapping::none;
-        ++seen[r.observed];
+        ++seen_entry(seen, r.observed).reporters;
     }
     // Per family: a node with IPv4 and IPv6 sockets has one endpoint of each.
     for (auto fam : {base::Endpoint::Family::v4, base::Endpoint::Family::v6}) {
         size_t kinds = 0;
-        for (auto& [ep, n] : seen) kinds += ep.family == fam;
+        for (auto& s : seen) kinds += s.ep.family == fam;
         if (kinds > 1) return Mapping::dependent;
     }
-    for (auto& [ep, n] : seen)
-        if (n >= cfg_.min_agree) return Mapping::independent;
+    for (auto& s : seen)
+        if (s.reporters >= cfg_.min_agree) return Mapping::independent;
     return Mapping::unknown;
 }
 
 std::vector<base::Endpoint> NatAnalysis::public_endpoints() const {
     if (forced_) return {*forced_};
-    std::map<base::Endpoint, std::pair<size_t, base::TimePoint>> seen;
-    for (auto& [ip, r] : reports_) {
-        auto& s = seen[r.observed];
-        ++s.first;
-        s.second = std::max(s.second, r.at);
+    std::vector<Seen> seen;
+    for (auto& r : reports_) {
+        auto& s = seen_entry(seen, r.observed);
+        ++s.reporters;
+        s.latest = std::max(s.latest, r.at);
     }
-    std::vector<std::pair<base::Endpoint, std::pair<size_t, base::TimePoint>>> v(seen.begin(), seen.end());
-    std::sort(v.begin(), v.end(), [](auto& a, auto& b) {
-        return a.second.first != b.second.first ? a.second.first > b.second.first : a.second.second > b.second.second;
+    // Most reporters first, then the most recent; the endpoint itself breaks a full tie.
+    std::sort(seen.begin(), seen.end(), [](auto& a, auto& b) {
+        if (a.reporters != b.reporters) return a.reporters > b.reporters;
+        if (a.latest != b.latest) return a.latest > b.latest;
+        return a.ep < b.ep;
     });
     std::vector<base::Endpoint> out;
-    for (auto& [ep, s] : v) out.push_back(ep);
+    out.reserve(seen.size());
+    for (auto& s : seen) out.push_back(s.ep);
     return out;
 }
 

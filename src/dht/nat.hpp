@@ -82,6 +82,7 @@ public:
 
 private:
     struct Report {
+        base::Endpoint reporter;  // its IP (port 0)
         base::Endpoint observed;
         base::TimePoint at;
     };
@@ -96,7 +97,9 @@ private:
     NatConfig cfg_;
     std::vector<base::Endpoint> local_;
     std::optional<base::Endpoint> forced_;
-    std::map<base::Endpoint, Report> reports_;        // reporter's IP (port 0) -> what it saw
+    // One per reporter, at most max_reports: read twice on every reply, where a short vector
+    // scans several times faster than a map's nodes (it was 8 % of a 10,000-node simulation).
+    std::vector<Report> reports_;
     std::map<base::Endpoint, base::TimePoint> sent_;  // IP (port 0) -> last datagram we sent there
     Mapping mapping_ = Mapping::unknown;
     Filtering filtering_ = Filtering::unknown;

@@ -2,9 +2,9 @@
 // A token bucket per source address (the port is ignored: one host, one bucket), bounded in
 // memory. Used where one request makes this node send to someone else (rendezvous forwards,
 // NAT dial-backs), so that nobody can turn the node into a traffic source.
-#include <compare>
 #include <cstring>
-#include <map>
+#include <random>
+#include <unordered_map>
 
 #include "base/endpoint.hpp"
 #include "base/time.hpp"
@@ -16,7 +16,8 @@ public:
     // `prefix`: the leading address bits that name a source (32 or 128: one host; 24: a /24 for
     // IPv4, a /48 for IPv6 then).
     RateLimiter(double per_second, double burst, size_t max_sources = 4096, int prefix = 128)
-        : rate_{per_second}, burst_{burst}, max_{max_sources}, prefix_{prefix} {}
+        : rate_{per_second}, burst_{burst}, max_{max_sources}, prefix_{prefix},
+          buckets_{0, KeyHash{random_seed()}} {}
     // Takes one token for `from`; false when its bucket is empty (the request is refused).
     bool allow(const base::Endpoint& from, base::TimePoint now) {
         auto it = buckets_.find(key_of(from));
@@ -57,8 +58,24 @@ private:
     struct Key {
         uint64_t hi, lo;
         bool v6;
-        friend auto operator<=>(const Key&, const Key&) = default;
+        friend bool operator==(const Key&, const Key&) = default;
     };
+    // Searched on every datagram, so a hash table; keyed with a secret seed, because the sources
+    // choose the keys, and addresses picked to collide must not turn each search into a scan.
+    struct KeyHash {
+        uint64_t seed;
+        size_t operator()(const Key& k) const noexcept {
+            uint64_t h = (k.hi ^ seed) * 0x9e3779b97f4a7c15ULL;
+            h = (h ^ (h >> 31) ^ k.lo ^ (seed << 1 | k.v6)) * 0xbf58476d1ce4e5b9ULL;
+            return static_cast<size_t>(h ^ (h >> 29));
+        }
+    };
+    // Not from the node's seeded Rng: the seed changes no decision, only the table's layout, and
+    // drawing from that Rng would shift every simulated run's random choices.
+    static uint64_t random_seed() {
+        std::random_device rd;
+        return (static_cast<uint64_t>(rd()) << 32) | rd();
+    }
     Key key_of(const base::Endpoint& ep) const {
         auto addr = ep.addr;
         if (prefix_ < 128) {
@@ -75,7 +92,7 @@ private:
     size_t max_;
     int prefix_;
     base::TimePoint swept_{};
-    std::map<Key, Bucket> buckets_;
+    std::unordered_map<Key, Bucket, KeyHash> buckets_;
 };
 
 }  // namespace dht

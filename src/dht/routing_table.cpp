@@ -173,10 +173,24 @@ bool RoutingTable::remove(const NodeId& id) {
 }
 
 std::vector<NodeInfo> RoutingTable::closest(const NodeId& target, size_t n) const {
+    // Only the buckets that can hold the n closest are sorted (the call answers every find_node).
+    // With t = the target's bucket: bucket t's contacts share more leading bits with the target
+    // than any other; those of the buckets after t all differ from it first at bit t; those of a
+    // bucket j < t first at bit j. So whole groups, taken in that order, come nearest first, and
+    // once n contacts without failures are in, no later group can place one among the n best.
     std::vector<const Contact*> all;
-    all.reserve(size());
-    for (auto& b : buckets_)
-        for (auto& c : b.live) all.push_back(&c);
+    size_t good = 0;
+    auto take = [&](const Bucket& b) {
+        for (auto& c : b.live) {
+            all.push_back(&c);
+            good += c.failures == 0;
+        }
+    };
+    const size_t t = bucket_index(target);
+    take(buckets_[t]);
+    if (good < n)
+        for (size_t j = t + 1; j < buckets_.size(); ++j) take(buckets_[j]);
+    for (size_t j = t; j-- > 0 && good < n;) take(buckets_[j]);
     auto better = [&](const Contact* a, const Contact* b) {
         bool fa = a->failures > 0, fb = b->failures > 0;
         if (fa != fb) return !fa;

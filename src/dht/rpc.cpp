@@ -33,6 +33,7 @@ uint64_t Rpc::send_query(Message m, const base::Endpoint& to, const NodeId* peer
         dg = encode(m, auth_, peer);
     }
     if (short_timeout <= base::Duration{0}) short_timeout = cfg_.short_timeout;
+    due_ = std::min(due_, now + std::min(short_timeout, cfg_.full_timeout));
     pending_.emplace(m.txid, Pending{peer ? std::optional{*peer} : std::nullopt, to, m.method, now,
                                      short_timeout, false, std::move(handler)});
     stats_.by_method[static_cast<size_t>(m.method)].query_out.add(dg.size());
@@ -106,6 +107,9 @@ bool Rpc::on_response(const Message& m, const base::Endpoint& from, size_t bytes
 }
 
 base::TimePoint Rpc::tick(base::TimePoint now) {
+    // The node ticks after every datagram; the scan of every pending request waits for the
+    // earliest deadline (one answered since leaves it early: an early tick is harmless).
+    if (now < due_) return due_;
     // Collect first: handlers may send new queries and so modify pending_.
     std::vector<uint64_t> short_due, full_due;
     for (auto& [txid, p] : pending_) {
@@ -132,10 +136,10 @@ base::TimePoint Rpc::tick(base::TimePoint now) {
         done.handler(ev);
     }
     // After the handlers, which may have added requests.
-    base::TimePoint next = base::kNever;
+    due_ = base::kNever;
     for (auto& [txid, p] : pending_)
-        next = std::min(next, p.sent + (p.short_fired ? cfg_.full_timeout : p.short_after));
-    return next;
+        due_ = std::min(due_, p.sent + (p.short_fired ? cfg_.full_timeout : std::min(p.short_after, cfg_.full_timeout)));
+    return due_;
 }
 
 }  // namespace dht

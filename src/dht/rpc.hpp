@@ -76,6 +76,7 @@ private:
     base::Rng& rng_;
     Stats& stats_;
     PendingMap pending_;
+    base::TimePoint due_ = base::kNever;  // no pending request times out before this
     bool read_only_ = false;
     size_t reply_budget_ = kMaxDatagram;
     base::Duration wall_offset_{0};

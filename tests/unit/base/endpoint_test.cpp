@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cctype>
+
 #include "base/endpoint.hpp"
 #include "base/hex.hpp"
 #include "base/rng.hpp"
@@ -38,6 +40,32 @@ TEST_CASE("hex: round trip and rejects odd or non-hex input") {
     CHECK(*base::from_hex("0001ABff") == v);
     CHECK_FALSE(base::from_hex("abc"));
     CHECK_FALSE(base::from_hex("zz"));
+}
+
+TEST_CASE("hex: every byte round-trips and every other character is refused, in either digit") {
+    std::vector<uint8_t> all(256);
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint8_t>(i);
+    std::string hex = base::to_hex(std::span<const uint8_t>{all});
+    CHECK(hex.substr(0, 8) == "00010203");
+    CHECK(hex.substr(hex.size() - 4) == "feff");
+    CHECK(*base::from_hex(hex) == all);
+    std::string appended = "x";
+    base::append_hex(appended, std::span<const uint8_t>{all}.first(2));
+    CHECK(appended == "x0001");
+    for (int c = 0; c < 256; ++c) {
+        bool digit = std::isxdigit(c) != 0;
+        std::string hi{static_cast<char>(c), '0'}, lo{'0', static_cast<char>(c)};
+        CHECK(base::from_hex(hi).has_value() == digit);
+        CHECK(base::from_hex(lo).has_value() == digit);
+    }
+}
+
+TEST_CASE("endpoint: formatting at the edges of each field") {
+    CHECK(base::Endpoint::v4(255, 255, 255, 255, 65535).to_string() == "255.255.255.255:65535");
+    CHECK(base::Endpoint::v4(0, 9, 10, 100, 0).to_string() == "0.9.10.100:0");
+    std::string out = "ip=";
+    base::Endpoint::parse("[2001:db8::1]:443")->append_to(out);
+    CHECK(out == "ip=[2001:db8::1]:443");
 }
 
 TEST_CASE("seeded rng: the same seed gives the same stream") {

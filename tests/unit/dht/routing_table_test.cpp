@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
+
 #include "base/rng.hpp"
 #include "dht/routing_table.hpp"
 
@@ -91,6 +94,47 @@ TEST_CASE("routing table: splits around our own ID and returns the closest conta
         for (auto& c : b.live)
             if (dht::closer(c.id, closest.back().id, target))
                 CHECK(std::any_of(closest.begin(), closest.end(), [&](auto& n) { return n.id == c.id; }));
+}
+
+TEST_CASE("routing table: closest() matches a sort of the whole table, failed contacts last") {
+    // closest() reads only the buckets that can hold the answer; a full sort is the reference.
+    base::SeededRng rng{11};
+    dht::Config cfg;
+    cfg.k = 8;
+    cfg.max_failures = 5;
+    auto self = dht::NodeId::random(rng);
+    dht::RoutingTable t{self, cfg};
+    for (int i = 0; i < 2000; ++i) t.heard_from(dht::NodeId::random(rng), ep(i), at(1s));
+    for (int prefix = 1; prefix < 12; ++prefix)  // the near buckets, which random IDs rarely reach
+        for (int i = 0; i < 6; ++i) t.heard_from(dht::random_with_prefix(self, prefix, rng), ep(3000 + prefix * 10 + i), at(1s));
+    std::vector<dht::NodeId> all;
+    for (auto& b : t.buckets())
+        for (auto& c : b.live) all.push_back(c.id);
+    REQUIRE(t.buckets().size() > 8);
+    for (size_t i = 0; i < all.size(); i += 3) t.failed(all[i]);  // a third fail once (some are replaced)
+    all.clear();
+    size_t failing = 0;
+    for (auto& b : t.buckets())
+        for (auto& c : b.live) {
+            all.push_back(c.id);
+            failing += c.failures > 0;
+        }
+    REQUIRE(failing >= 5);  // those that no replacement took the place of
+    for (int round = 0; round < 300; ++round) {
+        dht::NodeId target = round % 3 == 0   ? dht::NodeId::random(rng)
+                             : round % 3 == 1 ? dht::random_with_prefix(self, static_cast<int>(rng.uniform(14)), rng)
+                                              : (round == 2 ? self : all[rng.uniform(all.size())]);
+        size_t n = std::array<size_t, 4>{1, 8, 20, 64}[rng.uniform(4)];
+        auto want = all;
+        std::sort(want.begin(), want.end(), [&](auto& a, auto& b) {
+            bool fa = t.find(a)->failures > 0, fb = t.find(b)->failures > 0;
+            return fa != fb ? !fa : dht::closer(a, b, target);
+        });
+        want.resize(std::min(n, want.size()));
+        auto got = t.closest(target, n);
+        REQUIRE(got.size() == want.size());
+        for (size_t i = 0; i < got.size(); ++i) CHECK(got[i].id == want[i]);
+    }
 }
 
 TEST_CASE("routing table: an unusable endpoint is refused") {
