@@ -108,13 +108,7 @@ void Endpoint::append_to(std::string& out) const {
     }
     out += ':';
     char digits[5];
-    size_t n = 0;
-    unsigned p = port;
-    do {
-        digits[n++] = static_cast<char>('0' + p % 10);
-        p /= 10;
-    } while (p);
-    while (n) out += digits[--n];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, port).ptr);
 }
 
 std::string Endpoint::to_string() const {

@@ -117,12 +117,10 @@ bool encode_hot(const Message& m, std::string& out) {
     out += "\"";
     if (m.read_only) out += ",\"ro\":1";
     if (m.kind == Kind::query) {
-        switch (m.method) {
-            case Method::find_node: out += ",\"a\":{\"target\":\""; break;
-            case Method::find_value: out += ",\"a\":{\"key\":\""; break;
-            default: out += ",\"a\":{}"; break;
-        }
-        if (m.method == Method::find_node || m.method == Method::find_value) {
+        if (m.method == Method::ping) {
+            out += ",\"a\":{}";
+        } else {
+            out += m.method == Method::find_node ? ",\"a\":{\"target\":\"" : ",\"a\":{\"key\":\"";
             base::append_hex(out, m.target.bytes());
             out += "\"}";
         }
