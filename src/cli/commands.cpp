@@ -257,6 +257,7 @@ void cmd_stats(Runtime& rt, const Command&, CommandDone done) {
            {"send_errors", rt.host().send_errors()},
            {"oversized_sent", {{"dht", rt.host().oversized_dht()}, {"other", rt.host().oversized_other()}}},
            {"unverified_queries", s.unverified_queries},
+           {"hellos", s.hellos},
            {"lan", rt.lan() ? json{{"on", true}, {"announced", rt.lan()->stats().sent},
                                    {"heard", rt.lan()->stats().received}, {"found", rt.lan()->stats().found},
                                    {"malformed", rt.lan()->stats().malformed}}

@@ -1,8 +1,8 @@
 #pragma once
-// Who may claim an ID. Every datagram ends in an authenticator over all bytes before it
-// (docs/PROTOCOL.md §Authentication):
+// Who may claim an ID. Every datagram but a hello ends in an authenticator over all bytes before
+// it (docs/PROTOCOL.md §2):
 //   ,"mac":"<32 hex>"}   keyed BLAKE2b under the pairwise key of sender and recipient IDs
-//   ,"sig":"<128 hex>"}  Ed25519 signature, only for a query to a node whose ID we do not know yet
+// sign/verify are the node's Ed25519 signatures, for mailbox items (their author's proof).
 // The interface lets simulations swap in a cheap stand-in; production uses CryptoAuthenticator.
 #include <array>
 #include <cstdint>

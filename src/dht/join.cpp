@@ -52,18 +52,27 @@ void Node::lan_peer(const NodeInfo& c, base::TimePoint now) {
         join(now);
 }
 
-// find_node(self) to one bootstrap endpoint or saved contact. An unanswered query is sent again
-// after join_retry and twice that (then the normal timeouts apply): many nodes starting at once
-// can overflow a bootstrap node's socket buffer, and a join should not then wait for a backoff.
+// find_node(self) to one bootstrap endpoint or saved contact. An endpoint whose ID we do not know
+// first gets a hello (an unauthenticated ping, PROTOCOL.md §2): its MAC'd pong names the ID, and
+// the find_node that follows is MAC'd for it like every other query, so that every authenticated
+// datagram is bound to its recipient. An unanswered query is sent again after join_retry and
+// twice that (then the normal timeouts apply): many nodes starting at once can overflow a
+// bootstrap node's socket buffer, and a join should not then wait for a backoff.
 void Node::send_join_query(const base::Endpoint& ep, std::optional<NodeId> peer, int attempt,
                            base::TimePoint now) {
     Message q;
-    q.method = Method::find_node;
+    q.method = peer ? Method::find_node : Method::ping;
     q.target = self_;
     ++join_pending_;
     rpc_.send_query(q, ep, peer ? &*peer : nullptr, [this, ep, peer, attempt](const RpcEvent& ev) {
         if (ev.type == RpcEvent::Type::short_timeout) {
             if (attempt < 3 && join_in_progress_) send_join_query(ep, peer, attempt + 1, ev.now);
+            return;
+        }
+        if (ev.type == RpcEvent::Type::reply && !peer) {
+            // The pong named the bootstrap node's ID (its MAC proved it): now ask it properly.
+            if (join_in_progress_) send_join_query(ep, ev.msg->sender, 1, ev.now);
+            --join_pending_;
             return;
         }
         --join_pending_;

@@ -14,10 +14,9 @@ namespace dht {
 namespace {
 
 constexpr std::string_view kMacOpen = ",\"mac\":\"";
-constexpr std::string_view kSigOpen = ",\"sig\":\"";
 constexpr std::string_view kClose = "\"}";
+constexpr std::string_view kHelloEnd = ",\"a\":{}}";  // a hello's arguments close it (PROTOCOL.md §2)
 constexpr size_t kMacTrailer = kMacOpen.size() + 2 * crypto::kMacSize + kClose.size();        // 42
-constexpr size_t kSigTrailer = kSigOpen.size() + 2 * crypto::kSignatureSize + kClose.size();  // 138
 constexpr size_t kMaxTokenLength = 64;
 constexpr size_t kMaxSlotLength = 64;
 constexpr size_t kMaxSlotsPerDel = 64;
@@ -265,16 +264,14 @@ std::string encode_general(const Message& m) {
 }
 
 std::string seal(std::string out, Authenticator& auth, const NodeId* recipient) {
-    if (recipient) {
-        auto tag = auth.mac(*recipient, as_bytes(out));
-        crypto::Mac zero{};
-        out += kMacOpen;
-        out += base::to_hex(std::span<const uint8_t>{tag ? *tag : zero});
-    } else {
-        auto sig = auth.sign(as_bytes(out));
-        out += kSigOpen;
-        out += base::to_hex(std::span<const uint8_t>{sig});
+    if (!recipient) {  // a hello (PROTOCOL.md §2): no authenticator, only the object's brace
+        out += '}';
+        return out;
     }
+    auto tag = auth.mac(*recipient, as_bytes(out));
+    crypto::Mac zero{};
+    out += kMacOpen;
+    out += base::to_hex(std::span<const uint8_t>{tag ? *tag : zero});
     out += kClose;
     return out;
 }
@@ -560,12 +557,19 @@ std::optional<Decoder::Decoded> Decoder::parse_only(std::span<const uint8_t> dg,
 
     Decoded d;
     std::string_view tail(reinterpret_cast<const char*>(dg.data()), dg.size());
-    if (tail.substr(tail.size() - kMacTrailer, kMacOpen.size()) == kMacOpen)
+    if (tail.substr(tail.size() - kMacTrailer, kMacOpen.size()) == kMacOpen) {
         d.auth = AuthKind::mac;
-    else if (tail.size() >= kSigTrailer && tail.substr(tail.size() - kSigTrailer, kSigOpen.size()) == kSigOpen)
-        d.auth = AuthKind::sig;
-    else
-        return fail(DropReason::bad_auth, "no authenticator at the end");
+    } else {
+        // Without a MAC only a hello may pass: a ping query that ends in its empty arguments and
+        // carries no authenticator member anywhere (PROTOCOL.md §2). So a MAC'd datagram whose
+        // trailer was damaged is refused, not taken for a hello, and so is a v3 signature.
+        std::string_view y, q;
+        if (!tail.ends_with(kHelloEnd) || o.at_key("y").get_string().get(y) || y != "q" ||
+            o.at_key("q").get_string().get(q) || q != "ping" ||
+            o.at_key("mac").error() != simdjson::NO_SUCH_FIELD || o.at_key("sig").error() != simdjson::NO_SUCH_FIELD)
+            return fail(DropReason::bad_auth, "no authenticator at the end");
+        d.auth = AuthKind::none;
+    }
 
     int64_t v;
     if (o.at_key("v").get_int64().get(v)) return fail(DropReason::bad_schema, "v: not an integer");
@@ -649,13 +653,10 @@ std::optional<Decoder::Decoded> Decoder::decode(std::span<const uint8_t> dg, Aut
         if (!base::from_hex_exact(hex, got)) return fail(DropReason::bad_auth, "mac: not hex");
         auto want = auth.mac(d->msg.sender, dg.first(dg.size() - kMacTrailer));
         if (!want || !crypto::equal(*want, got)) return fail(DropReason::bad_auth, "mac mismatch");
-    } else {
-        crypto::Signature sig{};
-        auto hex = text.substr(text.size() - kSigTrailer + kSigOpen.size(), 2 * crypto::kSignatureSize);
-        if (!base::from_hex_exact(hex, sig)) return fail(DropReason::bad_auth, "sig: not hex");
-        if (d->msg.kind != Kind::query) return fail(DropReason::bad_auth, "signed reply");
-        if (!auth.verify(d->msg.sender, dg.first(dg.size() - kSigTrailer), sig))
-            return fail(DropReason::bad_auth, "signature mismatch");
+    } else if (!auth.mac(d->msg.sender, {})) {
+        // A hello proves nothing, but its answer is MAC'd for the claimed ID: that must be a key.
+        // (The agreement is cached for the answer.)
+        return fail(DropReason::bad_auth, "hello: id is not a public key");
     }
     return d;
 }

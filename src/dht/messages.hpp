@@ -16,7 +16,7 @@
 
 namespace dht {
 
-inline constexpr int kProtocolVersion = 3;
+inline constexpr int kProtocolVersion = 4;
 // A query's txid carries the sender's clock: whole seconds (Unix time, modulo 2^32) in its high
 // 32 bits, random low 32 bits (PROTOCOL.md §4, freshness). The authenticator covers it, so a
 // recorded query is good only while that time is near the recipient's clock.
@@ -118,7 +118,9 @@ struct Message {
     std::string error_msg;
 };
 
-enum class AuthKind : uint8_t { mac, sig };
+// mac: the normal case. none: a hello, the ping a joiner sends to an address whose ID it does not
+// know yet; it proves nothing and is answered only with a MAC'd pong (PROTOCOL.md §2).
+enum class AuthKind : uint8_t { mac, none };
 
 // Why a datagram was dropped; counted per reason in Stats.
 enum class DropReason : uint8_t {
@@ -127,7 +129,7 @@ enum class DropReason : uint8_t {
     bad_json,
     bad_schema,           // valid JSON, wrong fields or types
     bad_version,
-    bad_auth,             // MAC or signature does not prove the claimed ID
+    bad_auth,             // the MAC does not prove the claimed ID, or an unauthenticated non-hello
     self_id,              // claims to be us
     unknown_transaction,  // reply to nothing we sent (late, replayed or forged)
     replayed,             // a query we have already answered
@@ -139,8 +141,9 @@ enum class DropReason : uint8_t {
 inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::count_);
 const char* drop_reason_name(DropReason r);
 
-// Builds the datagram for `m`, authenticated with a MAC for `recipient`, or signed when the
-// recipient's ID is unknown (nullptr). REQUIRES: m.sender == auth.self().
+// Builds the datagram for `m`, authenticated with a MAC for `recipient`, or a hello without an
+// authenticator when the recipient's ID is unknown (nullptr; only for a ping query).
+// REQUIRES: m.sender == auth.self().
 std::string encode(const Message& m, Authenticator& auth, const NodeId* recipient);
 // The parts of encode(), for tests: the JSON object without its closing brace (general path,
 // any message), and the authenticator trailer appended to such a text.

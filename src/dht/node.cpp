@@ -84,13 +84,14 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
                        base::TimePoint now) {
     clock_ = now;
     stats_.in.add(datagram.size());
-    // Per host and per /24, before the costly part (parsing, a MAC or signature check).
+    // Per host and per /24, before the costly part (parsing, a MAC check or a hello's key agreement).
     if (!host_limit_.allow(from, now) || !subnet_limit_.allow(from, now))
         return drop(DropReason::source_limit, from, "over the per-address or per-/24 rate");
     Decoder::Failure failure{};
     auto decoded = decoder_.decode(datagram, auth_, failure);
     if (!decoded) return drop(failure.reason, from, failure.detail);
     const Message& m = decoded->msg;
+    if (decoded->auth == AuthKind::none) return answer_hello(m, from, datagram.size());
     if (m.kind == Kind::query) {
         if (auto why = check_fresh(m, now)) {
             const char* detail = *why == DropReason::stale         ? "txid time too far from our clock"
@@ -141,6 +142,19 @@ void Node::on_datagram(const base::Endpoint& from, std::span<const uint8_t> data
     // lookup's queries, more bytes than it sent).
     if (first_answer && !m.read_only && table_.find(m.sender)) neighbour_added(m.sender, now);
     rpc_.on_response(m, from, datagram.size(), now);
+}
+
+// A hello proves nothing about its sender: it gets a MAC'd pong for the ID it claims, which only
+// that ID's holder can check, and which names our ID (PROTOCOL.md §2). It changes no state: no
+// routing entry, no replay memory, no NAT evidence. The pong is smaller than 3x the hello, so a
+// forged source address gains an attacker nothing (checked anyway, like any unproven query).
+void Node::answer_hello(const Message& m, const base::Endpoint& from, size_t size) {
+    ++stats_.hellos;
+    stats_.by_method[static_cast<size_t>(Method::ping)].query_in.add(size);
+    Message r = reply_to(m, from);
+    rpc_.set_reply_budget(kAmplification * size);
+    rpc_.send_response(r, from, m.sender);
+    rpc_.set_reply_budget(kMaxDatagram);
 }
 
 bool Node::receives_at(const base::Endpoint& ep, base::TimePoint now) const {

@@ -313,6 +313,7 @@ private:
     // Endpoints that answered a query of ours, and when: they receive there, so their queries
     // may get replies larger than 3x (bounded; an entry lasts kProvenFor).
     bool receives_at(const base::Endpoint& ep, base::TimePoint now) const;
+    void answer_hello(const Message& m, const base::Endpoint& from, size_t size);
     std::map<base::Endpoint, base::TimePoint> proven_;
     std::set<NodeId> moving_;  // contacts whose new endpoint is being checked (check_move)
     static constexpr size_t kMaxMoveChecks = 64;

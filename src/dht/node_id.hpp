@@ -1,6 +1,6 @@
 #pragma once
 // 256-bit node IDs and keys, XOR distance (Kademlia §2.1). A node's ID *is* its Ed25519 public
-// key: the binding needs no extra proof field, any datagram MAC'd or signed under the ID is
+// key: the binding needs no extra proof field, any datagram MAC'd under the ID is
 // authentic, and a peer's key is known as soon as its ID is (docs/PROTOCOL.md §Identity).
 #include <array>
 #include <compare>

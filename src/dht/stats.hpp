@@ -42,6 +42,8 @@ struct Stats {
     uint64_t network_changes = 0;  // our interface addresses changed (§16.10)
     // Queries from addresses that had not answered one of ours (replies cut to 3x their size).
     uint64_t unverified_queries = 0;
+    // Hellos answered: pings without an authenticator, from joiners that do not know our ID.
+    uint64_t hellos = 0;
     // Routing table: newcomers refused for a full /24 in their bucket; known contacts that spoke
     // from a new endpoint, checked with a ping before they move.
     uint64_t table_crowded = 0, moves_checked = 0;

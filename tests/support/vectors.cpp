@@ -18,13 +18,13 @@ std::vector<Vector> all() {
     // Txids carry the sender's clock in their high half (PROTOCOL.md §4): the golden ones were
     // "sent" at 2026-12-01 00:00:00 UTC (0x6b0e0e00), so no node takes them now (stale).
     auto at_time = [](uint64_t txid) { return (uint64_t{0x6b0e0e00} << 32) | (txid & 0xffffffffu); };
-    auto query = [&](const char* name, dht::Method m, uint64_t txid, bool signed_q) {
+    auto query = [&](const char* name, dht::Method m, uint64_t txid, bool hello) {
         dht::Message q;
         q.kind = dht::Kind::query;
         q.method = m;
         q.txid = at_time(txid);
         q.sender = a;
-        v.push_back({name, q, true, signed_q});
+        v.push_back({name, q, true, hello});
         return &v.back().msg;
     };
     auto reply = [&](const char* name, dht::Method m, uint64_t txid) {
@@ -37,7 +37,7 @@ std::vector<Vector> all() {
         v.push_back({name, r, false, false});
         return &v.back().msg;
     };
-    query("ping_query_signed", dht::Method::ping, 0x0102030405060708ULL, true);
+    query("hello", dht::Method::ping, 0x0102030405060708ULL, true);
     query("ping_query", dht::Method::ping, 0x1112131415161718ULL, false);
     reply("ping_reply", dht::Method::ping, 0x1112131415161718ULL);
     query("find_node_query", dht::Method::find_node, 0x2122232425262728ULL, false)->target = target;

@@ -25,7 +25,7 @@ struct Vector {
     std::string name;
     dht::Message msg;
     bool from_alice;   // alice -> bob, else bob -> alice
-    bool signed_query; // sent without knowing the recipient's ID
+    bool hello;        // sent without knowing the recipient's ID: no authenticator
 };
 
 std::vector<Vector> all();

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
     dht::CryptoAuthenticator auth_a{a, 4}, auth_b{b, 4};
     dht::NodeId id_a{a.public_key}, id_b{b.public_key};
     for (auto& v : vectors::all()) {
-        std::string dg = v.from_alice ? dht::encode(v.msg, auth_a, v.signed_query ? nullptr : &id_b)
+        std::string dg = v.from_alice ? dht::encode(v.msg, auth_a, v.hello ? nullptr : &id_b)
                                       : dht::encode(v.msg, auth_b, &id_a);
         std::ofstream(std::string(argv[1]) + "/" + v.name + ".json", std::ios::binary) << dg;
         std::printf("%s\n", v.name.c_str());

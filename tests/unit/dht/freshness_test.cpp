@@ -62,8 +62,8 @@ std::string read_vector(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("freshness: the golden signed ping is refused as stale, except by a node whose clock says it was just sent") {
-    std::string golden = read_vector("ping_query_signed");
+TEST_CASE("freshness: the golden ping is refused as stale, except by a node whose clock says it was just sent") {
+    std::string golden = read_vector("ping_query");
     SUBCASE("a node today (two days later)") {
         Fixture f{kGoldenTime + 2 * 86400};
         CHECK_FALSE(f.answered(golden, f.alice_ep));
@@ -75,6 +75,37 @@ TEST_CASE("freshness: the golden signed ping is refused as stale, except by a no
         CHECK_FALSE(f.answered(golden, base::Endpoint::v4(127, 0, 0, 9, 9)));
         CHECK(f.dropped(dht::DropReason::replayed) == 1);
     }
+    SUBCASE("any node but bob, even at that minute: the MAC names its recipient") {
+        crypto::Identity carol = crypto::Identity::generate();
+        dht::CryptoAuthenticator auth_carol{carol, 4};
+        testing::FakeTransport net;
+        dht::Decoder dec;
+        base::SeededRng rng{3};
+        base::CaptureLogger log{base::Level::debug};
+        base::TimePoint now = base::TimePoint{} + 100s;
+        dht::Node node{dht::Config{}, auth_carol, net, dec, rng, log, now};
+        node.set_wall_offset(std::chrono::seconds(kGoldenTime + 60) - now.time_since_epoch());
+        node.on_datagram(base::Endpoint::v4(127, 0, 0, 2, 4000), testing::bytes(golden), now);
+        node.tick(now);
+        CHECK(net.sent.empty());
+        CHECK(node.stats().dropped[static_cast<size_t>(dht::DropReason::bad_auth)] == 1);
+    }
+}
+
+// The golden hello (a ping without an authenticator, PROTOCOL.md §2) is answered by any node at
+// any time; that is harmless, because the answer is a pong MAC'd for alice, and nothing changes.
+TEST_CASE("freshness: a hello is answered at any time, and takes no room in the replay memory") {
+    std::string golden = read_vector("hello");
+    Fixture f{kGoldenTime + 2 * 86400, 4};
+    for (int i = 0; i < 10; ++i) CHECK(f.answered(golden, f.alice_ep));
+    CHECK(f.node->stats().hellos == 10);
+    CHECK(f.dropped(dht::DropReason::stale) == 0);
+    CHECK(f.dropped(dht::DropReason::replayed) == 0);
+    // The replay memory (4 here) is still free for real queries.
+    const int64_t t = kGoldenTime + 2 * 86400;
+    for (int i = 0; i < 4; ++i) CHECK(f.answered(f.ping(f.auth_alice, t), f.alice_ep));
+    CHECK_FALSE(f.answered(f.ping(f.auth_alice, t), f.alice_ep));
+    CHECK(f.dropped(dht::DropReason::replay_full) == 1);
 }
 
 TEST_CASE("freshness: a query is taken within 3 minutes of the node's clock, either way") {

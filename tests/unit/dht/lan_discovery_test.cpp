@@ -42,20 +42,20 @@ TEST_CASE("lan discovery: hostile or broken announces are dropped and counted") 
         "not json",
         "{}",
         "[1,2]",
-        R"({"kc":"dht","v":3,"id":")" + id + R"(","port":1})",
-        R"({"kc":"lan","v":3,"id":"abc","port":1})",
-        R"({"kc":"lan","v":3,"id":")" + id + R"(","port":0})",
-        R"({"kc":"lan","v":3,"id":")" + id + R"(","port":70000})",
+        R"({"kc":"dht","v":4,"id":")" + id + R"(","port":1})",
+        R"({"kc":"lan","v":4,"id":"abc","port":1})",
+        R"({"kc":"lan","v":4,"id":")" + id + R"(","port":0})",
+        R"({"kc":"lan","v":4,"id":")" + id + R"(","port":70000})",
         R"({"kc":"lan","v":0,"id":")" + id + R"(","port":1})",
-        R"({"kc":"lan","v":3,"id":")" + id + R"(","port":"44544"})",
-        R"({"kc":"lan","v":3,"id":")" + id + R"(","port":1,"pad":")" + std::string(300, 'x') + "\"}",
+        R"({"kc":"lan","v":4,"id":")" + id + R"(","port":"44544"})",
+        R"({"kc":"lan","v":4,"id":")" + id + R"(","port":1,"pad":")" + std::string(300, 'x') + "\"}",
     };
     for (auto& b : bad) CHECK_FALSE(d.on_datagram(base::Endpoint::v4(10, 0, 0, 9, 44545), bytes_of(b), t0));
     CHECK(d.stats().malformed == bad.size());
     CHECK(d.stats().found == 0);
     // IPv6 senders are not expected on an IPv4 group.
     auto v6 = *base::Endpoint::parse("[fe80::1]:44545");
-    CHECK_FALSE(d.on_datagram(v6, bytes_of(R"({"kc":"lan","v":3,"id":")" + id + R"(","port":1})"), t0));
+    CHECK_FALSE(d.on_datagram(v6, bytes_of(R"({"kc":"lan","v":4,"id":")" + id + R"(","port":1})"), t0));
     CHECK(d.stats().malformed == bad.size() + 1);
 }
 
@@ -75,7 +75,7 @@ TEST_CASE("lan discovery: announces at start, every interval, and soon after hea
     d.sent(t0 + 1s);
     for (int i = 0; i < 1000; ++i) {
         std::string id = dht::NodeId::hash_of("n" + std::to_string(i)).hex();
-        auto a = R"({"kc":"lan","v":3,"id":")" + id + R"(","port":44544})";
+        auto a = R"({"kc":"lan","v":4,"id":")" + id + R"(","port":44544})";
         d.on_datagram(base::Endpoint::v4(10, 0, 3, static_cast<uint8_t>(i), 44545), bytes_of(a), t0 + 1100ms);
     }
     CHECK(d.next() >= t0 + 2s);

@@ -31,7 +31,7 @@ TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to 
         auto& receiver = v.from_alice ? auth_b : auth_a;
         auto d = dec.decode(testing::bytes(golden), receiver, fail);
         REQUIRE_MESSAGE(d, fail.detail);
-        CHECK(d->auth == (v.signed_query ? dht::AuthKind::sig : dht::AuthKind::mac));
+        CHECK(d->auth == (v.hello ? dht::AuthKind::none : dht::AuthKind::mac));
         CHECK(d->msg.kind == v.msg.kind);
         CHECK(d->msg.txid == v.msg.txid);
         CHECK(d->msg.sender == v.msg.sender);
@@ -48,7 +48,7 @@ TEST_CASE("messages: every golden file decodes, authenticates and re-encodes to 
         CHECK(d->msg.helpers == v.msg.helpers);
         CHECK(d->msg.ttl_s == v.msg.ttl_s);
         d->msg.method = v.msg.method;  // replies do not carry their method
-        std::string again = v.from_alice ? dht::encode(d->msg, auth_a, v.signed_query ? nullptr : &id_b)
+        std::string again = v.from_alice ? dht::encode(d->msg, auth_a, v.hello ? nullptr : &id_b)
                                          : dht::encode(d->msg, auth_b, &id_a);
         CHECK(again == golden);
     }
@@ -68,7 +68,7 @@ TEST_CASE("messages: truncation at every length and every flipped byte are rejec
     auto a = vectors::alice(), b = vectors::bob();
     dht::CryptoAuthenticator auth_b{b, 4};
     dht::Decoder dec;
-    for (const char* name : {"find_node_reply", "store_query", "ping_query_signed", "connect_forwarded",
+    for (const char* name : {"find_node_reply", "store_query", "ping_query", "connect_forwarded",
                              "nat_check_reply", "find_node_reply_here", "announce_query"}) {
         INFO(name);
         std::string golden = read_vector(name);
@@ -108,18 +108,19 @@ TEST_CASE("messages: hostile shapes are dropped with a reason, never thrown") {
     CHECK(reason(std::string("\xff\xfe{\"v\":1") + mac) == dht::DropReason::bad_json);
     CHECK(reason("{\"v\":1,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
     CHECK(reason("{\"v\":2,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
-    CHECK(reason("{\"v\":4,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
+    CHECK(reason("{\"v\":3,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
+    CHECK(reason("{\"v\":5,\"y\":\"q\"" + mac) == dht::DropReason::bad_version);
     CHECK(reason("{\"v\":\"1\",\"y\":\"q\"" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":3,\"y\":\"q\",\"t\":5" + mac) == dht::DropReason::bad_schema);
+    CHECK(reason("{\"v\":4,\"y\":\"q\",\"t\":5" + mac) == dht::DropReason::bad_schema);
     std::string id(64, 'a');
-    CHECK(reason("{\"v\":3,\"y\":\"x\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"" + mac) ==
+    CHECK(reason("{\"v\":4,\"y\":\"x\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"" + mac) ==
           dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"find_node\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":4,\"y\":\"q\",\"q\":\"find_node\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"a\":{\"target\":17}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":4,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"nodes\":[[\"" + id + "\",\"1.2.3.4\"]]}" + mac) == dht::DropReason::bad_schema);
     // NAT traversal fields (PROTOCOL.md §16).
-    std::string q = "{\"v\":3,\"y\":\"q\",\"q\":\"connect\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
+    std::string q = "{\"v\":4,\"y\":\"q\",\"q\":\"connect\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
     std::string target = "\"target\":\"" + id + "\"";
     CHECK(reason(q + ",\"ro\":2,\"a\":{" + target + ",\"offer\":\"00\"}" + mac) == dht::DropReason::bad_schema);
     CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"AB+D\"}" + mac) == dht::DropReason::bad_schema);  // base64url only
@@ -134,32 +135,62 @@ TEST_CASE("messages: hostile shapes are dropped with a reason, never thrown") {
     }
     CHECK(reason(q + ",\"a\":{" + target + ",\"offer\":\"00\",\"from\":\"" + id + "\"}" + mac) ==
           dht::DropReason::bad_schema);  // forwarded without the asker's endpoint
-    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":4,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"here\":\"nowhere\"}" + mac) == dht::DropReason::bad_schema);
     // Relays (PROTOCOL.md §17): flags are 0 or 1, circuit ids 16 hex and not zero, a passed-on
     // query names its circuit.
-    std::string rq = "{\"v\":3,\"y\":\"q\",\"q\":\"relay\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
+    std::string rq = "{\"v\":4,\"y\":\"q\",\"q\":\"relay\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\"";
     CHECK(reason(rq + ",\"a\":{" + target + ",\"from\":\"" + id + "\"}" + mac) == dht::DropReason::bad_schema);
     CHECK(reason(rq + ",\"a\":{" + target + ",\"from\":\"" + id + "\",\"c\":\"0000000000000000\"}" + mac) ==
           dht::DropReason::bad_schema);
     CHECK(reason(rq + ",\"a\":{" + target + ",\"from\":\"" + id + "\",\"c\":\"12\"}" + mac) ==
           dht::DropReason::bad_schema);
     CHECK(reason(rq + ",\"a\":{}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":4,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"relay\":2}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":4,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"c\":\"xyz\"}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"announce\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":4,\"y\":\"q\",\"q\":\"announce\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"a\":{\"ttl\":60,\"relay\":\"yes\"}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":4,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"helpers\":[[\"" + id + "\"]]}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":3,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    CHECK(reason("{\"v\":4,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"r\":{\"helpers\":[]}" + mac) == dht::DropReason::bad_schema);
-    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
-                 "\",\"a\":{}}") == dht::DropReason::bad_auth);  // no authenticator
-    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+    // Only a ping may come without an authenticator (a hello, PROTOCOL.md §2), and only if it has
+    // no authenticator member anywhere: not a broken one, not a v3 signature.
+    std::string bare = "{\"v\":4,\"y\":\"q\",\"q\":\"find_node\",\"t\":\"0000000000000001\",\"id\":\"" +
+                       dht::NodeId{vectors::alice().public_key}.hex();
+    CHECK(reason(bare + "\",\"a\":{\"target\":\"" + id + "\"}}") == dht::DropReason::bad_auth);
+    std::string hello = "{\"v\":4,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" +
+                        dht::NodeId{vectors::alice().public_key}.hex() + "\",\"a\":{}";
+    CHECK(reason(hello + ",\"sig\":\"" + std::string(128, '0') + "\"}") == dht::DropReason::bad_auth);
+    CHECK(reason(hello + ",\"mac\":\"00\"}") == dht::DropReason::bad_auth);
+    CHECK(reason(hello + ",\"mac\":\"" + std::string(32, '0') + "\",\"x\":1}") == dht::DropReason::bad_auth);
+    CHECK(reason("{\"v\":4,\"y\":\"r\",\"t\":\"0000000000000001\",\"id\":\"" + id + "\",\"r\":{}}") ==
+          dht::DropReason::bad_auth);  // a reply without a MAC
+    CHECK(reason("{\"v\":4,\"y\":\"q\",\"q\":\"pong\",\"t\":\"0000000000000001\",\"id\":\"" + id +
+                 "\",\"a\":{}}") == dht::DropReason::bad_auth);  // unknown method, no MAC
+    CHECK(reason(hello + ",\"b\":1}") == dht::DropReason::bad_auth);  // a hello ends in its arguments
+    {  // control: a hello, with an unknown member before its arguments, passes as one
+        dht::Decoder::Failure fail{};
+        std::string good = hello;
+        good.insert(good.find(",\"a\":{}"), ",\"b\":1");
+        auto d = dec.decode(testing::bytes(good + "}"), auth_b, fail);
+        REQUIRE_MESSAGE(d, fail.detail);
+        CHECK(d->auth == dht::AuthKind::none);
+    }
+    // A hello's answer is MAC'd for the claimed ID, so that must be a usable key (y = 1 is not).
+    std::string one = "01" + std::string(62, '0');
+    CHECK(reason("{\"v\":4,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + one +
+                 "\",\"a\":{}}") == dht::DropReason::bad_auth);
+    // The signed ping that protocol v3 sent to a bootstrap address is refused.
+    std::string v3_signed = "{\"v\":3,\"y\":\"q\",\"q\":\"ping\",\"t\":\"6b0e0e0005060708\",\"id\":\"" +
+                            dht::NodeId{vectors::alice().public_key}.hex() + "\",\"a\":{},\"sig\":\"" +
+                            std::string(128, 'a') + "\"}";
+    CHECK(reason(v3_signed) == dht::DropReason::bad_auth);
+    CHECK(reason("{\"v\":4,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" + id +
                  "\",\"a\":{}" + mac) == dht::DropReason::bad_auth);  // wrong MAC
-    CHECK(reason("{\"v\":3,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" +
+    CHECK(reason("{\"v\":4,\"y\":\"q\",\"q\":\"ping\",\"t\":\"0000000000000001\",\"id\":\"" +
                  dht::NodeId{b.public_key}.hex() + "\",\"a\":{}" + mac) == dht::DropReason::self_id);
 }
 
@@ -186,7 +217,7 @@ TEST_CASE("messages: the direct encoder of hot messages writes the same bytes as
                     m.nodes.push_back({dht::NodeId::random(rng), base::Endpoint::v4(192, 0, 2, static_cast<uint8_t>(n), 1000 + static_cast<uint16_t>(n))});
         }
         const dht::NodeId* to = rng.uniform(4) ? &id_b : nullptr;
-        if (m.kind == dht::Kind::reply && !to) to = &id_b;  // replies are never signed
+        if (m.kind == dht::Kind::reply && !to) to = &id_b;  // replies are never hellos
         CHECK(dht::encode(m, auth, to) == dht::seal(dht::encode_general(m), auth, to));
     }
 }

@@ -74,17 +74,115 @@ TEST_CASE("node: answers ping with the address it saw, and learns the sender") {
     CHECK(f.node.table().find(f.id_alice));
 }
 
-TEST_CASE("node: a signed query from a node that does not know our ID is answered") {
+// PROTOCOL.md §2: a joiner that knows only an address sends a hello (a ping without an
+// authenticator). It gets a pong MAC'd for the ID it claims, which names ours; it proves nothing,
+// so it changes nothing: no routing entry, no NAT evidence, no reply larger than 3x.
+TEST_CASE("node: a hello gets a MAC'd pong naming our ID, and changes nothing") {
     Fixture f;
-    dht::Message q;
-    q.method = dht::Method::find_node;
-    q.txid = 99;
-    q.sender = f.id_alice;
-    q.target = f.id_alice;
-    f.deliver(dht::encode(q, f.auth_alice, nullptr));
-    auto r = f.last_reply();
+    dht::Message q = f.message(dht::Method::ping, f.id_alice, f.id_alice);
+    std::string hello = dht::encode(q, f.auth_alice, nullptr);
+    CHECK(hello.find("\"mac\"") == std::string::npos);
+    f.deliver(hello);
+    REQUIRE(f.net.sent.size() == 1);
+    CHECK(f.net.sent.back().data.size() < 3 * hello.size());
+    auto r = f.last_reply();  // decoded (MAC checked) as alice
     REQUIRE(r);
-    CHECK(r->has_nodes);
+    CHECK(r->kind == dht::Kind::reply);
+    CHECK(r->sender == f.id_bob);
+    CHECK(r->txid == q.txid);
+    REQUIRE(r->observed);
+    CHECK(*r->observed == f.alice_ep);
+    CHECK_FALSE(f.node.table().find(f.id_alice));
+    CHECK(f.node.stats().hellos == 1);
+    // Carol cannot check the pong: it is not for her.
+    dht::Decoder::Failure fail{};
+    CHECK_FALSE(f.dec.decode(testing::bytes(f.net.sent.back().data), f.auth_carol, fail));
+    // Without an authenticator, anything but a ping is dropped unanswered.
+    dht::Message fq = f.message(dht::Method::find_node, f.id_alice, f.id_alice);
+    f.deliver(dht::encode(fq, f.auth_alice, nullptr));
+    CHECK(f.net.sent.size() == 1);
+    CHECK(f.node.stats().dropped[static_cast<size_t>(dht::DropReason::bad_auth)] == 1);
+    // A MAC'd query afterwards is what puts alice in the table.
+    f.deliver(f.query(dht::Method::find_node, &f.id_alice));
+    CHECK(f.node.table().find(f.id_alice));
+}
+
+// The join, seen on the wire: an address of unknown ID gets a hello, then a MAC'd find_node for
+// the ID its pong named. No query leaves without a MAC bound to its recipient but the hello.
+TEST_CASE("node: joining through an address of unknown ID: hello, then a MAC'd find_node") {
+    Fixture f;
+    testing::FakeTransport anet;
+    dht::Decoder adec;
+    base::SeededRng arng{6};
+    dht::Node alice{f.cfg, f.auth_alice, anet, adec, arng, f.log, f.now};
+    base::Endpoint bob_ep = base::Endpoint::v4(127, 0, 0, 1, 5000);
+    alice.set_bootstrap({bob_ep});
+    alice.join(f.now);
+    auto pump = [&] {
+        for (int round = 0; round < 20; ++round) {
+            bool moved = false;
+            auto a_out = std::move(anet.sent);
+            anet.sent.clear();
+            for (auto& d : a_out) {
+                if (!(d.to == bob_ep)) continue;
+                f.deliver(d.data);
+                moved = true;
+            }
+            auto b_out = std::move(f.net.sent);
+            f.net.sent.clear();
+            for (auto& d : b_out) {
+                alice.on_datagram(bob_ep, testing::bytes(d.data), f.now);
+                alice.tick(f.now);
+                moved = true;
+            }
+            if (!moved) break;
+        }
+    };
+    REQUIRE(anet.sent.size() == 1);
+    std::string first = anet.sent.front().data;
+    CHECK(first.find("\"q\":\"ping\"") != std::string::npos);
+    CHECK(first.find("\"mac\"") == std::string::npos);
+    f.deliver(first);
+    anet.sent.clear();
+    REQUIRE(f.net.sent.size() == 1);
+    alice.on_datagram(bob_ep, testing::bytes(f.net.sent.front().data), f.now);
+    alice.tick(f.now);
+    f.net.sent.clear();
+    CHECK(alice.table().find(f.id_bob));  // the pong proved bob's ID
+    REQUIRE(anet.sent.size() >= 1);
+    std::string second = anet.sent.front().data;
+    CHECK(second.find("\"q\":\"find_node\"") != std::string::npos);
+    dht::Decoder::Failure fail{};
+    auto d = f.dec.decode(testing::bytes(second), f.auth_bob, fail);
+    REQUIRE_MESSAGE(d, fail.detail);
+    CHECK(d->auth == dht::AuthKind::mac);
+    pump();
+    CHECK(f.node.table().find(f.id_alice));
+    CHECK(f.node.stats().hellos == 1);
+}
+
+// Issue #13 §1: the first query of a join (to an address whose ID the joiner does not know) was
+// signed, so it named no recipient: replayed to another node from the attacker's address within
+// the freshness window, it put the joiner into that node's table at the attacker's address.
+// Now it is a hello, which plants nothing, and whose answer only the joiner can check.
+TEST_CASE("node: a joiner's first query, replayed to another node from elsewhere, plants nothing") {
+    Fixture f;  // bob is the node attacked
+    testing::FakeTransport anet;
+    dht::Decoder adec;
+    base::SeededRng arng{6};
+    dht::Node alice{f.cfg, f.auth_alice, anet, adec, arng, f.log, f.now};
+    alice.set_bootstrap({base::Endpoint::v4(127, 0, 0, 1, 5000)});  // some bootstrap node, not bob
+    alice.join(f.now);
+    REQUIRE(anet.sent.size() == 1);
+    auto attacker = base::Endpoint::v4(127, 0, 0, 66, 6666);
+    f.node.on_datagram(attacker, testing::bytes(anet.sent.front().data), f.now);
+    f.node.tick(f.now);
+    CHECK_FALSE(f.node.table().find(f.id_alice));
+    // Whatever bob sent back is small (no contacts) and useless to the attacker.
+    for (auto& d : f.net.sent) {
+        CHECK(d.data.size() < 3 * anet.sent.front().data.size());
+        CHECK(d.data.find("\"nodes\"") == std::string::npos);
+    }
 }
 
 TEST_CASE("node: store needs a token from an earlier find_value reply") {
@@ -174,7 +272,7 @@ TEST_CASE("node: hostile datagrams are dropped, counted, unanswered, and change 
         CHECK(dropped(dht::DropReason::unknown_transaction) == 1);
     }
     SUBCASE("wrong types and garbage") {
-        f.deliver("{\"v\":3,\"y\":\"q\",\"q\":\"ping\",\"t\":[],\"id\":{},\"a\":{},\"mac\":\"00000000000000000000000000000000\"}");
+        f.deliver("{\"v\":4,\"y\":\"q\",\"q\":\"ping\",\"t\":[],\"id\":{},\"a\":{},\"mac\":\"00000000000000000000000000000000\"}");
         f.deliver(std::string(100, '\0'));
         f.deliver(std::string(70000, '{'));
         CHECK(f.node.stats().dropped_total() == 3);
