@@ -310,10 +310,12 @@ private:
     base::TimePoint next_bootstrap_ = base::kNever;
     base::TimePoint next_refresh_check_{};
     std::map<base::Endpoint, uint32_t> observed_;
+    // A hello (a ping without an authenticator, from a joiner that knows only our address) gets
+    // a pong MAC'd for the ID it claims, and changes nothing else (PROTOCOL.md §2).
+    void answer_hello(const Message& m, const base::Endpoint& from, size_t size);
     // Endpoints that answered a query of ours, and when: they receive there, so their queries
     // may get replies larger than 3x (bounded; an entry lasts kProvenFor).
     bool receives_at(const base::Endpoint& ep, base::TimePoint now) const;
-    void answer_hello(const Message& m, const base::Endpoint& from, size_t size);
     std::map<base::Endpoint, base::TimePoint> proven_;
     std::set<NodeId> moving_;  // contacts whose new endpoint is being checked (check_move)
     static constexpr size_t kMaxMoveChecks = 64;
