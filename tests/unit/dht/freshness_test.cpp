@@ -83,7 +83,8 @@ TEST_CASE("freshness: the golden ping is refused as stale, except by a node whos
         base::SeededRng rng{3};
         base::CaptureLogger log{base::Level::debug};
         base::TimePoint now = base::TimePoint{} + 100s;
-        dht::Node node{dht::Config{}, auth_carol, net, dec, rng, log, now};
+        dht::Config cfg;  // (a Node keeps a reference to its Config)
+        dht::Node node{cfg, auth_carol, net, dec, rng, log, now};
         node.set_wall_offset(std::chrono::seconds(kGoldenTime + 60) - now.time_since_epoch());
         node.on_datagram(base::Endpoint::v4(127, 0, 0, 2, 4000), testing::bytes(golden), now);
         node.tick(now);
